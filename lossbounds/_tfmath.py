@@ -1,0 +1,138 @@
+"""numpy versions of the TensorFlow kernels whose order of operations fixes a value.
+
+Keras' losses run on TensorFlow ops. For float32 and float64 numpy's own
+reductions agree with TensorFlow's to a few ulp, which is all the exactness
+target needs. float16 is different: one ulp of float16 is 1e-3, so a float16
+sum must be added up in exactly TensorFlow's order. `half_sum` reproduces the
+order of Eigen's CPU reducer, which TensorFlow uses for ``reduce_sum``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_F16 = np.float16
+_F32 = np.float32
+
+# Eigen's inner-most reducer on x86 CPUs: 8-lane half packets, 4 packet
+# accumulators in the unrolled loop, and a recursive halving above
+# 8 * 200 values (LeafSize<half> = 200). Found by matching tf.reduce_sum on
+# random float16 rows of length 2..32000; see tests/test_tfmath.py.
+_LANES = 8
+_ACCUMULATORS = 4
+_TREE_ABOVE = _LANES * 200
+
+
+def _add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    # Eigen adds halves in float and rounds back to half.
+    return (a.astype(_F32) + b.astype(_F32)).astype(_F16)
+
+
+def _packet_total(packet: np.ndarray) -> np.ndarray:
+    """Eigen's predux on 8 lanes: widened to float, folded 8 -> 4 -> 2 -> 1."""
+    lanes = packet.astype(_F32)
+    four = lanes[:, :4] + lanes[:, 4:]
+    two = four[:, :2] + four[:, 2:]
+    return (two[:, 0] + two[:, 1]).astype(_F16)
+
+
+def _leaf_sum(rows: np.ndarray) -> np.ndarray:
+    count = rows.shape[1]
+    packets = count // _LANES
+    unrolled = packets // _ACCUMULATORS * _ACCUMULATORS
+    scalar = np.zeros(rows.shape[0], _F16)
+    for j in range(packets * _LANES, count):
+        scalar = _add(scalar, rows[:, j])
+    if packets == 0:
+        return scalar
+    blocks = rows[:, : packets * _LANES].reshape(rows.shape[0], packets, _LANES)
+    accumulators = [np.zeros((rows.shape[0], _LANES), _F16) for _ in range(_ACCUMULATORS)]
+    for b in range(unrolled):
+        accumulators[b % _ACCUMULATORS] = _add(accumulators[b % _ACCUMULATORS], blocks[:, b])
+    total = accumulators[0]
+    for other in accumulators[1:]:
+        total = _add(total, other)
+    for b in range(unrolled, packets):
+        total = _add(total, blocks[:, b])
+    return _add(scalar, _packet_total(total))
+
+
+def _tree_sum(rows: np.ndarray, first: int) -> np.ndarray:
+    count = rows.shape[1]
+    if count <= _TREE_ABOVE:
+        return _leaf_sum(rows)
+    # The split point is aligned on a packet boundary of the flat tensor.
+    split = _LANES * -(-(first + -(-count // 2)) // _LANES)
+    left = min(split - first, count)
+    total = _add(np.zeros(rows.shape[0], _F16), _tree_sum(rows[:, :left], first))
+    if left < count:
+        total = _add(total, _tree_sum(rows[:, left:], split))
+    return total
+
+
+def half_sum(x: np.ndarray, axis: int) -> np.ndarray:
+    """``tf.reduce_sum(x, axis)`` for float16 `x`, bit for bit on x86 CPUs.
+
+    Along the last axis this is Eigen's packet reducer. Along another axis
+    TensorFlow adds the slices one after another (exact up to about 16 slices;
+    beyond that Eigen blocks the loop and a result may differ by one ulp).
+    """
+    axis = axis % x.ndim
+    if axis != x.ndim - 1:
+        total = np.zeros(np.delete(x.shape, axis), _F16)
+        for k in range(x.shape[axis]):
+            total = _add(total, np.take(x, k, axis=axis))
+        return total
+    count = x.shape[-1]
+    rows = np.ascontiguousarray(x).reshape(-1, count)
+    out = np.empty(rows.shape[0], _F16)
+    if count <= _TREE_ABOVE:
+        out[:] = _leaf_sum(rows)
+    else:
+        # Where the recursion splits depends on each row's offset modulo 8.
+        offsets = (np.arange(rows.shape[0]) * count) % _LANES
+        for offset in np.unique(offsets):
+            chosen = offsets == offset
+            out[chosen] = _tree_sum(rows[chosen], int(offset))
+    return out.reshape(x.shape[:-1])
+
+
+def reduce_sum(x: np.ndarray, axis: int | None = None) -> np.ndarray:
+    """``tf.reduce_sum`` in `x`'s own dtype (float16 in TensorFlow's order)."""
+    if x.dtype == _F16:
+        if axis is None:
+            return half_sum(x.reshape(-1), -1)
+        return half_sum(x, axis)
+    return np.sum(x, axis=axis, dtype=x.dtype)
+
+
+def flush_subnormals(x: np.ndarray) -> np.ndarray:
+    """Replace float32/float64 subnormals by zero, as TensorFlow's CPU kernels see them.
+
+    TensorFlow runs its kernels with the x86 flush-to-zero and
+    denormals-are-zero flags set, so a subnormal input acts as 0. That
+    decides a value only where one is divided by: a categorical
+    cross-entropy row whose sum is subnormal gives 0/0 = NaN in Keras.
+    float16 is converted to float32 in software, where no flushing happens.
+    """
+    if x.dtype == _F16:
+        return x
+    tiny = np.finfo(x.dtype).tiny
+    with np.errstate(invalid="ignore"):
+        subnormal = np.abs(x) < tiny
+    if subnormal.any():
+        return np.where(subnormal, x.dtype.type(0), x)
+    return x
+
+
+def keras_mean(x: np.ndarray, axis: int) -> np.ndarray:
+    """``keras.ops.mean``: float16 and integers are averaged in float32.
+
+    Keras computes low-precision means in float32 and casts back, because
+    ``tf.reduce_mean`` overflows in float16; integers give float32.
+    """
+    if x.dtype.kind in "iub":
+        return np.mean(x, axis=axis, dtype=_F32).astype(_F32)
+    if x.dtype == _F16:
+        return np.mean(x.astype(_F32), axis=axis, dtype=_F32).astype(_F16)
+    return np.mean(x, axis=axis, dtype=x.dtype)

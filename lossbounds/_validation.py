@@ -1,0 +1,379 @@
+"""Argument checks shared by every public function.
+
+Each check raises ``TypeError`` for a wrong kind of value and ``ValueError``
+for a value of the right kind that is out of range, with a message that names
+the argument, says what was received and what is expected, and gives a hint
+where there is one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import numbers
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "EPSILON",
+    "LossSpec",
+    "MAX_ELEMENTS",
+    "as_float_dtype",
+    "check_axis",
+    "check_bool",
+    "check_epsilon",
+    "check_ignore_class",
+    "check_label_smoothing",
+    "check_n_classes",
+    "check_range",
+    "check_reduction",
+    "resolve_loss",
+    "to_array",
+]
+
+#: Keras' default clip epsilon, ``keras.config.epsilon()``.
+EPSILON = 1e-7
+
+#: The largest number of elements one input may have. A larger array can only
+#: be a broadcast view of a small one; processing it would run for hours.
+MAX_ELEMENTS = 2**32
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """What lossbounds knows about one Keras loss."""
+
+    name: str
+    class_name: str
+    options: tuple[str, ...]
+    classes: bool  # does the loss have a class axis (CCE, sparse CCE)?
+
+
+_SPECS = (
+    LossSpec("mean_squared_error", "MeanSquaredError", (), False),
+    LossSpec(
+        "binary_crossentropy",
+        "BinaryCrossentropy",
+        ("from_logits", "label_smoothing", "axis"),
+        False,
+    ),
+    LossSpec(
+        "categorical_crossentropy",
+        "CategoricalCrossentropy",
+        ("from_logits", "label_smoothing", "axis"),
+        True,
+    ),
+    LossSpec(
+        "sparse_categorical_crossentropy",
+        "SparseCategoricalCrossentropy",
+        ("from_logits", "ignore_class", "axis"),
+        True,
+    ),
+)
+
+# Keras' own aliases (``keras.losses.get``) and our short forms.
+_ALIASES = {
+    "mse": "mean_squared_error",
+    "bce": "binary_crossentropy",
+    "cce": "categorical_crossentropy",
+    "sparse_cce": "sparse_categorical_crossentropy",
+    "scce": "sparse_categorical_crossentropy",
+}
+
+
+def _fold(name: str) -> str:
+    """Lower-case and drop separators: ``"Sparse-CCE"`` -> ``"sparsecce"``."""
+    return re.sub(r"[\s_\-.]", "", name).lower()
+
+
+def _lookup_table() -> dict[str, LossSpec]:
+    by_name = {spec.name: spec for spec in _SPECS}
+    table: dict[str, LossSpec] = {}
+    for spec in _SPECS:
+        table[_fold(spec.name)] = spec
+        table[_fold(spec.class_name)] = spec
+    for alias, target in _ALIASES.items():
+        table[_fold(alias)] = by_name[target]
+    return table
+
+
+_LOOKUP = _lookup_table()
+ACCEPTED_NAMES = tuple(
+    sorted({s.name for s in _SPECS} | {s.class_name for s in _SPECS} | set(_ALIASES))
+)
+
+
+def resolve_loss(loss: Any, argument: str = "loss") -> LossSpec:
+    """Return the `LossSpec` for a loss name, case- and separator-insensitively.
+
+    Raises
+    ------
+    TypeError
+        If `loss` is not a string.
+    ValueError
+        If the name is unknown; the message suggests the closest names.
+    """
+    if isinstance(loss, LossSpec):
+        return loss
+    if not isinstance(loss, str):
+        raise TypeError(
+            f"`{argument}` must be a loss name (str), got {type(loss).__name__}: "
+            f"{loss!r}. Accepted names: {', '.join(ACCEPTED_NAMES)}."
+        )
+    spec = _LOOKUP.get(_fold(loss))
+    if spec is None:
+        folded = {_fold(n): n for n in ACCEPTED_NAMES}
+        close = difflib.get_close_matches(_fold(loss), list(folded), n=3, cutoff=0.5)
+        hint = (
+            f" Did you mean {' or '.join(repr(folded[c]) for c in close)}?"
+            if close
+            else ""
+        )
+        raise ValueError(
+            f"Unknown loss {loss!r} for `{argument}`.{hint} "
+            f"Accepted names: {', '.join(ACCEPTED_NAMES)}."
+        )
+    return spec
+
+
+def _is_real_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def check_bool(value: Any, argument: str) -> bool:
+    """Accept Python and numpy booleans only (``from_logits=1`` is a slip)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(
+            f"`{argument}` must be True or False, got {type(value).__name__}: {value!r}."
+        )
+    return bool(value)
+
+
+def _check_real(value: Any, argument: str) -> float:
+    if not _is_real_number(value):
+        raise TypeError(
+            f"`{argument}` must be a real number, got {type(value).__name__}: {value!r}."
+        )
+    value = float(value)
+    if math.isnan(value):
+        raise ValueError(f"`{argument}` must not be NaN.")
+    return value
+
+
+def check_epsilon(epsilon: Any) -> float:
+    """Keras' clip epsilon must lie in the open interval (0, 0.5)."""
+    value = _check_real(epsilon, "epsilon")
+    if not 0.0 < value < 0.5:
+        raise ValueError(
+            f"`epsilon` must lie in (0, 0.5), got {epsilon!r}. Keras clips "
+            "probabilities to [epsilon, 1 - epsilon]; its default is 1e-7 "
+            "(keras.config.epsilon())."
+        )
+    return value
+
+
+def check_label_smoothing(label_smoothing: Any) -> float:
+    """Label smoothing must lie in [0, 1] (Keras does not check; we do)."""
+    value = _check_real(label_smoothing, "label_smoothing")
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(
+            f"`label_smoothing` must lie in [0, 1], got {label_smoothing!r}. "
+            "Keras accepts other values silently, but they turn labels into "
+            "negative or >1 weights; 0.1 is a common choice."
+        )
+    return value
+
+
+def check_n_classes(n_classes: Any, *, minimum: int = 2, argument: str = "n_classes") -> int:
+    """Number of classes: an integer of at least `minimum`."""
+    if isinstance(n_classes, (bool, np.bool_)) or not isinstance(n_classes, numbers.Integral):
+        if isinstance(n_classes, float) and n_classes.is_integer():
+            hint = f" Use {int(n_classes)}."
+        else:
+            hint = ""
+        raise TypeError(
+            f"`{argument}` must be an int, got {type(n_classes).__name__}: "
+            f"{n_classes!r}.{hint}"
+        )
+    value = int(n_classes)
+    if value < minimum:
+        raise ValueError(
+            f"`{argument}` must be at least {minimum}, got {value}. "
+            + (
+                "With one class there is nothing to predict: every loss is ~0."
+                if value == 1
+                else "It counts the classes the model chooses between."
+            )
+        )
+    return value
+
+
+def check_axis(axis: Any, ndim: int, argument: str = "axis") -> int:
+    """An integer axis valid for `ndim` dimensions, returned non-negative."""
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, numbers.Integral):
+        raise TypeError(
+            f"`{argument}` must be an int, got {type(axis).__name__}: {axis!r}."
+        )
+    axis = int(axis)
+    if not -ndim <= axis < ndim:
+        raise ValueError(
+            f"`{argument}`={axis} is out of range for inputs with {ndim} "
+            f"dimension(s); expected an int in [{-ndim}, {ndim - 1}]."
+        )
+    return axis % ndim
+
+
+def check_ignore_class(ignore_class: Any) -> int | None:
+    """``ignore_class`` is None or an integer label value."""
+    if ignore_class is None:
+        return None
+    if isinstance(ignore_class, (bool, np.bool_)) or not isinstance(
+        ignore_class, numbers.Integral
+    ):
+        raise TypeError(
+            "`ignore_class` must be None or an int label value (such as -1 or "
+            f"255), got {type(ignore_class).__name__}: {ignore_class!r}."
+        )
+    return int(ignore_class)
+
+
+REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
+
+
+def check_reduction(reduction: Any) -> str | None:
+    """One of Keras 3's reductions; Keras 2's ``"auto"`` is rejected, as in Keras 3."""
+    if reduction is not None and not isinstance(reduction, str):
+        raise TypeError(
+            f"`reduction` must be a str or None, got {type(reduction).__name__}: "
+            f"{reduction!r}."
+        )
+    if reduction not in REDUCTIONS:
+        hint = (
+            ' Keras 3 dropped "auto"; it meant "sum_over_batch_size".'
+            if reduction == "auto"
+            else ""
+        )
+        raise ValueError(
+            f"Unknown `reduction` {reduction!r}; expected one of "
+            f"{', '.join(repr(r) for r in REDUCTIONS)}.{hint}"
+        )
+    return reduction
+
+
+def check_range(value: Any, argument: str) -> tuple[float, float] | None:
+    """A closed interval ``(low, high)`` of finite or infinite reals, low <= high."""
+    if value is None:
+        return None
+    try:
+        low, high = value
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"`{argument}` must be a pair (low, high), got {type(value).__name__}: "
+            f"{value!r}."
+        ) from None
+    low = _check_real(low, f"{argument}[0]")
+    high = _check_real(high, f"{argument}[1]")
+    if low > high:
+        raise ValueError(
+            f"`{argument}` must have low <= high, got ({low!r}, {high!r}). "
+            "Hint: swap the two values."
+        )
+    return low, high
+
+
+# Keras dtype policies we can honour with numpy; "mixed_*" policies compute in
+# their second dtype.
+_POLICY_DTYPES = {
+    "float16": np.float16,
+    "float32": np.float32,
+    "float64": np.float64,
+    "mixed_float16": np.float16,
+}
+
+
+def as_float_dtype(dtype: Any) -> np.dtype:
+    """The compute dtype of a Keras loss class built with ``dtype=``."""
+    if dtype is None:
+        return np.dtype(np.float32)
+    name = getattr(dtype, "name", dtype)
+    if isinstance(name, type) and issubclass(name, np.generic):
+        name = np.dtype(name).name
+    if isinstance(name, np.dtype):
+        name = name.name
+    if not isinstance(name, str):
+        raise TypeError(
+            f"`dtype` must be None or a dtype name such as 'float32', got "
+            f"{type(dtype).__name__}: {dtype!r}."
+        )
+    if name not in _POLICY_DTYPES:
+        raise ValueError(
+            f"Unsupported `dtype` {name!r}; expected one of "
+            f"{', '.join(repr(d) for d in _POLICY_DTYPES)} (bfloat16 has no "
+            "numpy dtype)."
+        )
+    return np.dtype(_POLICY_DTYPES[name])
+
+
+def to_array(
+    value: Any,
+    argument: str,
+    *,
+    dtype: np.dtype | None = None,
+    allow_int: bool = True,
+    allow_bool: bool = False,
+) -> np.ndarray:
+    """Convert like ``ops.convert_to_tensor`` on the TensorFlow backend.
+
+    numpy arrays keep their dtype. Python lists and scalars of floats become
+    float32 and of ints int32, as ``tf.convert_to_tensor`` makes them. With
+    `dtype`, the result is cast to it (Keras' class API does this).
+    """
+    if isinstance(value, (str, bytes)):
+        raise TypeError(
+            f"`{argument}` must be an array of numbers, got a {type(value).__name__}: "
+            f"{value[:40]!r}."
+        )
+    from_python = not isinstance(value, (np.ndarray, np.generic)) and not hasattr(
+        value, "__array__"
+    )
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError) as error:
+        raise ValueError(
+            f"`{argument}` could not be read as an array: {error}. Hint: nested "
+            "lists must be rectangular (every row the same length)."
+        ) from None
+    kind = array.dtype.kind
+    if kind == "b" and not allow_bool and dtype is None:
+        raise TypeError(f"`{argument}` must be numeric, got a boolean array.")
+    if kind not in "biuf":
+        raise TypeError(
+            f"`{argument}` must be an array of real numbers, got dtype "
+            f"{array.dtype} ({kind!r} kind)."
+        )
+    if array.size > MAX_ELEMENTS:
+        raise ValueError(
+            f"`{argument}` has {array.size:.3g} elements (shape {array.shape}); "
+            f"lossbounds handles at most 2**32 per call. Hint: compute the loss "
+            "batch by batch and combine the sums."
+        )
+    if from_python:
+        # tf.convert_to_tensor turns Python floats into float32, ints into int32.
+        if kind == "f":
+            array = array.astype(np.float32)
+        elif kind in "iu":
+            array = array.astype(np.int32) if array.size == 0 or (
+                np.abs(array).max() < 2**31
+            ) else array
+    if dtype is not None:
+        array = array.astype(dtype)
+    elif kind in "iu" and not allow_int:
+        raise TypeError(
+            f"`{argument}` has integer dtype {array.dtype}; Keras needs "
+            f"floating-point predictions here. Hint: pass "
+            f"`{argument}.astype('float32')`."
+        )
+    return array
