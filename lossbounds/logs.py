@@ -1,0 +1,598 @@
+"""Read the progress text that Keras ``model.fit`` prints into epochs.
+
+Keras has printed several formats over the years; all are read here:
+
+========================  ==================================================
+Keras version             final line of an epoch
+========================  ==================================================
+Keras 1, Keras 2.0        ``1213/1213 [=====] - 0s - loss: 0.1760``
+TF 2.0-2.1 ``tf.keras``   ``1249/1249 [=====] - 0s 361us/sample - loss: ...``
+TF >= 2.2, ``tf_keras``   ``32/32 [=====] - 0s 2ms/step - loss: 0.69 - ...``
+Keras 3                   ``32/32 ━━━━━━━━━━ 1s 5ms/step - accuracy: ...``
+verbose=2, Keras 1/2.0    ``0s - loss: 0.69`` or `` - 0s - loss: 0.69``
+verbose=2, ``tf_keras``   ``32/32 - 0s - loss: 0.69 - 35ms/epoch - 4ms/step``
+verbose=2, Keras 3        ``32/32 - 0s - 5ms/step - loss: 0.69``
+========================  ==================================================
+
+With ``verbose=1`` Keras rewrites one terminal line many times (``\\b`` and
+``\\r``, plus ANSI colours in Keras 3); the last rewrite before the next
+``Epoch N/M`` header holds the epoch's values.  Everything that is not Keras
+progress (warnings, tracebacks, user prints, prose around a pasted log) is
+kept in :attr:`TrainingLog.unparsed`.
+
+Examples
+--------
+>>> log = read_keras_log('''
+... Epoch 1/2
+... 32/32 [==============================] - 0s 2ms/step - loss: 0.6931 - accuracy: 0.5000
+... Epoch 2/2
+... 32/32 [==============================] - 0s 1ms/step - loss: 0.5120 - accuracy: 0.7500
+... ''')
+>>> len(log)
+2
+>>> log.history()
+{'loss': [0.6931, 0.512], 'accuracy': [0.5, 0.75]}
+>>> log[1].number, log[1].unit, log[1].time_per_unit
+(2, 'step', 0.001)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import overload
+
+__all__ = ["Epoch", "TrainingLog", "read_keras_log", "read_keras_log_file"]
+
+#: Longest entry kept in :attr:`TrainingLog.unparsed`; longer text is clipped.
+MAX_UNPARSED_CHARS = 200
+
+# Every quantifier below is bounded ({m,n}) so that no pattern can backtrack
+# quadratically on a long line; numbers use [0-9] so that int()/float() never
+# meet a non-ASCII digit they would reject or misread.
+
+# Terminal escapes: CSI (Keras 3 bold/colours "\x1b[1m"), OSC, and two-byte
+# escapes; also SGR codes whose ESC byte was lost in a copy-paste ("[1m").
+_ANSI_RE = re.compile(
+    r"\x1b\[[0-?]{0,32}[ -/]{0,8}[@-~]"
+    r"|\x1b\][^\x07\x1b]{0,512}(?:\x07|\x1b\\)?"
+    r"|\x1b[@-_]?"
+    r"|\[[0-9;]{0,16}m"
+)
+
+# Record separators: newlines, "\r" and the "\b" runs Keras writes to erase
+# and redraw the progress line; every rewrite becomes its own record.
+_RECORD_SEP_RE = re.compile(r"[\r\n\b\v\f\x1c-\x1e\x85\u2028\u2029]+")
+
+# Anchors that start a piece of Keras output inside a record:
+# "Epoch 3/10" (header, all versions), "Epoch 3: early stopping" or
+# "Epoch 00003: val_loss improved ..." (callback notes), and a step/sample
+# counter "32/32" or "7/Unknown" followed by something only a progress bar
+# has after it (a bar, " - ", an elapsed time or a Keras 3 ETA).
+_ANCHOR_RE = re.compile(
+    r"(?P<header>Epoch[ \t]{1,8}(?P<h_num>[0-9]{1,9})[ \t]{0,3}/[ \t]{0,3}"
+    r"(?P<h_tot>[0-9]{1,9}))(?![0-9/])"
+    r"|(?P<note>Epoch[ \t]{1,8}[0-9]{1,9}:)"
+    r"|(?<![\w/.])(?P<prog>[0-9]{1,12})/(?P<tgt>[0-9]{1,12}|Unknown)"
+    r"(?=[ \t]{0,8}(?:[\[━=#█\ufffd]|-[ \t]|[0-9]{1,9}s\b|[0-9]{1,3}:[0-9]{2}))"
+)
+
+# The bar right after a counter: "[=====>....]" (Keras 1/2), "━━━━" (Keras 3),
+# or "====" (Keras 3 on a console that cannot print "━"; at least 4 of them,
+# so that prose like "1/2 = 0.5" is not a bar).
+_BAR_RE = re.compile(
+    r"[ \t]{0,8}(?:\[[=>.\-# ]{0,200}\]|━[━=>.#█\ufffd]{0,199}|[=#█\ufffd][━=>.#█\ufffd]{3,199})"
+)
+
+# "ETA: 3s" / "ETA: 1:02" on Keras 1/2 intermediate updates.
+_ETA_RE = re.compile(r"ETA:[ \t]{0,4}[0-9]{1,9}(?::[0-9]{2}){0,2}s?")
+
+# Time per unit: "361us/sample" (TF 2.0-2.1), "2ms/step", "1s/step",
+# "35ms/epoch" (tf_keras verbose=2 also prints the epoch time, skipped).
+_PER_UNIT_RE = re.compile(
+    r"(?<![\w.])(?P<value>[0-9]{1,12}(?:\.[0-9]{1,12})?)[ \t]?"
+    r"(?P<scale>us|µs|μs|ms|s)/(?P<unit>step|sample|epoch)\b"
+)
+
+# Elapsed whole seconds, "0s" / "12s"; not the "s" of "ms/step".
+_ELAPSED_RE = re.compile(r"(?<![\w.:/])(?P<value>[0-9]{1,12})s(?![\w/])")
+
+# A number as Python formats it: "0.1760", "1.2345e-04", "nan", "-inf"; up to
+# 320 digits since f"{1e308:.4f}" has 309 before the point.
+_NUMBER = (
+    r"[-+]?(?:(?:[0-9]{1,320}(?:\.[0-9]{0,320})?|\.[0-9]{1,320})"
+    r"(?:[eE][-+]?[0-9]{1,4})?|(?i:nan|inf(?:inity)?))"
+)
+
+# One " - name: value" pair; Keras always writes the " - " separator, which
+# keeps prose such as "val_loss improved from 0.7 to 0.6" out.
+_METRIC_RE = re.compile(
+    r"(?:^|(?<=\s))-[ \t]{1,4}(?!ETA:)(?P<name>[^\W\d][\w.\-/]{0,99}):[ \t]{0,4}"
+    r"(?P<value>" + _NUMBER + r")(?![\w.])"
+)
+
+# A verbose=2 line of Keras 1 ("0s - loss: ...") or Keras 2.0-2.2
+# (" - 0s - loss: ..."): elapsed time then metrics, with no counter.
+_SUMMARY_RE = re.compile(
+    r"[ \t]{0,8}(?:-[ \t]{1,4})?[0-9]{1,9}s(?:[ \t]{1,4}[0-9]{1,12}(?:us|ms|s)/"
+    r"(?:step|sample))?[ \t]{1,4}-[ \t]{1,4}[^\W\d]"
+)
+
+# What is left of a record once everything Keras printed is taken away, if it
+# holds nothing but separators and padding.
+_DEBRIS_RE = re.compile(r"[\s\-]*")
+
+_UNITS_PER_SECOND = {"us": 1e6, "µs": 1e6, "μs": 1e6, "ms": 1e3, "s": 1.0}
+
+
+@dataclass(frozen=True)
+class Epoch:
+    """One epoch as Keras printed it.
+
+    Parameters
+    ----------
+    number : int
+        ``N`` of the ``Epoch N/M`` header; epochs without a header (Keras 3
+        prints none when ``epochs=1``) are numbered 1, 2, ... in order.
+    total : int or None
+        ``M`` of the header, ``None`` without a header.
+    metrics : Mapping[str, float]
+        Every ``name: value`` of the epoch's final progress line, keys exactly
+        as printed (``loss``, ``val_accuracy``, ``out_a_loss``, ...); ``nan``
+        and ``inf`` are read as floats.  Stored read-only.
+    progress : int or None
+        Steps (or samples) done at the last update, e.g. 1213 in
+        ``1213/1213``; ``None`` for verbose=2 lines without a counter.
+    target : int or None
+        The counter's denominator; ``None`` if unknown (``7/Unknown``).
+    unit : str or None
+        What the counter counts: ``"sample"`` (Keras 1/2.0, TF 2.0-2.1) or
+        ``"step"`` (TF >= 2.2, Keras 3); ``None`` when the log does not tell.
+    seconds : float or None
+        Elapsed wall time of the epoch (``"2s"``), ``None`` if not printed or
+        if the last update only shows an ETA.
+    time_per_unit : float or None
+        Seconds per step or sample: ``361us/sample`` is ``3.61e-4``.
+    complete : bool
+        ``progress == target``; ``False`` if the epoch was cut off.  verbose=2
+        lines without a counter are printed at epoch end, so they are complete.
+
+    Examples
+    --------
+    >>> ep = Epoch(number=1, total=2, metrics={"loss": 0.5}, progress=3,
+    ...            target=4, unit="step", seconds=None, time_per_unit=None,
+    ...            complete=False)
+    >>> ep.metrics["loss"]
+    0.5
+    >>> ep.metrics["loss"] = 1.0
+    Traceback (most recent call last):
+    ...
+    TypeError: 'mappingproxy' object does not support item assignment
+    """
+
+    number: int
+    total: int | None
+    metrics: Mapping[str, float]
+    progress: int | None
+    target: int | None
+    unit: str | None
+    seconds: float | None
+    time_per_unit: float | None
+    complete: bool
+
+    def __post_init__(self) -> None:
+        # A read-only copy: epochs are shared values, like the log they come from.
+        object.__setattr__(self, "metrics", MappingProxyType(dict(self.metrics)))
+
+
+@dataclass(frozen=True)
+class TrainingLog:
+    """The epochs read from a Keras log, and the text that was not Keras's.
+
+    Parameters
+    ----------
+    epochs : list of Epoch
+        In the order printed.  An ``Epoch N/M`` header with no progress line
+        after it (a run killed right at the header) gives no epoch.
+    unparsed : list of str
+        Every non-blank piece of text that was skipped: lines that are not
+        Keras progress (warnings, tracebacks, prints, surrounding prose), text
+        glued onto a progress line, and progress lines that belong to no
+        ``fit`` epoch (e.g. ``evaluate`` output after the last epoch).  Each
+        entry is whitespace-trimmed and clipped to
+        :data:`MAX_UNPARSED_CHARS` characters.
+
+    Examples
+    --------
+    >>> log = read_keras_log("hello\\nEpoch 1/1\\n4/4 - 0s - loss: 1.5000")
+    >>> [ep.number for ep in log], log.unparsed
+    ([1], ['hello'])
+    >>> log[0].metrics["loss"], log[-1] is log[0]
+    (1.5, True)
+    """
+
+    epochs: list[Epoch] = field(default_factory=list)
+    unparsed: list[str] = field(default_factory=list)
+
+    def history(self) -> dict[str, list[float]]:
+        """Per-metric values over epochs, like ``keras.callbacks.History``.
+
+        Returns
+        -------
+        dict of str to list of float
+            Metrics in order of first appearance; an epoch that lacks a
+            metric contributes ``nan``.
+
+        Examples
+        --------
+        >>> log = read_keras_log("Epoch 1/2\\n1/1 - 0s - loss: 2.0000\\n"
+        ...                      "Epoch 2/2\\n1/1 - 0s - loss: 1.0000"
+        ...                      " - val_loss: 1.5000")
+        >>> log.history()
+        {'loss': [2.0, 1.0], 'val_loss': [nan, 1.5]}
+        """
+        names = list(dict.fromkeys(name for ep in self.epochs for name in ep.metrics))
+        return {
+            name: [ep.metrics.get(name, math.nan) for ep in self.epochs]
+            for name in names
+        }
+
+    def __len__(self) -> int:
+        return len(self.epochs)
+
+    def __iter__(self) -> Iterator[Epoch]:
+        return iter(self.epochs)
+
+    @overload
+    def __getitem__(self, index: int) -> Epoch: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Epoch]: ...
+
+    def __getitem__(self, index: int | slice) -> Epoch | list[Epoch]:
+        return self.epochs[index]
+
+
+@dataclass
+class _Record:
+    """One progress update (one rewrite of the progress line)."""
+
+    progress: int | None
+    target: int | None
+    metrics: dict[str, float]
+    seconds: float | None
+    time_per_unit: float | None
+    unit: str | None
+    shows_eta: bool
+    has_bar: bool
+    raw: str
+    rest: str
+
+
+@dataclass
+class _Draft:
+    """An epoch being assembled: its header and its updates so far."""
+
+    number: int
+    total: int | None
+    last: _Record | None = None
+    unit: str | None = None
+
+
+def read_keras_log(text: str) -> TrainingLog:
+    """Parse what Keras ``fit`` printed into a :class:`TrainingLog`.
+
+    Parameters
+    ----------
+    text : str
+        Captured or pasted output, in any Keras format (see the module
+        docstring), with or without ``\\r``/``\\b`` rewrites, ANSI codes,
+        interleaved warnings, or lost line breaks.
+
+    Returns
+    -------
+    TrainingLog
+        The epochs found (possibly none) and the skipped text.  Never raises
+        for a ``str``.
+
+    Raises
+    ------
+    TypeError
+        If `text` is not a ``str`` (for instance ``bytes``).
+
+    Examples
+    --------
+    Keras 1 output pasted on one line still splits into epochs:
+
+    >>> log = read_keras_log("Epoch 1/2 1213/1213 [======] - 0s - loss: 0.1760"
+    ...                      " Epoch 2/2 1213/1213 [======] - 0s - loss: 0.1840")
+    >>> [(ep.number, ep.total, ep.metrics["loss"], ep.unit) for ep in log]
+    [(1, 2, 0.176, 'sample'), (2, 2, 0.184, 'sample')]
+
+    Keras 3 through a terminal, where the last rewrite wins:
+
+    >>> raw = ("\\r\\x1b[1m1/8\\x1b[0m \\x1b[32m━━\\x1b[0m 0s 3ms/step - loss: 0.9000"
+    ...        "\\b\\b\\b\\r\\x1b[1m8/8\\x1b[0m \\x1b[32m━━━━\\x1b[0m 1s 2ms/step"
+    ...        " - loss: 0.7000\\n")
+    >>> ep = read_keras_log(raw)[0]
+    >>> ep.number, ep.total, dict(ep.metrics), ep.progress, ep.complete, ep.seconds
+    (1, None, {'loss': 0.7}, 8, True, 1.0)
+
+    >>> read_keras_log(b"Epoch 1/1")
+    Traceback (most recent call last):
+    ...
+    TypeError: text must be str, got bytes; decode it first, e.g. data.decode('utf-8', 'replace')
+    """
+    _check_text(text)
+    builder = _LogBuilder()
+    for record in _records(text):
+        _read_record(record, builder)
+    return builder.finish()
+
+
+def read_keras_log_file(path: str | os.PathLike[str]) -> TrainingLog:
+    """Read a Keras log file (UTF-8, undecodable bytes replaced) and parse it.
+
+    Line ends are kept as they are (``newline=""``) since a bare ``\\r`` is
+    meaningful in a captured progress bar.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to read.
+
+    Returns
+    -------
+    TrainingLog
+        As from :func:`read_keras_log`.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     p = pathlib.Path(tmp, "fit.log")
+    ...     _ = p.write_bytes(b"Epoch 1/1\\r\\n4/4 - 0s - loss: 0.25\\xff\\r\\n")
+    ...     log = read_keras_log_file(p)
+    >>> log[0].metrics["loss"], log.unparsed
+    (0.25, ['�'])
+    """
+    with open(path, encoding="utf-8", errors="replace", newline="") as f:
+        return read_keras_log(f.read())
+
+
+def _check_text(text: object) -> None:
+    """Raise a TypeError that says how to fix a non-``str`` argument."""
+    if isinstance(text, str):
+        return
+    kind = type(text).__name__
+    if isinstance(text, (bytes, bytearray, memoryview)):
+        raise TypeError(
+            f"text must be str, got {kind}; decode it first, "
+            "e.g. data.decode('utf-8', 'replace')"
+        )
+    raise TypeError(f"text must be str, got {kind}")
+
+
+def _records(text: str) -> Iterator[str]:
+    """Split the text into records: lines and progress-line rewrites."""
+    plain = _ANSI_RE.sub("", text)
+    for record in _RECORD_SEP_RE.split(plain):
+        if record and not record.isspace():
+            yield record
+
+
+def _read_record(record: str, builder: _LogBuilder) -> None:
+    """Feed one record's headers, progress updates and junk to the builder."""
+    anchors = list(_ANCHOR_RE.finditer(record))
+    prefix_end = anchors[0].start() if anchors else len(record)
+    _read_free_text(record[:prefix_end], builder)
+    for i, anchor in enumerate(anchors):
+        end = anchors[i + 1].start() if i + 1 < len(anchors) else len(record)
+        body = record[anchor.end():end]
+        if anchor.group("header"):
+            builder.header(int(anchor.group("h_num")), int(anchor.group("h_tot")))
+            _read_free_text(body, builder)
+        elif anchor.group("note"):
+            pass  # "Epoch 5: early stopping" and other callback notes.
+        else:
+            _read_counter(anchor, body, builder)
+
+
+def _read_free_text(text: str, builder: _LogBuilder) -> None:
+    """Text outside a counter: a verbose=2 summary line, or junk."""
+    record = _parse_body(text, progress=None, target=None) if _SUMMARY_RE.match(text) else None
+    if record is None:
+        builder.junk(text)
+    else:
+        builder.record(record)
+
+
+def _read_counter(anchor: re.Match[str], body: str, builder: _LogBuilder) -> None:
+    """A ``N/M`` counter and what follows it: one progress update, or junk."""
+    target = anchor.group("tgt")
+    record = _parse_body(
+        body,
+        progress=int(anchor.group("prog")),
+        target=None if target == "Unknown" else int(target),
+    )
+    if record is None:  # Nothing a progress bar prints: "3/4 - good".
+        builder.junk(anchor.group(0) + body)
+    else:
+        record.raw = anchor.group(0) + body
+        builder.record(record)
+
+
+def _parse_body(body: str, progress: int | None, target: int | None) -> _Record | None:
+    """Read the bar, times and metrics after a counter into a record.
+
+    Returns ``None`` if `body` holds none of them.  Text that none of them
+    explains (e.g. a warning printed into the middle of the line) is kept in
+    the record's ``rest``.
+    """
+    spans: list[tuple[int, int]] = []
+    bar = _BAR_RE.match(body)
+    if bar:
+        spans.append(bar.span())
+    metrics: dict[str, float] = {}
+    head_end = len(body)
+    for m in _METRIC_RE.finditer(body):
+        metrics[m.group("name")] = _to_float(m.group("value"))
+        spans.append(m.span())
+        head_end = min(head_end, m.start())
+    # Before the metrics, Keras 1/2 mark an ETA ("ETA: 3s"); otherwise "Ns" is
+    # the elapsed time, or, on Keras 3 updates before the last, an unmarked ETA.
+    eta = _ETA_RE.search(body, 0, head_end)
+    elapsed = None if eta else _ELAPSED_RE.search(body, 0, head_end)
+    spans.extend(m.span() for m in (eta, elapsed) if m)
+    per_unit = list(_PER_UNIT_RE.finditer(body))
+    spans.extend(m.span() for m in per_unit)
+    if not spans:
+        return None
+    step = next((m for m in per_unit if m.group("unit") != "epoch"), None)
+    finished = progress is None or target is None or progress >= target
+    return _Record(
+        progress=progress,
+        target=target,
+        metrics=metrics,
+        seconds=float(elapsed.group("value")) if elapsed and finished else None,
+        time_per_unit=_per_unit_seconds(step) if step else None,
+        unit=step.group("unit") if step else None,
+        shows_eta=eta is not None,
+        has_bar=bar is not None,
+        raw=body,
+        rest=_outside(body, spans),
+    )
+
+
+def _outside(text: str, spans: list[tuple[int, int]]) -> str:
+    """The parts of `text` not covered by `spans`, joined by spaces."""
+    pieces, pos = [], 0
+    for start, end in sorted(spans):
+        pieces.append(text[pos:start])
+        pos = max(pos, end)
+    pieces.append(text[pos:])
+    return " ".join(pieces)
+
+
+def _per_unit_seconds(m: re.Match[str]) -> float:
+    """Seconds in a "361us/sample" match (division keeps 361e-6 exact)."""
+    return float(m.group("value")) / _UNITS_PER_SECOND[m.group("scale")]
+
+
+def _to_float(text: str) -> float:
+    """A printed metric value as float; every NaN is ``math.nan`` itself, so
+    that epochs read twice from the same log compare equal."""
+    value = float(text)
+    return math.nan if value != value else value
+
+
+def _clip(text: str) -> str:
+    """`text` cut to :data:`MAX_UNPARSED_CHARS` characters, marked with …."""
+    if len(text) <= MAX_UNPARSED_CHARS:
+        return text
+    return text[: MAX_UNPARSED_CHARS - 1] + "…"
+
+
+def _continues(prev: _Record, rec: _Record) -> bool:
+    """Whether `rec` is a later rewrite of the same progress bar as `prev`.
+
+    A bar only counts up, and keeps its target, except that an epoch with
+    unknown length (``7/Unknown``) gets its target when it ends.
+    """
+    if prev.progress is None or rec.progress is None:
+        return False  # verbose=2 summaries are one line per epoch.
+    same_target = prev.target is None or rec.target == prev.target
+    return same_target and rec.progress >= prev.progress
+
+
+def _epoch_unit(last: _Record, draft_unit: str | None, log_unit: str | None) -> str | None:
+    """What the counter counts, from the epoch, else the log, else the style.
+
+    Only Keras 1 and 2.0 ended an epoch with a bar, an elapsed time and no
+    time per unit (``1213/1213 [===] - 0s - loss: ...``); they counted samples.
+    A verbose=2 ``32/32 - 0s - loss: ...`` line without a time per unit may
+    count samples (TF 2.0-2.1) or steps (TF 2.2-2.6), so it stays unknown.
+    """
+    unit = last.unit or draft_unit or log_unit
+    keras_1_style = last.has_bar and last.seconds is not None and not last.shows_eta
+    if unit is None and last.progress is not None and keras_1_style:
+        unit = "sample"
+    return unit
+
+
+class _LogBuilder:
+    """Groups progress updates into epochs as they arrive, in order."""
+
+    def __init__(self) -> None:
+        self.drafts: list[_Draft] = []
+        self.current: _Draft | None = None
+        self.unparsed: list[str] = []
+        self.headers_seen = False
+        # After the bar of a headed epoch restarts without a new header, the
+        # updates are not fit's (evaluate/predict after fit): skip to the next header.
+        self.orphaned = False
+
+    def header(self, number: int, total: int) -> None:
+        """An ``Epoch N/M`` line: close the epoch so far, open a new one."""
+        self._close()
+        self.current = _Draft(number, total)
+        self.headers_seen = True
+        self.orphaned = False
+
+    def record(self, rec: _Record) -> None:
+        """One progress update: update, start or leave an epoch."""
+        if self.orphaned:
+            self.junk(rec.raw)
+            return
+        if self.current is not None and self.current.last is not None:
+            if not _continues(self.current.last, rec):
+                if self.headers_seen:
+                    self.orphaned = True
+                    self.junk(rec.raw)
+                    return
+                self._close()
+        if self.current is None:
+            # No header (yet): Keras 3 prints none when epochs == 1.
+            number = self.drafts[-1].number + 1 if self.drafts else 1
+            self.current = _Draft(number, None)
+        self.current.last = rec
+        self.current.unit = self.current.unit or rec.unit
+        self.junk(" ".join(word for word in rec.rest.split() if word != "-"))
+
+    def junk(self, text: str) -> None:
+        """Keep a skipped, non-blank piece of text for ``unparsed``."""
+        if not _DEBRIS_RE.fullmatch(text):
+            self.unparsed.append(_clip(text.strip()))
+
+    def finish(self) -> TrainingLog:
+        """The log: every epoch that saw at least one progress update."""
+        self._close()
+        log_unit = next((d.unit for d in self.drafts if d.unit), None)
+        return TrainingLog([_to_epoch(d, log_unit) for d in self.drafts], self.unparsed)
+
+    def _close(self) -> None:
+        if self.current is not None and self.current.last is not None:
+            self.drafts.append(self.current)
+        self.current = None
+
+
+def _to_epoch(draft: _Draft, log_unit: str | None) -> Epoch:
+    """The public :class:`Epoch` for a finished draft."""
+    last = draft.last
+    assert last is not None  # _close keeps only drafts with an update.
+    complete = last.progress is None or last.progress == last.target
+    return Epoch(
+        number=draft.number,
+        total=draft.total,
+        metrics=last.metrics,
+        progress=last.progress,
+        target=last.target,
+        unit=_epoch_unit(last, draft.unit, log_unit),
+        seconds=last.seconds,
+        time_per_unit=last.time_per_unit,
+        complete=complete,
+    )
