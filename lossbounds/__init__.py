@@ -1,7 +1,12 @@
 """lossbounds: exact Keras loss values in numpy, with proven bounds.
+
+>>> import lossbounds
+>>> lossbounds.baseline("sparse_cce", n_classes=7)  # ln 7: an untrained 7-class model
+1.9459101490553132
 """
 
 from ._validation import EPSILON
+from .bounds import Bounds, baseline, best_case, bounds, prior_baseline, worst_case
 from .losses import (
     binary_crossentropy,
     categorical_crossentropy,
@@ -14,6 +19,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "EPSILON",
+    "Bounds",
+    "baseline",
+    "best_case",
+    "bounds",
+    "prior_baseline",
+    "worst_case",
     "binary_crossentropy",
     "categorical_crossentropy",
     "loss",
