@@ -30,6 +30,7 @@ __all__ = [
     "check_n_classes",
     "check_range",
     "check_reduction",
+    "plain",
     "resolve_loss",
     "to_array",
 ]
@@ -39,7 +40,7 @@ EPSILON = 1e-7
 
 #: The largest number of elements one input may have. A larger array can only
 #: be a broadcast view of a small one; processing it would run for hours.
-MAX_ELEMENTS = 2**32
+MAX_ELEMENTS = 2**30
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,15 @@ def resolve_loss(loss: Any, argument: str = "loss") -> LossSpec:
             f"Accepted names: {', '.join(ACCEPTED_NAMES)}."
         )
     return spec
+
+
+def plain(value: Any) -> str:
+    """``repr`` of a value with numpy scalars shown as Python numbers (-1, not np.float64(-1.0))."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():
+        return repr(int(value))
+    return repr(value)
 
 
 def _is_real_number(value: Any) -> bool:
@@ -357,7 +367,7 @@ def to_array(
     if array.size > MAX_ELEMENTS:
         raise ValueError(
             f"`{argument}` has {array.size:.3g} elements (shape {array.shape}); "
-            f"lossbounds handles at most 2**32 per call. Hint: compute the loss "
+            f"lossbounds handles at most 2**30 per call. Hint: compute the loss "
             "batch by batch and combine the sums."
         )
     if from_python:

@@ -51,6 +51,7 @@ from ._validation import (
     check_label_smoothing,
     check_n_classes,
     check_range,
+    plain,
     resolve_loss,
     to_array,
 )
@@ -575,7 +576,7 @@ def _frequencies(spec, y_true, counts, sample_weight, n_classes, ignore_class):
         if not np.all(np.isfinite(counts)) or np.any(counts < 0):
             raise ValueError(
                 "`counts` must be finite and non-negative, got "
-                f"{counts[~np.isfinite(counts) | (counts < 0)].flat[0]!r}."
+                f"{plain(counts[~np.isfinite(counts) | (counts < 0)].flat[0])}."
             )
         if spec.name == "binary_crossentropy":
             if counts.shape[-1] != 2:

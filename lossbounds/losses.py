@@ -29,6 +29,7 @@ from ._validation import (
     check_ignore_class,
     check_label_smoothing,
     check_reduction,
+    plain,
     resolve_loss,
     to_array,
 )
@@ -456,16 +457,14 @@ def _integer_labels(y_true: np.ndarray, n_classes: int, valid: np.ndarray | None
             example = checked[bad].flat[0]
             raise ValueError(
                 "sparse_categorical_crossentropy: `y_true` must hold integer class "
-                f"labels, got {example!r}. Keras would silently truncate it to "
+                f"labels, got {plain(example)}. Keras would silently truncate it to "
                 "an integer; lossbounds refuses. Hint: round your labels, or if "
                 "they are one-hot rows use categorical_crossentropy."
             )
     out_of_range = (checked < 0) | (checked >= n_classes)
     if np.any(out_of_range):
-        example = checked[out_of_range].flat[0]
-        example = int(example) if float(example).is_integer() else example
         raise ValueError(
-            f"sparse_categorical_crossentropy: label {example!r} in `y_true` lies "
+            f"sparse_categorical_crossentropy: label {plain(checked[out_of_range].flat[0])} in `y_true` lies "
             f"outside [0, {n_classes}) for y_pred with {n_classes} classes. "
             "Hint: labels must run from 0 to K-1; shift 1-based labels down by "
             "one, or pass `ignore_class` for a padding label."
