@@ -9,7 +9,8 @@ Keras 1, Keras 2.0        ``1213/1213 [=====] - 0s - loss: 0.1760``
 TF 2.0-2.1 ``tf.keras``   ``1249/1249 [=====] - 0s 361us/sample - loss: ...``
 TF >= 2.2, ``tf_keras``   ``32/32 [=====] - 0s 2ms/step - loss: 0.69 - ...``
 Keras 3                   ``32/32 ━━━━━━━━━━ 1s 5ms/step - accuracy: ...``
-verbose=2, Keras 1/2.0    ``0s - loss: 0.69`` or `` - 0s - loss: 0.69``
+verbose=2, Keras 1-2.0    ``0s - loss: 0.69``
+verbose=2, Keras 2.1-2.2  ``- 0s - loss: 0.69`` (line starts with a space)
 verbose=2, ``tf_keras``   ``32/32 - 0s - loss: 0.69 - 35ms/epoch - 4ms/step``
 verbose=2, Keras 3        ``32/32 - 0s - 5ms/step - loss: 0.69``
 ========================  ==================================================
@@ -85,7 +86,9 @@ _ANCHOR_RE = re.compile(
 # or "====" (Keras 3 on a console that cannot print "━"; at least 4 of them,
 # so that prose like "1/2 = 0.5" is not a bar).
 _BAR_RE = re.compile(
-    r"[ \t]{0,8}(?:\[[=>.\-# ]{0,200}\]|━[━=>.#█\ufffd]{0,199}|[=#█\ufffd][━=>.#█\ufffd]{3,199})"
+    r"[ \t]{0,8}(?:\[[=>.\-# ]{0,200}\]"
+    r"|━[━=>.#█\ufffd]{0,199}"
+    r"|[=#█\ufffd][━=>.#█\ufffd]{3,199})"
 )
 
 # "ETA: 3s" / "ETA: 1:02" on Keras 1/2 intermediate updates.
@@ -206,6 +209,11 @@ class TrainingLog:
         entry is whitespace-trimmed and clipped to
         :data:`MAX_UNPARSED_CHARS` characters.
 
+    Notes
+    -----
+    A log of several ``fit`` calls lists all their epochs, so numbers may
+    restart at 1; :meth:`history` then concatenates the runs.
+
     Examples
     --------
     >>> log = read_keras_log("hello\\nEpoch 1/1\\n4/4 - 0s - loss: 1.5000")
@@ -304,6 +312,23 @@ def read_keras_log(text: str) -> TrainingLog:
     TypeError
         If `text` is not a ``str`` (for instance ``bytes``).
 
+    Notes
+    -----
+    What cannot be told from the text alone:
+
+    * ``evaluate`` output printed right after ``fit`` with a bar as long as
+      the training bar, only a final line and the same metric names is read
+      as a redraw of the last epoch.  Other ``evaluate``/``predict`` bars go
+      to ``unparsed``.
+    * Keras 2.1-2.3 printed ``us/step`` while counting samples; ``unit`` is
+      the word printed.  A verbose=2 ``N/M - 0s - loss: ...`` line with no
+      time per unit gives ``unit=None`` (samples in TF 2.0-2.1, steps later).
+    * Lines glued with no separator at all, where digits run together
+      (``Epoch 1/201213/1213``), lose those epochs.
+    * Without any header, each restart of the bar starts a new epoch numbered
+      1, 2, ...; a headerless ``evaluate`` after a one-epoch Keras 3 ``fit``
+      becomes a second epoch.
+
     Examples
     --------
     Keras 1 output pasted on one line still splits into epochs:
@@ -326,6 +351,7 @@ def read_keras_log(text: str) -> TrainingLog:
     Traceback (most recent call last):
     ...
     TypeError: text must be str, got bytes; decode it first, e.g. data.decode('utf-8', 'replace')
+
     """
     _check_text(text)
     builder = _LogBuilder()
@@ -404,7 +430,9 @@ def _read_record(record: str, builder: _LogBuilder) -> None:
 
 def _read_free_text(text: str, builder: _LogBuilder) -> None:
     """Text outside a counter: a verbose=2 summary line, or junk."""
-    record = _parse_body(text, progress=None, target=None) if _SUMMARY_RE.match(text) else None
+    record = None
+    if _SUMMARY_RE.match(text):
+        record = _parse_body(text, progress=None, target=None, raw=text)
     if record is None:
         builder.junk(text)
     else:
@@ -414,24 +442,28 @@ def _read_free_text(text: str, builder: _LogBuilder) -> None:
 def _read_counter(anchor: re.Match[str], body: str, builder: _LogBuilder) -> None:
     """A ``N/M`` counter and what follows it: one progress update, or junk."""
     target = anchor.group("tgt")
+    raw = anchor.group(0) + body
     record = _parse_body(
         body,
         progress=int(anchor.group("prog")),
         target=None if target == "Unknown" else int(target),
+        raw=raw,
     )
     if record is None:  # Nothing a progress bar prints: "3/4 - good".
-        builder.junk(anchor.group(0) + body)
+        builder.junk(raw)
     else:
-        record.raw = anchor.group(0) + body
         builder.record(record)
 
 
-def _parse_body(body: str, progress: int | None, target: int | None) -> _Record | None:
+def _parse_body(
+    body: str, progress: int | None, target: int | None, raw: str
+) -> _Record | None:
     """Read the bar, times and metrics after a counter into a record.
 
     Returns ``None`` if `body` holds none of them.  Text that none of them
     explains (e.g. a warning printed into the middle of the line) is kept in
-    the record's ``rest``.
+    the record's ``rest``; `raw` is the whole update, kept in case it turns
+    out not to belong to an epoch.
     """
     spans: list[tuple[int, int]] = []
     bar = _BAR_RE.match(body)
@@ -463,7 +495,7 @@ def _parse_body(body: str, progress: int | None, target: int | None) -> _Record 
         unit=step.group("unit") if step else None,
         shows_eta=eta is not None,
         has_bar=bar is not None,
-        raw=body,
+        raw=raw,
         rest=_outside(body, spans),
     )
 
@@ -501,11 +533,16 @@ def _continues(prev: _Record, rec: _Record) -> bool:
     """Whether `rec` is a later rewrite of the same progress bar as `prev`.
 
     A bar only counts up, and keeps its target, except that an epoch with
-    unknown length (``7/Unknown``) gets its target when it ends.
+    unknown length (``7/Unknown``) gets its target when it ends.  A full bar
+    is redrawn only to add metrics: Keras 3 and tf_keras print the last step
+    once more at epoch end, with the ``val_`` metrics; an ``evaluate`` bar of
+    the same length without them is not a rewrite.
     """
     if prev.progress is None or rec.progress is None:
         return False  # verbose=2 summaries are one line per epoch.
     same_target = prev.target is None or rec.target == prev.target
+    if prev.progress == prev.target and not rec.metrics.keys() >= prev.metrics.keys():
+        return False
     return same_target and rec.progress >= prev.progress
 
 
@@ -519,7 +556,7 @@ def _epoch_unit(last: _Record, draft_unit: str | None, log_unit: str | None) -> 
     """
     unit = last.unit or draft_unit or log_unit
     keras_1_style = last.has_bar and last.seconds is not None and not last.shows_eta
-    if unit is None and last.progress is not None and keras_1_style:
+    if unit is None and keras_1_style:
         unit = "sample"
     return unit
 
