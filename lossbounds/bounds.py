@@ -199,12 +199,15 @@ def _classes(spec: LossSpec, n_classes: Any, *, required: bool, binary_default: 
     return check_n_classes(n_classes, minimum=minimum)
 
 
-def _no_smoothing_for_sparse(spec: LossSpec, label_smoothing: float) -> None:
-    if spec.name == "sparse_categorical_crossentropy" and label_smoothing:
-        raise ValueError(
-            "sparse_categorical_crossentropy has no `label_smoothing` in Keras. "
-            "Hint: use categorical_crossentropy with one-hot labels to smooth."
-        )
+def _setup(loss, label_smoothing, epsilon, dtype, backend, from_logits):
+    """Check the options every bound takes: ``(spec, label_smoothing, semantics)``."""
+    spec = resolve_loss(loss)
+    label_smoothing = check_label_smoothing(label_smoothing)
+    if label_smoothing and "label_smoothing" not in spec.options:
+        hint = (" Hint: use categorical_crossentropy with one-hot labels to smooth."
+                if spec.classes else "")
+        raise ValueError(f"{spec.name} has no `label_smoothing` in Keras.{hint}")
+    return spec, label_smoothing, _semantics(epsilon, dtype, backend, from_logits)
 
 
 # --------------------------------------------------------------------------
@@ -293,12 +296,9 @@ def best_case(
     >>> round(lossbounds.best_case("cce", n_classes=3, label_smoothing=0.1), 6)
     0.29114
     """
-    spec = resolve_loss(loss)
-    label_smoothing = check_label_smoothing(label_smoothing)
-    semantics = _semantics(epsilon, dtype, backend, from_logits)
+    spec, label_smoothing, semantics = _setup(loss, label_smoothing, epsilon, dtype, backend, from_logits)
     if spec.name == "mean_squared_error":
         return _mse_best(check_range(y_range, "y_range"), check_range(pred_range, "pred_range"))
-    _no_smoothing_for_sparse(spec, label_smoothing)
     if spec.name == "binary_crossentropy":
         return min(_binary_value(t, t, semantics) for t in _smoothed_binary(label_smoothing))
     k = _classes(spec, n_classes, required=bool(label_smoothing) or (
@@ -415,12 +415,9 @@ def worst_case(
     >>> lossbounds.worst_case("mse", y_range=(0, 1), pred_range=(0, 1))
     1.0
     """
-    spec = resolve_loss(loss)
-    label_smoothing = check_label_smoothing(label_smoothing)
-    semantics = _semantics(epsilon, dtype, backend, from_logits)
+    spec, label_smoothing, semantics = _setup(loss, label_smoothing, epsilon, dtype, backend, from_logits)
     if spec.name == "mean_squared_error":
         return _mse_worst(check_range(y_range, "y_range"), check_range(pred_range, "pred_range"))
-    _no_smoothing_for_sparse(spec, label_smoothing)
     if spec.name == "binary_crossentropy":
         if semantics.from_logits and semantics.backend != "numpy":
             return math.inf
@@ -526,10 +523,7 @@ def baseline(
     >>> lossbounds.baseline("mse", n_classes=4)
     0.1875
     """
-    spec = resolve_loss(loss)
-    label_smoothing = check_label_smoothing(label_smoothing)
-    semantics = _semantics(epsilon, dtype, backend, from_logits)
-    _no_smoothing_for_sparse(spec, label_smoothing)
+    spec, label_smoothing, semantics = _setup(loss, label_smoothing, epsilon, dtype, backend, from_logits)
     if spec.name == "mean_squared_error":
         if n_classes is None:
             raise ValueError(
@@ -737,10 +731,7 @@ def prior_baseline(
     >>> lossbounds.prior_baseline("mse", [1.0, 2.0, 3.0, 4.0])
     1.25
     """
-    spec = resolve_loss(loss)
-    label_smoothing = check_label_smoothing(label_smoothing)
-    semantics = _semantics(epsilon, dtype, backend, from_logits)
-    _no_smoothing_for_sparse(spec, label_smoothing)
+    spec, label_smoothing, semantics = _setup(loss, label_smoothing, epsilon, dtype, backend, from_logits)
     if spec.name == "mean_squared_error":
         return _mse_prior(y_true, sample_weight, count, mean, variance)
     if (count, mean, variance) != (None, None, None):
