@@ -306,6 +306,11 @@ def test_keras_stays_within_best_and_worst(seed, k, style, name, a, from_logits,
     with np.errstate(invalid="ignore"):
         spacing = np.nan_to_num(np.spacing(np.abs(values).astype(dtype)).astype(np.float64))
     tolerance = np.maximum(1e-6 * np.maximum(1.0, np.abs(values)), 2 * spacing)
+    if dtype == "float16" and name == "categorical_crossentropy" and not from_logits:
+        # Keras sums the K terms of a float16 row in float16, rounding at each
+        # step: up to (K - 1) * 2**-11 relative (observed: 16.0 for 15.94 at
+        # K = 1000 with label smoothing 0.3).
+        tolerance = tolerance + (k - 1) * 2.0**-11 * np.abs(values)
     assert np.all(values >= best - tolerance), (values.min(), best)
     assert np.all(values <= worst + tolerance), (values.max(), worst)
 
