@@ -7,6 +7,8 @@
 
 from ._validation import EPSILON
 from .bounds import Bounds, baseline, best_case, bounds, prior_baseline, worst_case
+from .interpret import Explanation, Finding, diagnose, explain
+from .logs import TrainingLog, read_keras_log
 from .losses import (
     binary_crossentropy,
     categorical_crossentropy,
@@ -25,6 +27,12 @@ __all__ = [
     "bounds",
     "prior_baseline",
     "worst_case",
+    "Explanation",
+    "Finding",
+    "diagnose",
+    "explain",
+    "TrainingLog",
+    "read_keras_log",
     "binary_crossentropy",
     "categorical_crossentropy",
     "loss",

@@ -1,23 +1,54 @@
 """The ``lossbounds`` command line.
 
 ``lossbounds bounds LOSS [options]`` prints the bounds table (or JSON);
-``lossbounds baseline LOSS [options]`` prints the uniform baseline alone.
-Errors print one line to stderr and exit with status 2, never a traceback.
+``lossbounds baseline LOSS [options]`` prints the uniform baseline alone;
+``lossbounds explain VALUE --loss LOSS [options]`` explains one loss value;
+``lossbounds check-log FILE|- [--loss LOSS] [options]`` reads a Keras log and
+prints an annotated table of its epochs and what `lossbounds.diagnose` finds.
+
+Exit status: 0 on success, 1 when ``check-log`` finds something of severity
+"error" (NaN, an impossible value, worse than guessing, a clipping plateau;
+warnings such as a rising loss keep 0), 2 on a usage error. Errors print one
+line to stderr, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
-from typing import Sequence
+import textwrap
+from typing import Any, Sequence
+
+import numpy as np
 
 from . import __version__
 from .bounds import BACKENDS, baseline, bounds
+from .interpret import (
+    PLATEAU_ATOL,
+    Finding,
+    _clipping_plateaus,
+    _Log,
+    _output_losses,
+    _read_log,
+    _Reference,
+    _reference,
+    _relative,
+    _uniform_text,
+    diagnose,
+    explain,
+)
+from .logs import TrainingLog, read_keras_log, read_keras_log_file
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+#: Longest table printed in full; longer logs show their first and last epochs.
+MAX_ROWS = 60
+#: Metrics shown besides loss and val_loss; the rest are named in a note.
+MAX_METRIC_COLUMNS = 4
 
 
 class _Parser(argparse.ArgumentParser):
@@ -31,8 +62,15 @@ class _UsageError(Exception):
     pass
 
 
+_LOSS_HELP = "loss name, e.g. sparse_cce, categorical_crossentropy, bce, mse"
+
+
 def _add_bounds_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("loss", help="loss name, e.g. sparse_cce, categorical_crossentropy, bce, mse")
+    parser.add_argument("loss", help=_LOSS_HELP)
+    _add_option_flags(parser)
+
+
+def _add_option_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n-classes", "-k", type=int, metavar="K", help="number of classes K")
     parser.add_argument("--label-smoothing", type=float, default=0.0, metavar="A",
                         help="Keras label smoothing in [0, 1] (default 0)")
@@ -45,10 +83,29 @@ def _add_bounds_options(parser: argparse.ArgumentParser) -> None:
                         help=f"one of {', '.join(BACKENDS)} (default tensorflow)")
 
 
+def _add_data_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--counts", type=_counts, metavar="N0,N1,...",
+                        help="class counts, for the prior baseline (for bce: negatives,positives)")
+    parser.add_argument("--variance", type=float, metavar="V",
+                        help="variance of the targets, for mse: R² = 1 - loss / V")
+
+
+def _counts(text: str) -> list[float]:
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated class counts such as 900,100, got {text!r}") from None
+
+
 def _options(args: argparse.Namespace) -> dict:
-    return dict(n_classes=args.n_classes, label_smoothing=args.label_smoothing,
-                from_logits=args.from_logits, epsilon=args.epsilon, dtype=args.dtype,
-                backend=args.backend)
+    options = dict(n_classes=args.n_classes, label_smoothing=args.label_smoothing,
+                   from_logits=args.from_logits, epsilon=args.epsilon, dtype=args.dtype,
+                   backend=args.backend)
+    for name in ("counts", "variance"):
+        if getattr(args, name, None) is not None:
+            options[name] = getattr(args, name)
+    return options
 
 
 def _cmd_bounds(args: argparse.Namespace) -> int:
@@ -63,6 +120,226 @@ def _cmd_bounds(args: argparse.Namespace) -> int:
 def _cmd_baseline(args: argparse.Namespace) -> int:
     print(repr(baseline(args.loss, **_options(args))))
     return EXIT_OK
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    result = explain(args.value, args.loss, **_options(args))
+    print(json.dumps(result.as_dict(), indent=2) if args.json else result)
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------
+# check-log
+
+
+def _cmd_check_log(args: argparse.Namespace) -> int:
+    plot = _plot_module() if args.plot else None  # fail before printing anything
+    log, source = _read_log_argument(args.file)
+    if not len(log):
+        raise _UsageError(
+            f"lossbounds: error: no Keras epochs found in {source} (expected model.fit "
+            "output: lines like 'Epoch 1/10' and '... - loss: 0.1234')")
+    options = _options(args)
+    findings = diagnose(log, args.loss, **options)
+    ref = None if args.loss is None else _reference(args.loss, options)
+    status = EXIT_FINDINGS if any(f.severity == "error" for f in findings) else EXIT_OK
+    data = _read_log(log)
+    if args.json:
+        print(json.dumps(_report(source, data, ref, findings, status), indent=2))
+    else:
+        print(_report_text(source, data, ref, findings))
+    if plot is not None:
+        _save_plot(plot, log, args.loss, options, args.plot)
+    return status
+
+
+def _read_log_argument(path: str) -> tuple[TrainingLog, str]:
+    if path == "-":
+        stream = sys.stdin
+        # Bytes, decoded like a file: a pasted log may hold stray non-UTF-8 bytes.
+        buffer = getattr(stream, "buffer", None)
+        text = buffer.read().decode("utf-8", "replace") if buffer is not None else stream.read()
+        return read_keras_log(text), "standard input"
+    try:
+        return read_keras_log_file(path), path
+    except OSError as error:
+        raise _UsageError(
+            f"lossbounds: error: cannot read {path!r}: {error.strerror or error}") from None
+
+
+def _plot_module() -> Any:
+    missing = "lossbounds: error: --plot needs matplotlib: pip install lossbounds[plot]"
+    try:
+        import matplotlib
+    except ImportError:
+        raise _UsageError(missing) from None
+    matplotlib.use("Agg")  # a command writes a file; it never opens a window
+    try:
+        from . import plot
+    except ImportError as error:
+        if (error.name or "").startswith("matplotlib"):
+            raise _UsageError(missing) from None
+        raise _UsageError("lossbounds: error: --plot is not available in this version "
+                          "of lossbounds") from None
+    return plot
+
+
+def _save_plot(plot: Any, log: TrainingLog, loss: str | None, options: dict, path: str) -> None:
+    # Without a loss name there are no bounds, so no options to pass.
+    figure = plot.plot_history(log, loss=loss, **(options if loss is not None else {}))
+    try:
+        figure.savefig(path, dpi=100)
+    except OSError as error:
+        raise _UsageError(
+            f"lossbounds: error: cannot write {path!r}: {error.strerror or error}") from None
+    finally:
+        import matplotlib.pyplot as plt
+
+        plt.close(figure)
+
+
+def _report(source: str, data: _Log, ref: _Reference | None, findings: list[Finding],
+            status: int) -> dict[str, Any]:
+    """The JSON form of check-log's output."""
+    uniform = _table_uniform(data, ref)
+    epochs = []
+    for row, number in enumerate(data.numbers):
+        metrics = {name: float(column[row]) for name, column in data.columns.items()
+                   if data.present[name][row]}
+        loss = metrics.get("loss", math.nan)
+        fraction = loss / uniform if uniform and math.isfinite(loss) else None
+        epochs.append({"epoch": int(number), "metrics": metrics, "fraction_of_uniform": fraction})
+    return {
+        "source": source,
+        "loss": None if ref is None else ref.spec.name,
+        "bounds": None if ref is None or ref.bounds is None else ref.bounds.as_dict(),
+        "epochs": epochs,
+        "findings": [finding.as_dict() for finding in findings],
+        "exit_status": status,
+    }
+
+
+def _report_text(source: str, data: _Log, ref: _Reference | None,
+                 findings: list[Finding]) -> str:
+    lines = [f"{source}: {data.numbers.size} epoch{'s' if data.numbers.size != 1 else ''}",
+             _reference_line(ref), ""]
+    lines.extend(_epoch_table(data, ref))
+    lines.append("")
+    if findings:
+        lines.append("Findings:")
+        for finding in findings:
+            lines.append(textwrap.fill(str(finding), width=100, initial_indent="  ",
+                                       subsequent_indent="      "))
+    else:
+        lines.append("Findings: none.")
+    return "\n".join(lines)
+
+
+def _reference_line(ref: _Reference | None) -> str:
+    if ref is None:
+        return "loss: not given (--loss): no baselines to compare with"
+    b = ref.bounds
+    if b is None:
+        return f"loss: {ref.spec.name}; bounds unknown without --n-classes"
+    shown = ", ".join(f"{key}={value!r}" for key, value in b.options.items())
+    parts = [f"best {b.best:.4g}"]
+    if b.prior is not None:
+        parts.append(f"prior {b.prior:.4g}")
+    if b.uniform is not None:
+        parts.append(f"uniform {_uniform_text(ref)}")
+    parts.append("worst unbounded" if math.isinf(b.worst) else f"worst {b.worst:.4g}")
+    return f"loss: {b.loss}" + (f" ({shown})" if shown else "") + ": " + ", ".join(parts)
+
+
+def _table_uniform(data: _Log, ref: _Reference | None) -> float | None:
+    """The baseline the 'loss' column is compared with (none for multi-output models)."""
+    if ref is None or ref.uniform is None or not ref.uniform > 0 or _output_losses(data):
+        return None
+    return ref.uniform
+
+
+def _epoch_table(data: _Log, ref: _Reference | None) -> list[str]:
+    """One row per epoch: loss, % of uniform, val_loss and gap, other metrics, notes."""
+    uniform = _table_uniform(data, ref)
+    others = [name for name in data.columns if name not in ("loss", "val_loss")]
+    shown, hidden = others[:MAX_METRIC_COLUMNS], others[MAX_METRIC_COLUMNS:]
+    header = ["epoch", "loss"]
+    header += ["% uniform"] if uniform else []
+    header += ["val_loss", "val - loss"] if "val_loss" in data.columns else []
+    header += shown + ["note"]
+    notes = _epoch_notes(data, ref, uniform)
+    rows = []
+    for i, number in enumerate(data.numbers):
+        loss, val = _value(data, "loss", i), _value(data, "val_loss", i)
+        row = [str(number), _cell(loss)]
+        if uniform:
+            row.append(f"{100 * loss / uniform:.1f}%" if _finite(loss) else "-")
+        if "val_loss" in data.columns:
+            row += [_cell(val), f"{val - loss:+.4f}" if _finite(loss) and _finite(val) else "-"]
+        row += [_cell(_value(data, name, i)) for name in shown]
+        rows.append(row + [", ".join(notes[i])])
+    lines = _align([header] + _elide(rows))
+    if hidden:
+        lines.append(f"({len(hidden)} more metric(s) not shown: {', '.join(hidden)}; see --json)")
+    return lines
+
+
+def _value(data: _Log, name: str, row: int) -> float | None:
+    """The metric at `row`; None where that epoch did not print it."""
+    if name not in data.columns or not data.present[name][row]:
+        return None
+    return float(data.columns[name][row])
+
+
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def _cell(value: float | None) -> str:
+    """A value as Keras prints it: 4 decimals, or 4 digits after the point below 1e-3."""
+    if value is None:
+        return "-"
+    if not math.isfinite(value):
+        return str(value)
+    return f"{value:.4f}" if value == 0 or abs(value) >= 1e-3 else f"{value:.4e}"
+
+
+def _epoch_notes(data: _Log, ref: _Reference | None, uniform: float | None) -> list[list[str]]:
+    plateaus = _clipping_plateaus(None, {}) if ref is None else ref.plateaus
+    notes: list[list[str]] = [[] for _ in data.numbers]
+    for name in ("loss", "val_loss"):
+        if name not in data.columns:
+            continue
+        values = data.columns[name]
+        for i, value in enumerate(values):
+            if math.isnan(value) and data.present[name][i]:
+                notes[i].append(f"{name} NaN")
+            elif any(abs(value - p.value) <= PLATEAU_ATOL for p in plateaus):
+                notes[i].append(f"{name} at clipping plateau")
+        if np.isfinite(values).sum() >= 2:
+            notes[int(np.nanargmin(np.where(np.isfinite(values), values, np.nan)))].append(
+                f"lowest {name}")
+    if uniform:
+        for i, value in enumerate(data.columns["loss"]):
+            where = _relative(value, uniform) if math.isfinite(value) else None
+            if where is not None and where >= 0:
+                notes[i].append("at uniform" if where == 0 else "above uniform")
+    return notes
+
+
+def _elide(rows: list[list[str]]) -> list[list[str]]:
+    if len(rows) <= MAX_ROWS:
+        return rows
+    keep = MAX_ROWS // 2
+    gap = [["..."] + [""] * (len(rows[0]) - 2) + [f"{len(rows) - 2 * keep} epochs not shown"]]
+    return rows[:keep] + gap + rows[-keep:]
+
+
+def _align(table: list[list[str]]) -> list[str]:
+    """Right-align every column but the last (the notes)."""
+    widths = [max(len(row[c]) for row in table) for c in range(len(table[0]) - 1)]
+    return [("  ".join(cell.rjust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+            .rstrip() for row in table]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,6 +357,27 @@ def build_parser() -> argparse.ArgumentParser:
     command = commands.add_parser("baseline", help="the uniform baseline (ln K for K classes)")
     _add_bounds_options(command)
     command.set_defaults(run=_cmd_baseline)
+    command = commands.add_parser(
+        "explain", help="what a loss value means, in plain sentences",
+        epilog="Example: lossbounds explain 0.1956 --loss sparse_cce --n-classes 10")
+    command.add_argument("value", type=float, metavar="VALUE", help="the loss value, e.g. 0.1956")
+    command.add_argument("--loss", "-l", required=True, help=_LOSS_HELP)
+    _add_option_flags(command)
+    _add_data_options(command)
+    command.add_argument("--json", action="store_true", help="print JSON instead of sentences")
+    command.set_defaults(run=_cmd_explain)
+    command = commands.add_parser(
+        "check-log", help="read a Keras training log and say what it shows",
+        epilog="Example: python train.py 2>&1 | lossbounds check-log - --loss sparse_cce -k 10")
+    command.add_argument("file", metavar="FILE",
+                         help="the printed output of model.fit, or - for stdin")
+    command.add_argument("--loss", "-l", help=_LOSS_HELP + " (optional: without it, trends only)")
+    _add_option_flags(command)
+    _add_data_options(command)
+    command.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    command.add_argument("--plot", metavar="OUT.png",
+                         help="also save a plot of the curves with their baselines")
+    command.set_defaults(run=_cmd_check_log)
     return parser
 
 

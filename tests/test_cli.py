@@ -6,6 +6,7 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -82,3 +83,154 @@ def test_python_dash_m_runs_the_cli(entry):
     done = subprocess.run([sys.executable, *entry, "bounds", "nope"], capture_output=True,
                           text=True, check=False)
     assert done.returncode == 2 and done.stderr.count("\n") == 1
+
+
+# --------------------------------------------------------------------------
+# explain and check-log
+
+LOGS = Path(__file__).parent / "data" / "logs"
+SEED_GOOD = str(LOGS / "seed_tf20_highest_possible_loss.txt")
+SEED_RISING = str(LOGS / "seed_keras1_what_are_epoch_and_loss.txt")
+
+
+def test_explain_prints_sentences(capsys):
+    status, out, err = run(capsys, "explain", "0.1956", "--loss", "sparse_cce", "-k", "10")
+    assert status == 0 and err == ""
+    assert out.startswith("0.1956 is 8.5% of the uniform baseline ln 10 = 2.303")
+    assert "Perplexity exp(0.1956) = 1.216" in out and "At most 28%" in out
+
+
+def test_explain_json(capsys):
+    status, out, _ = run(capsys, "explain", "16.1181", "--loss", "bce", "--json")
+    payload = json.loads(out)
+    assert status == 0 and payload["loss"] == "binary_crossentropy"
+    assert [f["kind"] for f in payload["flags"]] == ["clipping_plateau", "worse_than_uniform"]
+    assert payload["bounds"]["uniform"] == math.log(2)
+
+
+def test_explain_negative_value_and_data_options(capsys):
+    status, out, _ = run(capsys, "explain", "-0.5", "--loss", "mse")
+    assert status == 0 and "Flag below_best" in out
+    _, out, _ = run(capsys, "explain", "0.25", "--loss", "mse", "--variance", "1", "--json")
+    assert json.loads(out)["r2"] == 0.75
+    _, out, _ = run(capsys, "explain", "0.3251", "--loss", "bce", "--counts", "900,100")
+    assert "Flag at_prior" in out
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["explain", "0.5"], "--loss"),
+    (["explain", "high", "--loss", "cce"], "invalid float value"),
+    (["explain", "0.5", "--loss", "cce", "--counts", "a,b"], "comma-separated"),
+    (["explain", "0.5", "--loss", "sparse_ce"], "Did you mean"),
+])
+def test_explain_usage_errors(capsys, argv, needle):
+    status, out, err = run(capsys, *argv)
+    assert status == 2 and out == "" and err.count("\n") == 1 and needle in err
+
+
+def test_check_log_seed_far_better_than_guessing(capsys):
+    status, out, err = run(capsys, "check-log", SEED_GOOD, "--loss", "sparse_cce", "-k", "10")
+    assert status == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[1] == ("loss: sparse_categorical_crossentropy (n_classes=10): best 9e-07, "
+                        "uniform ln 10 = 2.303, worst 16.12")
+    assert lines[3].split() == ["epoch", "loss", "%", "uniform", "acc", "note"]
+    assert lines[4].split() == ["1", "0.8800", "38.2%", "0.7590"]
+    assert lines[3 + 50].split() == ["50", "0.1956", "8.5%", "0.9071"]
+    assert "[info] far_better_than_uniform (epoch 50)" in out and "rising_loss" not in out
+    assert "8.5% of" in out.replace("\n      ", " ")
+
+
+def test_check_log_seed_rising_is_a_warning(capsys):
+    status, out, _ = run(capsys, "check-log", SEED_RISING)
+    assert status == 0  # a warning: the log is worth a look, training did not break
+    assert "[warning] rising_loss (epochs 1-20)" in out
+    assert "no loss name given" in out.lower() and "could not" in out
+
+
+def test_check_log_says_why_bounds_are_missing_with_accuracy(capsys):
+    _, out, _ = run(capsys, "check-log", SEED_GOOD)
+    flat = " ".join(out.split())
+    assert "the log shows accuracy ('acc')" in flat
+    assert "--n-classes K to compare it with ln K" in flat
+
+
+def test_check_log_errors_give_status_1(capsys):
+    status, out, _ = run(capsys, "check-log", str(LOGS / "k3_nan.txt"), "--loss", "mse")
+    assert status == 1 and "[error] nan (epochs 1-3)" in out and "loss NaN" in out
+
+
+def test_check_log_json(capsys):
+    status, out, _ = run(capsys, "check-log", SEED_RISING, "--loss", "mse", "--json")
+    payload = json.loads(out)
+    assert status == payload["exit_status"] == 0
+    assert payload["loss"] == "mean_squared_error" and len(payload["epochs"]) == 20
+    assert payload["epochs"][0] == {"epoch": 1, "metrics": {"loss": 0.176},
+                                    "fraction_of_uniform": None}
+    assert [f["kind"] for f in payload["findings"]] == ["rising_loss", "no_bounds"]
+
+
+def test_check_log_from_stdin(capsys, monkeypatch):
+    import io
+
+    data = Path(SEED_GOOD).read_bytes() + b"\xff"  # a stray byte is replaced, not fatal
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="ascii"))
+    status, out, _ = run(capsys, "check-log", "-", "--loss", "sparse_cce", "-k", "10")
+    assert status == 0 and out.startswith("standard input: 50 epochs")
+    monkeypatch.setattr(sys, "stdin", io.StringIO("Epoch 1/1\n4/4 - 0s - loss: 0.9000\n"))
+    status, out, _ = run(capsys, "check-log", "-", "--loss", "bce")
+    assert status == 1 and "above_uniform" in out
+
+
+def test_check_log_stdin_through_the_entry_point():
+    with open(SEED_RISING, "rb") as log:
+        done = subprocess.run([sys.executable, "-m", "lossbounds", "check-log", "-"], stdin=log,
+                              capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and "rising_loss" in done.stdout and done.stderr == ""
+
+
+@pytest.mark.parametrize("make", ["missing", "directory", "junk", "empty"])
+def test_check_log_unusable_input_is_one_line_status_2(capsys, tmp_path, make):
+    path = tmp_path / "fit.log"
+    if make == "directory":
+        path.mkdir()
+    elif make == "junk":
+        path.write_bytes(b"\x00\x01 hello world\nloss is low\n" * 50)
+    elif make == "empty":
+        path.write_text("")
+    status, out, err = run(capsys, "check-log", str(path))
+    assert status == 2 and out == "" and err.count("\n") == 1 and "Traceback" not in err
+    needle = "no Keras epochs found" if make in ("junk", "empty") else "cannot read"
+    assert needle in err
+
+
+def test_check_log_long_logs_are_elided(capsys, tmp_path):
+    path = tmp_path / "long.log"
+    epochs = (f"Epoch {e}/100\n8/8 - 0s - loss: {1 / e:.4f}\n" for e in range(1, 101))
+    path.write_text("".join(epochs))
+    status, out, _ = run(capsys, "check-log", str(path), "--loss", "bce")
+    assert status == 0 and "40 epochs not shown" in out
+    assert "  100  0.0100" in out
+
+
+def test_check_log_plot_writes_a_png(capsys, tmp_path):
+    path = tmp_path / "curve.png"
+    status, out, err = run(capsys, "check-log", SEED_GOOD, "--loss", "sparse_cce", "-k", "10",
+                           "--plot", str(path))
+    assert status == 0 and err == "" and "far_better_than_uniform" in out
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    status, _, _ = run(capsys, "check-log", SEED_RISING, "--plot", str(path))  # no loss name
+    assert status == 0
+
+
+def test_check_log_plot_without_matplotlib(capsys, monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    status, out, err = run(capsys, "check-log", SEED_GOOD, "--plot", str(tmp_path / "x.png"))
+    assert status == 2 and out == "" and err.count("\n") == 1
+    assert "pip install lossbounds[plot]" in err
+
+
+def test_check_log_plot_unwritable(capsys, tmp_path):
+    status, out, err = run(capsys, "check-log", SEED_GOOD, "--plot",
+                           str(tmp_path / "no" / "such" / "dir.png"))
+    assert status == 2 and err.count("\n") == 1 and "cannot write" in err
