@@ -1,0 +1,851 @@
+r"""Bounds for a compiled Keras 3 model, and a callback that checks training.
+
+`bounds_for` reads what ``model.compile`` was given (the loss, its options,
+the number of classes, the last layer's activation, the dtype and the
+backend) and returns `lossbounds.bounds` for it, with notes on what the model
+changes: a softmax or sigmoid head on TensorFlow, logits fed to a loss that
+expects probabilities, a double softmax, regularisation penalties.
+
+`BoundsCallback` runs the classic "verify the loss at init" check [1]_ before
+training, adds ``loss_vs_uniform`` to the epoch logs, and warns about what
+`lossbounds.interpret.diagnose` finds in the history so far.
+
+This module imports Keras; ``import lossbounds`` does not import it.
+
+References
+----------
+.. [1] A. Karpathy, "A Recipe for Training Neural Networks", 2019,
+   https://karpathy.github.io/2019/04/25/recipe/ ("verify loss @ init").
+
+Examples
+--------
+The init check alone needs no model:
+
+>>> import lossbounds
+>>> from lossbounds.keras import check_init_loss
+>>> b = lossbounds.bounds("sparse_cce", n_classes=10)
+>>> print(check_init_loss(2.95, b).message)  # doctest: +NORMALIZE_WHITESPACE
+init loss 2.95 is 28% above the uniform baseline ln 10 = 2.303: a final-layer
+bias that is not zero, a very large init scale, or the wrong loss.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import inspect
+import math
+import numbers
+import warnings
+from typing import Any, NamedTuple
+
+import keras
+import numpy as np
+
+from ._validation import check_n_classes, resolve_loss
+from .bounds import Bounds, prior_baseline
+from .bounds import bounds as _bounds
+from .interpret import diagnose
+from .logs import Epoch, TrainingLog
+from .plot import CACHED_LOGITS, _uniform_text
+
+__all__ = [
+    "BoundsCallback",
+    "InitCheck",
+    "LossBoundsWarning",
+    "bounds_for",
+    "check_init_loss",
+    "loss_on_batch",
+]
+
+#: Default relative tolerance of the init check; see `check_init_loss`.
+DEFAULT_TOLERANCE = 0.25
+
+_CROSS_ENTROPIES = ("binary_crossentropy", "categorical_crossentropy",
+                    "sparse_categorical_crossentropy")
+_CATEGORICAL = ("categorical_crossentropy", "sparse_categorical_crossentropy")
+
+# The keyword arguments lossbounds.bounds accepts (besides the loss name).
+_BOUNDS_OPTIONS = tuple(inspect.signature(_bounds).parameters)[1:]
+
+
+class LossBoundsWarning(UserWarning):
+    """A training loss that lossbounds finds suspicious (init check, findings)."""
+
+
+# --------------------------------------------------------------------------
+# Reading the model
+
+
+@dataclasses.dataclass(frozen=True)
+class _ModelLoss:
+    """What `bounds_for` reads from a compiled model."""
+
+    name: str  # lossbounds' canonical loss name
+    loss_options: dict  # from_logits, label_smoothing, ignore_class, axis
+    outputs: int | None  # size of the class axis (BCE: number of outputs)
+    activation: str | None  # name of the last layer's activation
+    kind: str  # "softmax", "sigmoid", "probabilities", "logits", "other", "unknown"
+    layer: str  # name of the layer that produces the output
+    loss_dtype: str
+    compute_dtype: str
+    backend: str
+    epsilon: float
+    reduction: str | None
+    penalties: int  # regularisation terms added to the loss
+    loss_weight: Any
+
+
+def _check_model(model: Any) -> None:
+    if not isinstance(model, keras.Model):
+        raise TypeError(
+            f"`model` must be a keras.Model, got {type(model).__name__}: {model!r}. "
+            "Hint: for a loss name without a model, use lossbounds.bounds(loss, ...)."
+        )
+    if not getattr(model, "compiled", False) or model.loss is None:
+        raise ValueError(
+            f"`model` {model.name!r} is not compiled with a loss, so there is no loss to "
+            "bound. Hint: call model.compile(optimizer, loss=...) first, or use "
+            "lossbounds.bounds(loss, n_classes=K) directly."
+        )
+
+
+def _single_loss(model: Any) -> Any:
+    """The compiled loss of a single-output model (lists and dicts of one unwrapped)."""
+    loss = model.loss
+    if isinstance(loss, dict) or (isinstance(loss, (list, tuple))):
+        entries = [v for v in (loss.values() if isinstance(loss, dict) else loss) if v is not None]
+        if len(entries) != 1:
+            raise ValueError(
+                f"`model` {model.name!r} has {len(entries)} losses ({loss!r}); bounds_for "
+                "handles one output. Hint: call lossbounds.bounds(name, n_classes=K) "
+                "for each output."
+            )
+        loss = entries[0]
+    return loss
+
+
+def _loss_name(loss: Any) -> str:
+    """lossbounds' name of a compiled loss."""
+    if isinstance(loss, str):
+        return _resolve(loss, repr(loss))
+    if isinstance(loss, keras.losses.Loss):
+        cls = type(loss).__name__
+        described = f"{cls}({_kwargs_text(_loss_settings(loss)[0])})"
+        # A bare LossFunctionWrapper (what compile() makes of a function) is named by its function.
+        label = getattr(loss.fn, "__name__", cls) if cls == "LossFunctionWrapper" else cls
+        return _resolve(label, described)
+    if callable(loss):
+        name = getattr(loss, "__name__", type(loss).__name__)
+        return _resolve(name, f"{name}()")
+    raise TypeError(
+        f"The model's loss must be a str, a keras.losses.Loss or a function, got "
+        f"{type(loss).__name__}: {loss!r}."
+    )
+
+
+def _loss_settings(loss: Any) -> tuple[dict, str | None, str | None]:
+    """(options, dtype, reduction) of a compiled loss; strings and functions use Keras' defaults."""
+    if not isinstance(loss, keras.losses.Loss):
+        return {}, None, "sum_over_batch_size"
+    # get_config omits some constructor arguments (SparseCategoricalCrossentropy
+    # drops `axis`); the wrapped function's kwargs hold them all.
+    merged = {**getattr(loss, "_fn_kwargs", {}), **loss.get_config()}
+    options = {k: merged[k] for k in ("from_logits", "label_smoothing", "ignore_class", "axis")
+               if k in merged}
+    return options, loss.dtype, loss.reduction
+
+
+def _kwargs_text(options: dict) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in options.items())
+
+
+def _resolve(name: str, described: str) -> str:
+    if name.lower() in ("crossentropy", "ce"):
+        raise ValueError(
+            f"The model's loss {described} lets Keras pick binary, categorical or sparse "
+            "cross-entropy from the labels, which bounds_for cannot see. Hint: pass "
+            "loss='sparse_categorical_crossentropy' (or the one you mean) to bounds_for."
+        )
+    try:
+        return resolve_loss(name).name
+    except ValueError:
+        close = difflib.get_close_matches(name.lower(), _KNOWN, n=1, cutoff=0.75)
+        hint = f"Did you mean {close[0]!r}? " if close else ""
+        raise ValueError(
+            f"The model's loss {described} is not one lossbounds knows; it bounds "
+            f"{', '.join(_KNOWN[:-1])} and {_KNOWN[-1]}. {hint}Hint: if your loss computes "
+            "one of these, name it: bounds_for(model, loss='sparse_categorical_crossentropy')."
+        ) from None
+
+
+_KNOWN = ("mean_squared_error", "binary_crossentropy", "categorical_crossentropy",
+          "sparse_categorical_crossentropy")
+
+
+def _output_layer(model: Any) -> Any:
+    """The layer that produces the model's (single) output."""
+    try:
+        history = model.outputs[0]._keras_history
+        return history.operation
+    except (AttributeError, IndexError, ValueError):
+        return model.layers[-1] if model.layers else None
+
+
+def _activation_name(layer: Any) -> str | None:
+    if isinstance(layer, keras.layers.Softmax):
+        return "softmax"
+    function = getattr(layer, "activation", None)
+    if function is None:
+        return None
+    return getattr(function, "__name__", type(function).__name__)
+
+
+def _output_kind(activation: str | None) -> str:
+    """What the outputs are: probabilities (and whether Keras caches their logits) or logits."""
+    if activation is None:
+        return "unknown"
+    name = activation.lower()
+    if name.startswith("log_") or name == "linear":
+        return "logits"  # log_softmax scores are logits shifted by a constant
+    if "softmax" in name:  # "softmax", tf.nn.softmax's "softmax_v2"
+        return "softmax"
+    if name == "sigmoid":
+        return "sigmoid"
+    if name == "hard_sigmoid":
+        return "probabilities"
+    return "other"
+
+
+def _class_axis_size(model: Any, axis: int, needed: bool) -> int | None:
+    try:
+        shape = model.outputs[0].shape
+    except (AttributeError, IndexError, ValueError):
+        shape = None
+    if shape is None or len(shape) < 2 or shape[axis] is None:
+        if needed:
+            raise ValueError(
+                f"`model` {model.name!r} has no known output shape, so the number of classes "
+                "is unknown. Hint: give the model an input shape (keras.Input((d,)) or "
+                "model.build((None, d))), or pass n_classes=K to bounds_for."
+            )
+        return None
+    return int(shape[axis])
+
+
+def _inspect(model: Any, loss: Any = None, n_classes_given: bool = False) -> _ModelLoss:
+    _check_model(model)
+    compiled = _single_loss(model)
+    name = _loss_name(compiled) if loss is None else resolve_loss(loss).name
+    options, dtype, reduction = _loss_settings(compiled)
+    layer = _output_layer(model)
+    activation = _activation_name(layer)
+    kind = _output_kind(activation)
+    if kind in ("softmax", "sigmoid"):
+        activation = kind  # tf.nn.softmax is named "softmax_v2"
+    axis = options.get("axis", -1)
+    if not isinstance(axis, int):
+        axis = -1
+    outputs = _class_axis_size(model, axis, needed=name in _CATEGORICAL and not n_classes_given)
+    # compile(loss_weights=...) as given; get_compile_config() would serialise the loss.
+    weight = getattr(getattr(model, "_compile_loss", None), "_user_loss_weights", None)
+    return _ModelLoss(
+        name=name, loss_options=options, outputs=outputs,
+        activation=activation, kind=kind,
+        layer=getattr(layer, "name", "?"),
+        loss_dtype=dtype or keras.config.floatx(),
+        compute_dtype=model.dtype_policy.compute_dtype,
+        backend=keras.backend.backend(), epsilon=keras.config.epsilon(),
+        reduction=reduction, penalties=len(model.losses), loss_weight=weight,
+    )
+
+
+def _bounds_kwargs(found: _ModelLoss) -> dict:
+    """The lossbounds.bounds options that describe the compiled loss."""
+    kwargs: dict[str, Any] = dict(
+        from_logits=bool(found.loss_options.get("from_logits", False)),
+        epsilon=found.epsilon, dtype=found.loss_dtype, backend=found.backend,
+    )
+    if found.name != "sparse_categorical_crossentropy":
+        kwargs["label_smoothing"] = float(found.loss_options.get("label_smoothing", 0.0) or 0.0)
+    if found.loss_options.get("ignore_class") is not None:
+        kwargs["ignore_class"] = found.loss_options["ignore_class"]
+    if found.name in _CATEGORICAL and found.outputs is not None:
+        kwargs["n_classes"] = found.outputs
+    if found.name == "mean_squared_error":
+        # Bounded activations bound the predictions; with y_range the worst case is finite.
+        kwargs["pred_range"] = {"softmax": (0.0, 1.0), "sigmoid": (0.0, 1.0),
+                                "probabilities": (0.0, 1.0)}.get(found.kind)
+        if found.activation == "tanh":
+            kwargs["pred_range"] = (-1.0, 1.0)
+    return kwargs
+
+
+# --------------------------------------------------------------------------
+# Notes on what the model changes
+
+
+def _model_notes(found: _ModelLoss, options: dict, result: Bounds) -> list[str]:
+    notes: list[str] = []
+    cross_entropy = found.name in _CROSS_ENTROPIES
+    from_logits = bool(options.get("from_logits", False))
+    head = f"the last layer ({found.layer}) is a {found.activation}"
+    Head = head[0].upper() + head[1:]  # noqa: N806 - the same words, starting a sentence
+    single_class = found.name in _CATEGORICAL and found.outputs == 1
+    if (cross_entropy and not from_logits and not single_class
+            and found.kind in ("softmax", "sigmoid") and found.backend == "tensorflow"):
+        worst = "" if math.isinf(result.worst) else f" ({result.worst:.7g})"
+        notes.append(
+            f"On TensorFlow, {head}: {CACHED_LOGITS}, so training losses are not bounded by "
+            f"the clipped worst case{worst}; a confidently wrong prediction costs its logit "
+            "gap, without limit."
+        )
+    if cross_entropy and not from_logits and found.kind == "logits":
+        notes.append(
+            f"The last layer ({found.layer}) is {found.activation}: outputs look like logits "
+            "but the loss treats them as probabilities (from_logits=False), clipping them "
+            f"to [{found.epsilon:g}, 1 - {found.epsilon:g}]. Hint: compile with "
+            "from_logits=True, or end the model with a softmax/sigmoid."
+        )
+    if cross_entropy and from_logits and found.kind in ("softmax", "sigmoid"):
+        fix = ("On TensorFlow Keras warns and uses the cached logits inside fit/evaluate, "
+               "but on other backends and on model.predict outputs"
+               if found.backend == "tensorflow" else "The loss")
+        notes.append(
+            f"from_logits=True but {head}: a double {found.kind}. {fix} applies a second "
+            f"{found.kind} to probabilities, squeezing every loss towards the uniform "
+            "baseline. Hint: drop from_logits=True or make the last layer linear."
+        )
+    if cross_entropy and found.kind == "other":
+        notes.append(
+            f"{Head}, which gives neither probabilities nor logits. "
+            "Hint: end with softmax/sigmoid, or a linear layer and from_logits=True."
+        )
+    if found.name in _CATEGORICAL and found.kind == "sigmoid" and not from_logits:
+        notes.append(
+            f"{Head} but {found.name} expects rows that sum to 1 "
+            "(a softmax). Hint: use softmax, or binary_crossentropy for multi-label targets."
+        )
+    if single_class:
+        notes.append(
+            f"The model has a single output unit: {found.name} over one class is always "
+            "about 0. Hint: for two classes with one sigmoid output use binary_crossentropy."
+        )
+    several_outputs = (found.outputs or 1) > 1
+    if found.name == "binary_crossentropy" and several_outputs and "n_classes" not in options:
+        notes.append(
+            f"binary_crossentropy averages over {found.outputs} outputs; the uniform baseline "
+            "ln 2 is predicting 0.5 on each, what a sigmoid head with zero bias does at init."
+        )
+    notes.extend(_scale_notes(found))
+    return notes
+
+
+def _scale_notes(found: _ModelLoss) -> list[str]:
+    """Notes on what makes the logged loss differ from a per-sample mean."""
+    notes = []
+    if found.reduction not in ("sum_over_batch_size", "mean"):
+        notes.append(
+            f"The loss uses reduction={found.reduction!r}: logged values are not per-sample "
+            "means, so compare them with these bounds only after dividing accordingly."
+        )
+    if isinstance(found.loss_weight, numbers.Real) and found.loss_weight != 1:
+        notes.append(f"compile(loss_weights={found.loss_weight!r}) scales the logged loss "
+                     "by that factor.")
+    if found.penalties:
+        notes.append(
+            f"The model adds {found.penalties} regularisation penalt"
+            f"{'y' if found.penalties == 1 else 'ies'} to the logged loss: it can exceed the "
+            "worst case and never reaches the best case."
+        )
+    if found.compute_dtype != found.loss_dtype:
+        notes.append(
+            f"The model computes in {found.compute_dtype} but the loss in {found.loss_dtype}: "
+            f"outputs are rounded to {found.compute_dtype} first; the bounds are those of "
+            f"{found.loss_dtype}."
+        )
+    return notes
+
+
+def bounds_for(model: Any, **overrides: Any) -> Bounds:
+    r"""The bounds of a compiled Keras model's loss, with notes on the model.
+
+    Reads from `model`: the loss (a name such as ``"mse"``, a
+    ``keras.losses.Loss`` instance or a loss function) and its options
+    (``from_logits``, ``label_smoothing``, ``ignore_class``, ``axis``); the
+    number of classes K (the size of the output's class axis); whether the
+    last layer outputs probabilities (softmax, sigmoid) or logits (linear);
+    the loss dtype, ``keras.config.epsilon()`` and the backend.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A compiled single-output model.
+    **overrides
+        Any option of `lossbounds.bounds`, which wins over what is read from
+        the model: ``n_classes``, ``y_true`` or ``counts`` (for the prior
+        baseline), ``from_logits``, ``label_smoothing``, ``y_range``, ... and
+        ``loss``, a loss name to use instead of the compiled one (for a custom
+        loss that computes a known one).
+
+    Returns
+    -------
+    lossbounds.Bounds
+        ``lossbounds.bounds(name, **options)``, whose ``notes`` also say what
+        the model changes. Above all: on TensorFlow, with a softmax or sigmoid
+        last layer, ``fit`` and ``evaluate`` compute a cross-entropy from the
+        cached logits, so logged losses are *not* bounded by ``worst``.
+
+    Raises
+    ------
+    TypeError
+        If `model` is not a ``keras.Model``.
+    ValueError
+        If the model is not compiled, its loss is not one lossbounds knows, or
+        the number of classes cannot be read (give ``n_classes``).
+
+    Notes
+    -----
+    For binary cross-entropy K is not passed on: the uniform baseline is then
+    :math:`\ln 2`, what predicting 0.5 on every output scores, which is what
+    a sigmoid head with a zero bias does at init. For mean squared error a
+    softmax or sigmoid (tanh) head gives ``pred_range=(0, 1)`` (``(-1, 1)``):
+    add ``y_range`` for a finite worst case.
+
+    See Also
+    --------
+    lossbounds.bounds : the same bounds from a loss name.
+    BoundsCallback : checks a training run against these bounds.
+
+    Examples
+    --------
+    >>> import keras, lossbounds.keras
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(10)])
+    >>> model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    >>> b = lossbounds.keras.bounds_for(model)
+    >>> b.loss, b.options["n_classes"], round(b.uniform, 4), b.worst
+    ('sparse_categorical_crossentropy', 10, 2.3026, inf)
+    """
+    loss = overrides.pop("loss", None)
+    _check_options(overrides, "bounds_for", extra="`loss` and ")
+    return _bounds_and_options(model, loss, overrides)[0]
+
+
+def _check_options(options: dict, caller: str, extra: str = "") -> None:
+    unknown = sorted(set(options) - set(_BOUNDS_OPTIONS))
+    if unknown:
+        raise TypeError(
+            f"{caller} got unexpected option(s) {', '.join(map(repr, unknown))}; it takes "
+            f"{extra}the options of lossbounds.bounds: {', '.join(_BOUNDS_OPTIONS)}."
+        )
+
+
+def _bounds_and_options(model: Any, loss: Any, overrides: dict) -> tuple[Bounds, dict]:
+    """`bounds_for`, and the lossbounds.bounds options it used."""
+    found = _inspect(model, loss, n_classes_given=overrides.get("n_classes") is not None)
+    options = {**_bounds_kwargs(found), **overrides}
+    result = _bounds(found.name, **options)
+    notes = _model_notes(found, options, result)
+    if found.backend == "tensorflow" and found.name in _CROSS_ENTROPIES:
+        # bounds() says "when the last layer is a softmax or sigmoid"; we know
+        # whether it is, and said so in our notes.
+        kept = tuple(n for n in result.notes if "cached logits" not in n)
+    else:
+        kept = result.notes
+    if found.kind == "softmax":
+        # A softmax head's rows sum to 1: the note on rows that do not is moot.
+        kept = tuple(n for n in kept if "do not sum to 1" not in n)
+    return dataclasses.replace(result, notes=kept + tuple(notes)), options
+
+
+# --------------------------------------------------------------------------
+# The init check
+
+
+class InitCheck(NamedTuple):
+    """The verdict of `check_init_loss`.
+
+    Attributes
+    ----------
+    kind : str
+        ``"near_uniform"``, ``"near_prior"``, ``"between_prior_and_uniform"``
+        (these three are fine), ``"above_uniform"``, ``"below_uniform"``,
+        ``"below_prior"`` or ``"not_finite"``.
+    severity : str
+        ``"info"`` or ``"warning"``.
+    message : str
+    """
+
+    kind: str
+    severity: str
+    message: str
+
+
+def check_init_loss(
+    init_loss: float,
+    bounds: Bounds,
+    *,
+    tolerance: float = DEFAULT_TOLERANCE,
+    prior: float | None = None,
+) -> InitCheck:
+    r"""Judge a loss measured before training against the uniform and prior baselines.
+
+    An untrained classifier whose last layer has small weights and a zero
+    bias predicts about :math:`1/K` for every class and scores the uniform
+    baseline, :math:`\ln K` [1]_. Much higher means it starts out confidently
+    wrong; much lower means it already knows something about the labels.
+
+    Parameters
+    ----------
+    init_loss : float
+        The loss before any weight update.
+    bounds : lossbounds.Bounds
+        The bounds of the loss; ``bounds.uniform`` must be known.
+    tolerance : float, default 0.25
+        How far, relative to a baseline, still counts as "at" it.
+    prior : float, optional
+        The prior baseline (label entropy); ``bounds.prior`` if not given.
+
+    Returns
+    -------
+    InitCheck
+        ``severity="warning"`` when the loss is more than `tolerance` above
+        the uniform baseline, below it and not near the prior baseline, or
+        not finite; otherwise ``"info"``.
+
+    Notes
+    -----
+    Why 0.25: with random logits of standard deviation :math:`\sigma` the
+    expected loss exceeds :math:`\ln K` by about :math:`\sigma^2/2`, so the
+    tolerance allows logits of scale up to about 1 for K = 10. Keras'
+    default (Glorot) initialisation, measured on small MLPs with
+    standardised inputs, starts within 0-30% of :math:`\ln K` for K >= 10
+    and 1-3 hidden layers, but up to 30-130% above it for K <= 3 with 784
+    inputs and one hidden layer: there the warning is right that the init
+    wastes the first steps (a zero or down-scaled final layer removes it),
+    and `tolerance` can be raised. A final-layer bias of a few units, or a
+    loss that does not match the outputs, lands far beyond. A model whose
+    predictions do not depend on its inputs cannot, on average, score below
+    the prior baseline (Gibbs' inequality), so a loss below it before
+    training means the inputs already reveal the labels.
+
+    See Also
+    --------
+    BoundsCallback : runs this check when training starts.
+
+    Examples
+    --------
+    >>> import lossbounds
+    >>> from lossbounds.keras import check_init_loss
+    >>> b = lossbounds.bounds("bce", counts=[900, 100])
+    >>> check_init_loss(0.70, b).kind
+    'near_uniform'
+    >>> check_init_loss(0.33, b).kind  # the bias encodes the 10% positives
+    'near_prior'
+    >>> check_init_loss(0.01, b).severity
+    'warning'
+    """
+    uniform = bounds.uniform
+    if uniform is None or not uniform > 0:
+        raise ValueError(
+            f"The init check needs a uniform baseline, and {bounds.loss} has none here "
+            f"(bounds.uniform={uniform!r}). Hint: give n_classes for one-hot targets."
+        )
+    prior = bounds.prior if prior is None else prior
+    if not math.isfinite(init_loss):
+        return InitCheck("not_finite", "warning", (
+            f"init loss is {init_loss}: NaN or inf in the inputs or labels, a division by "
+            "zero or log of a non-positive number in a custom layer or loss, or overflow."))
+    value, baseline = f"{init_loss:.4g}", _uniform_text(bounds)
+    gap = init_loss / uniform - 1
+    if abs(gap) <= tolerance:
+        return InitCheck("near_uniform", "info", (
+            f"init loss {value} is close to the uniform baseline {baseline} ({gap:+.1%}), "
+            "as expected for an untrained model."))
+    if prior is not None and prior > 0 and abs(init_loss / prior - 1) <= tolerance:
+        return InitCheck("near_prior", "info", (
+            f"init loss {value} is near the prior baseline {prior:.4g} (the label entropy), "
+            f"{-gap:.0%} below the uniform {baseline}: the output bias already encodes the "
+            "class frequencies (Karpathy's 'init well')."))
+    if gap > 0:
+        return InitCheck("above_uniform", "warning", (
+            f"init loss {value} is {gap:.0%} above the uniform baseline {baseline}: a "
+            "final-layer bias that is not zero, a very large init scale, or the wrong loss."))
+    if prior is not None and init_loss > prior:
+        return InitCheck("between_prior_and_uniform", "info", (
+            f"init loss {value} lies between the prior baseline {prior:.4g} and the uniform "
+            f"{baseline}: the output bias partly encodes the class frequencies."))
+    if prior is not None:
+        return InitCheck("below_prior", "warning", (
+            f"init loss {value} is below even the prior baseline {prior:.4g}: before "
+            "training the model already predicts the labels from the inputs. The labels "
+            "may leak into the inputs, or the weights are pretrained."))
+    return InitCheck("below_uniform", "warning", (
+        f"init loss {value} is {-gap:.0%} below the uniform baseline {baseline}: labels may "
+        "leak or the output bias already encodes the prior (pass counts= to tell which)."))
+
+
+# --------------------------------------------------------------------------
+# The callback
+
+
+class BoundsCallback(keras.callbacks.Callback):
+    r"""Check a Keras training run against the bounds of its loss.
+
+    * **Before training** it checks the loss at init [1]_ (`check_init_loss`):
+      on ``(x_batch, y_batch)`` if given, computed exactly as
+      ``model.evaluate`` would; otherwise on the first training batch, whose
+      logged loss Keras computes before the first weight update (in training
+      mode, so with dropout). A suspicious value gives a `LossBoundsWarning`.
+    * **At each epoch end** it adds ``loss_vs_uniform`` (and
+      ``val_loss_vs_uniform``) to the logs, so History and the progress bar
+      show the loss as a fraction of the uniform baseline (below 1 means
+      better than guessing), and runs `lossbounds.interpret.diagnose` on the
+      history so far, warning once per new kind of finding of severity
+      ``"warning"`` or ``"error"``.
+
+    Parameters
+    ----------
+    x_batch, y_batch : array_like, optional
+        One batch of inputs and labels for the init check; give both or
+        neither. With labels of a classification loss, their entropy is the
+        prior baseline of the check.
+    loss : str, optional
+        A loss name, for a compiled loss lossbounds cannot identify.
+    n_classes : int, optional
+        K, if the model's output shape does not tell.
+    tolerance : float, default 0.25
+        Relative distance from a baseline that still counts as "at" it.
+    verbose : int, default 1
+        0: warnings only; 1: also print them, and the init verdict; 2: also
+        print ``"info"`` findings.
+    **bounds_options
+        Options of `lossbounds.bounds` (``counts``, ``label_smoothing``, ...),
+        passed to `bounds_for` and to `lossbounds.interpret.diagnose`.
+
+    Attributes
+    ----------
+    bounds : lossbounds.Bounds or None
+        Set when training starts.
+    init_loss : float or None
+        The loss at init, once measured.
+    init_check : InitCheck or None
+        Its verdict.
+    log : lossbounds.logs.TrainingLog
+        The epochs so far, as Keras logged them (without the added
+        ``*_vs_uniform`` keys); ``log.history()`` is the dict.
+    findings : list
+        Every `lossbounds.interpret.Finding` warned about.
+
+    See Also
+    --------
+    bounds_for, check_init_loss, lossbounds.interpret.diagnose
+
+    Examples
+    --------
+    >>> import keras, numpy as np
+    >>> from lossbounds.keras import BoundsCallback
+    >>> x, y = np.random.rand(256, 8), np.random.randint(0, 3, 256)
+    >>> model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(3, activation="softmax")])
+    >>> model.compile("adam", "sparse_categorical_crossentropy")
+    >>> check = BoundsCallback(x[:64], y[:64])
+    >>> history = model.fit(x, y, epochs=2, callbacks=[check])  # doctest: +SKIP
+    [lossbounds] init loss 1.1 is close to the uniform baseline ln 3 = 1.099 (+0.1%), ...
+    >>> history.history["loss_vs_uniform"]  # doctest: +SKIP
+    [0.99..., 0.97...]
+    """
+
+    #: Keras may run the batch hook in a worker thread: it only reads the first batch's loss.
+    async_safe = True
+
+    def __init__(
+        self,
+        x_batch: Any = None,
+        y_batch: Any = None,
+        *,
+        loss: str | None = None,
+        n_classes: int | None = None,
+        tolerance: float = DEFAULT_TOLERANCE,
+        verbose: int = 1,
+        **bounds_options: Any,
+    ) -> None:
+        super().__init__()
+        if (x_batch is None) != (y_batch is None):
+            raise ValueError(
+                "BoundsCallback needs both `x_batch` and `y_batch` for the init check, or "
+                f"neither (then the first training batch is used); got only "
+                f"{'x_batch' if y_batch is None else 'y_batch'}."
+            )
+        _check_tolerance(tolerance)
+        if isinstance(verbose, bool) or not isinstance(verbose, numbers.Integral):
+            raise TypeError(
+                f"`verbose` must be 0, 1 or 2, got {type(verbose).__name__}: {verbose!r}.")
+        _check_options(bounds_options, "BoundsCallback")
+        self.x_batch, self.y_batch = x_batch, y_batch
+        self.loss = None if loss is None else resolve_loss(loss).name
+        self.n_classes = None if n_classes is None else check_n_classes(n_classes, minimum=1)
+        self.tolerance = float(tolerance)
+        self.verbose = int(verbose)
+        self.bounds_options = dict(bounds_options)
+        self.bounds: Bounds | None = None
+        self.init_loss: float | None = None
+        self.init_check: InitCheck | None = None
+        self.log = TrainingLog()
+        self.findings: list[Any] = []
+        self._options: dict[str, Any] = {}
+        self._seen_kinds: set[str] = set()
+        self._first_batch_pending = False
+
+    # -- Keras hooks ------------------------------------------------------
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        overrides = dict(self.bounds_options)
+        if self.n_classes is not None:
+            overrides["n_classes"] = self.n_classes
+        self.bounds, self._options = _bounds_and_options(self.model, self.loss, overrides)
+        self.log, self._first_batch_pending, self._seen_kinds = TrainingLog(), False, set()
+        if self.bounds.uniform is None:
+            self._say(f"no init check and no loss_vs_uniform: {self.bounds.loss} has no "
+                      "uniform baseline here (give n_classes for one-hot targets).")
+            return
+        steps = _optimizer_steps(self.model)
+        if steps:
+            # The weights are trained already: this is not an init.
+            self._say(f"no init check: the model has already taken {steps} optimizer steps.")
+        elif self.x_batch is not None:
+            self.init_loss = loss_on_batch(self.model, self.x_batch, self.y_batch)
+            self._judge_init(self._batch_prior())
+        else:
+            self._first_batch_pending = True
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if not self._first_batch_pending or batch != 0:
+            return
+        self._first_batch_pending = False
+        loss = (logs or {}).get("loss")
+        if loss is not None:
+            self.init_loss = float(loss)
+            self._judge_init(None)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is None:
+            return
+        if self._first_batch_pending:
+            # With steps_per_execution > 1 Keras reports no batch 0.
+            self._first_batch_pending = False
+            self._say("no init check: give BoundsCallback(x_batch, y_batch) to run it.")
+        self.log.epochs.append(_as_epoch(epoch, logs))
+        self._add_ratios(logs)
+        if "loss" in logs:
+            self._diagnose()
+
+    # -- helpers ----------------------------------------------------------
+
+    def _add_ratios(self, logs: dict) -> None:
+        uniform = self.bounds.uniform if self.bounds else None
+        if not uniform:
+            return
+        for key in ("loss", "val_loss"):
+            if isinstance(logs.get(key), numbers.Real):
+                logs[f"{key}_vs_uniform"] = float(logs[key]) / uniform
+
+    def _diagnose(self) -> None:
+        for finding in diagnose(self.log, loss=self.bounds.loss, **self._options):
+            if finding.kind in self._seen_kinds:
+                continue
+            if finding.severity in ("warning", "error"):
+                self._seen_kinds.add(finding.kind)
+                self.findings.append(finding)
+                self._warn(f"{finding.kind}: {finding.message}")
+            elif self.verbose >= 2:
+                self._seen_kinds.add(finding.kind)
+                self._say(f"{finding.kind}: {finding.message}")
+
+    def _batch_prior(self) -> float | None:
+        """The label entropy of `y_batch`, the prior baseline of the init check."""
+        if self.bounds.prior is not None or self.bounds.loss == "mean_squared_error":
+            return None  # bounds() has one already / MSE has no init baseline here
+        options = {k: v for k, v in self._options.items()
+                   if k in ("n_classes", "label_smoothing", "ignore_class", "from_logits",
+                            "epsilon", "dtype", "backend")}
+        try:
+            return prior_baseline(self.bounds.loss, np.asarray(self.y_batch), **options)
+        except (TypeError, ValueError):
+            return None  # labels lossbounds cannot count (soft, nested): no prior, no harm
+
+    def _judge_init(self, prior: float | None) -> None:
+        self.init_check = check_init_loss(self.init_loss, self.bounds, tolerance=self.tolerance,
+                                          prior=prior)
+        if self.init_check.severity == "warning":
+            self._warn(self.init_check.message)
+        else:
+            self._say(self.init_check.message)
+
+    def _warn(self, message: str) -> None:
+        warnings.warn(message, LossBoundsWarning, stacklevel=3)
+        self._say(message)
+
+    def _say(self, message: str) -> None:
+        if self.verbose:
+            print(f"[lossbounds] {message}")
+
+
+def _check_tolerance(tolerance: Any) -> None:
+    if isinstance(tolerance, bool) or not isinstance(tolerance, numbers.Real):
+        raise TypeError(
+            f"`tolerance` must be a number, got {type(tolerance).__name__}: {tolerance!r}.")
+    if not 0 < tolerance < 1:
+        raise ValueError(
+            f"`tolerance` must lie in (0, 1), got {tolerance!r}: it is the relative distance "
+            "from a baseline that still counts as 'at' it; 0.25 is the default."
+        )
+
+
+def _optimizer_steps(model: Any) -> int:
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None:
+        return 0
+    return int(keras.ops.convert_to_numpy(optimizer.iterations))
+
+
+def _as_epoch(epoch: int, logs: dict) -> Epoch:
+    """One epoch's logs as a `lossbounds.logs.Epoch`, numbered from 1 as Keras prints it."""
+    metrics = {key: float(value) for key, value in logs.items()
+               if isinstance(value, numbers.Real) and not key.endswith("_vs_uniform")}
+    return Epoch(number=epoch + 1, total=None, metrics=metrics, progress=None, target=None,
+                 unit=None, seconds=None, time_per_unit=None, complete=True)
+
+
+def loss_on_batch(model: Any, x: Any, y: Any, sample_weight: Any = None) -> float:
+    """The loss `model.evaluate` reports on one batch, regularisation included.
+
+    Runs the model in inference mode and ``model.compute_loss``, the code
+    ``evaluate`` runs, without touching the model's metrics.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A compiled model.
+    x, y : array_like
+        One batch of inputs and targets.
+    sample_weight : array_like, optional
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import keras, numpy as np
+    >>> from lossbounds.keras import loss_on_batch
+    >>> head = keras.layers.Dense(1, kernel_initializer="zeros")
+    >>> model = keras.Sequential([keras.Input((2,)), head])
+    >>> model.compile(loss="mse")
+    >>> loss_on_batch(model, np.ones((4, 2)), np.full(4, 2.0))  # predictions 0, targets 2
+    4.0
+    """
+    _check_model(model)
+    y_pred = model(x, training=False)
+    value = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
+                               training=False)
+    return float(keras.ops.convert_to_numpy(value))

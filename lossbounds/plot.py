@@ -1,0 +1,451 @@
+r"""Plot a training history against the bounds of its loss.
+
+`plot_history` draws the training and validation loss per epoch with
+horizontal reference lines at the best case, the prior baseline, the uniform
+baseline (:math:`\ln K`) and the worst case, and marks what
+`lossbounds.interpret.diagnose` finds. It needs matplotlib (the ``plot``
+extra, ``pip install lossbounds[plot]``), which is imported only when a plot
+is drawn; figures are plain ``matplotlib.figure.Figure`` objects, so pyplot's
+global state and backend are left alone.
+
+Examples
+--------
+>>> from lossbounds.plot import plot_history
+>>> fig = plot_history({"loss": [2.1, 1.2, 0.8], "val_loss": [2.0, 1.4, 1.1]},
+...                    "sparse_cce", n_classes=10)
+>>> fig.axes[0].get_title()
+'sparse_categorical_crossentropy, K = 10'
+>>> fig.savefig("history.png")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+
+from .bounds import Bounds
+from .interpret import diagnose
+from .logs import TrainingLog
+
+if TYPE_CHECKING:  # pragma: no cover
+    import matplotlib.axes
+    import matplotlib.figure
+
+__all__ = ["LOG_SCALE_RATIO", "plot_history"]
+
+#: The y axis is logarithmic when the worst case exceeds the highest point of
+#: the curves by more than this factor: a linear axis would squash the curves
+#: into its bottom tenth.
+LOG_SCALE_RATIO = 10.0
+
+_STYLE = {  # reference line: colour, line style
+    "best": ("tab:green", ":"),
+    "prior": ("tab:purple", "-."),
+    "uniform": ("0.35", "--"),
+    "worst": ("tab:red", ":"),
+}
+# What lossbounds.keras.bounds_for notes when fit() computes the loss from
+# cached logits: the clipped worst case then does not bound the curve.
+CACHED_LOGITS = "inside fit/evaluate Keras computes this loss from the cached logits"
+
+_SEVERITY_COLOURS = {"info": "0.4", "warning": "tab:orange", "error": "tab:red"}
+# plot_history(findings=...): the severities marked.
+_MARK = {"error": ("error",), "warning": ("error", "warning"),
+         "info": ("error", "warning", "info"), "none": ()}
+
+
+# --------------------------------------------------------------------------
+# Input
+
+
+class _Input(NamedTuple):
+    """A history in every form the plot needs."""
+
+    history: dict[str, list[float]]  # metric -> values per epoch
+    numbers: list[int]  # the x position (epoch number) of each epoch
+    diagnosable: Any  # what to give interpret.diagnose
+    to_x: dict[int, int]  # diagnose's epoch numbers -> x positions
+    model: Any  # a Keras model (History.model), or None
+
+
+def _as_input(history_or_log: Any) -> _Input:
+    if isinstance(history_or_log, TrainingLog):
+        log = _numbered(history_or_log)
+        numbers = [ep.number for ep in log]
+        return _Input(log.history(), numbers, log, {n: n for n in numbers}, None)
+    history = history_or_log
+    model = None
+    if not isinstance(history, Mapping):
+        history = getattr(history_or_log, "history", None)
+        model = getattr(history_or_log, "model", None)
+    if not isinstance(history, Mapping):
+        raise TypeError(
+            "`history_or_log` must be a lossbounds TrainingLog, a dict of metric -> values "
+            "per epoch (History.history) or a Keras History (an object with a .history "
+            f"dict), got {type(history_or_log).__name__}."
+        )
+    history = {str(k): _values(k, v) for k, v in history.items()}
+    numbers = _count(history)
+    epoch = getattr(history_or_log, "epoch", None)  # Keras History: 0-based, from initial_epoch
+    if isinstance(epoch, Sequence) and epoch and len(epoch) == len(numbers):
+        numbers = [int(e) + 1 for e in epoch]
+    # diagnose numbers a dict's epochs 1, 2, ...
+    return _Input(history, numbers, history, {i + 1: n for i, n in enumerate(numbers)}, model)
+
+
+def _numbered(log: TrainingLog) -> TrainingLog:
+    """The log, renumbered 1, 2, ... if its numbers restart (several fit calls)."""
+    numbers = [ep.number for ep in log]
+    if all(b > a for a, b in zip(numbers, numbers[1:])):
+        return log
+    return TrainingLog([dataclasses.replace(ep, number=i + 1) for i, ep in enumerate(log)],
+                       list(log.unparsed))
+
+
+def _values(name: Any, values: Any) -> list[float]:
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"History entry {name!r} must be a list of numbers, one per epoch, got "
+            f"{type(values).__name__}: {values!r:.80}."
+        ) from None
+    if array.ndim != 1:
+        raise ValueError(
+            f"History entry {name!r} must be one number per epoch (1-D), got shape {array.shape}."
+        )
+    return array.tolist()
+
+
+def _longest(history: Mapping[str, list[float]]) -> int:
+    return max((len(v) for v in history.values()), default=0)
+
+
+def _count(history: Mapping[str, list[float]]) -> list[int]:
+    return list(range(1, _longest(history) + 1))
+
+
+def _aligned(values: list[float], n: int, name: str) -> np.ndarray:
+    """`values` on all `n` epochs; Keras' validation_freq=f logs every f-th epoch only."""
+    if len(values) == n:
+        return np.asarray(values, dtype=np.float64)
+    if values and n % len(values) == 0:
+        out = np.full(n, np.nan)
+        out[n // len(values) - 1 :: n // len(values)] = values
+        return out
+    raise ValueError(
+        f"History entry {name!r} has {len(values)} values for {n} epochs, which no "
+        "validation_freq explains. Hint: pass NaN for the epochs without a value."
+    )
+
+
+# --------------------------------------------------------------------------
+# Labels
+
+
+def _uniform_text(bounds: Bounds) -> str:
+    """The uniform baseline as a formula and value, e.g. ``"ln 10 = 2.303"``."""
+    k, value = bounds.options.get("n_classes"), bounds.uniform
+    if bounds.loss.endswith("categorical_crossentropy") and k and math.isclose(value, math.log(k)):
+        return f"ln {k} = {value:.4g}"
+    if bounds.loss == "binary_crossentropy" and math.isclose(value, math.log(2)):
+        return f"ln 2 = {value:.4g}"
+    if bounds.loss == "mean_squared_error" and k:
+        return f"(K-1)/K² = {value:.4g}"
+    return f"{value:.4g}"
+
+
+def _reference_labels(bounds: Bounds) -> dict[str, str]:
+    labels = {"best": f"best {bounds.best:.3g}"}
+    if bounds.prior is not None:
+        what = "target variance" if bounds.loss == "mean_squared_error" else "label entropy"
+        labels["prior"] = f"prior ({what}) {bounds.prior:.4g}"
+    if bounds.uniform is not None:
+        labels["uniform"] = f"uniform {_uniform_text(bounds)}"
+    if math.isinf(bounds.worst):
+        labels["worst"] = "worst: unbounded"
+    elif any(CACHED_LOGITS in note for note in bounds.notes):
+        labels["worst"] = f"worst {bounds.worst:.4g} (clipped; fit() can exceed it)"
+    else:
+        labels["worst"] = f"worst {bounds.worst:.4g}"
+    return labels
+
+
+def _title(bounds: Bounds | None, metric: str) -> str:
+    if bounds is None:
+        return f"{metric} (no bounds: pass loss=...)"
+    k = bounds.options.get("n_classes")
+    title = bounds.loss + (f", K = {k}" if k else "")
+    return title + ("; worst: unbounded" if math.isinf(bounds.worst) else "")
+
+
+# --------------------------------------------------------------------------
+# Drawing
+
+
+def _new_axes(ax: Any) -> tuple[Any, Any]:
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as error:
+        raise ImportError(
+            "lossbounds.plot needs matplotlib: pip install lossbounds[plot]"
+        ) from error
+    if ax is not None:
+        return ax.figure, ax
+    figure = Figure(figsize=(7.5, 4.5), layout="constrained")
+    return figure, figure.add_subplot()
+
+
+def _draw_curves(ax: Any, epochs: np.ndarray, curves: dict[str, np.ndarray]) -> None:
+    for (name, values), style in zip(curves.items(), ({"color": "tab:blue", "linestyle": "-"},
+                                                      {"color": "tab:orange", "linestyle": "--"})):
+        finite = np.where(np.isfinite(values), values, np.nan)
+        ax.plot(epochs, finite, marker="o", markersize=3, linewidth=1.8, label=name,
+                gid=f"lossbounds-curve-{name}", **style)
+
+
+def _use_log_scale(bounds: Bounds | None, top: float) -> bool:
+    if bounds is None or math.isinf(bounds.worst) or not top > 0:
+        return False
+    return bounds.worst / top > LOG_SCALE_RATIO
+
+
+def _draw_references(ax: Any, bounds: Bounds, low: float | None, log: bool) -> None:
+    """Horizontal lines; on a log axis, values below the axis go in the legend only."""
+    labels = _reference_labels(bounds)
+    values = {"best": bounds.best, "prior": bounds.prior, "uniform": bounds.uniform,
+              "worst": bounds.worst}
+    for name in ("worst", "uniform", "prior", "best"):  # the legend reads top-down, like the lines
+        if name not in labels:
+            continue
+        label, value = labels[name], values[name]
+        colour, style = _STYLE[name]
+        off_axis = math.isinf(value) or (log and (value <= 0 or (low is not None and value < low)))
+        if off_axis:
+            # A legend entry without a line: "worst: unbounded", "best 1.19e-07 (below the axis)".
+            suffix = "" if math.isinf(value) else " (below the axis)"
+            ax.plot([], [], linestyle="none", label=label + suffix, gid=f"lossbounds-ref-{name}")
+        else:
+            ax.axhline(value, color=colour, linestyle=style, linewidth=1.2, label=label,
+                       gid=f"lossbounds-ref-{name}")
+
+
+# Findings about the validation curve; others name it first ("val_loss stays ...").
+_VALIDATION_KINDS = ("overfitting", "growing_gap", "val_below_train")
+
+
+def _draw_findings(ax: Any, findings: list, to_x: dict[int, int],
+                   curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+    for finding in findings:
+        on_val = finding.kind in _VALIDATION_KINDS or finding.message.startswith("val_")
+        curve = curves["val"] if on_val and "val" in curves else curves["train"]
+        xs, ys = _finding_points(finding, to_x, curve)
+        if not xs:
+            continue
+        colour = _SEVERITY_COLOURS.get(finding.severity, "0.4")
+        ax.plot(xs, ys, linestyle="none", marker="o", markersize=11, markerfacecolor="none",
+                markeredgewidth=1.6, color=colour, label="_nolegend_",
+                gid=f"lossbounds-finding-{finding.kind}")
+        # Training findings are labelled at their first epoch, validation ones at
+        # their last, so that a kind found on both curves is not written twice in one place.
+        at, dx, align = (-1, -6, "right") if on_val else (0, 6, "left")
+        ax.annotate(finding.kind, (xs[at], ys[at]), xytext=(dx, 10), textcoords="offset points",
+                    ha=align, fontsize=8, color=colour,
+                    gid=f"lossbounds-finding-label-{finding.kind}")
+
+
+def _finding_points(finding: Any, to_x: dict[int, int],
+                    curve: tuple[np.ndarray, np.ndarray]) -> tuple[list[float], list[float]]:
+    """The points of `curve` at the finding's epochs (finite values only)."""
+    epochs, values = curve
+    where = {float(x): i for i, x in enumerate(epochs)}
+    xs, ys = [], []
+    for epoch in finding.epochs:
+        i = where.get(float(to_x.get(epoch, math.nan)))
+        if i is not None and math.isfinite(values[i]):
+            xs.append(float(epochs[i]))
+            ys.append(float(values[i]))
+    return xs, ys
+
+
+def _set_limits(ax: Any, bounds: Bounds | None, data_low: float, data_high: float,
+                log: bool) -> None:
+    if log:
+        ax.set_yscale("log")
+        ax.set_ylim(data_low / 2, bounds.worst * 1.6)
+    elif math.isfinite(data_high):
+        # A margin below the lowest value keeps a best case of 0 off the frame.
+        span = (data_high - data_low) or abs(data_high) or 1.0
+        ax.set_ylim(data_low - 0.04 * span, data_high + 0.08 * span)
+
+
+def plot_history(
+    history_or_log: Any,
+    loss: str | None = None,
+    *,
+    metric: str = "loss",
+    ax: "matplotlib.axes.Axes | None" = None,
+    findings: str = "warning",
+    **bounds_options: Any,
+) -> "matplotlib.figure.Figure":
+    r"""Plot a loss curve with its best, prior, uniform and worst values.
+
+    Parameters
+    ----------
+    history_or_log : TrainingLog, dict or keras.callbacks.History
+        A log read by `lossbounds.logs.read_keras_log`, a ``History.history``
+        dict (metric name to one value per epoch), or any object with such a
+        ``.history`` dict, such as what ``model.fit`` returns.
+    loss : str, optional
+        The loss name, for the reference lines. Without it, a Keras History
+        whose model is compiled is read with `lossbounds.keras.bounds_for`;
+        otherwise only the curves are drawn.
+    metric : str, default "loss"
+        The metric to plot, with ``"val_" + metric`` if present; it must be a
+        loss (its name ends in ``"loss"``) for reference lines to be drawn.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; a new ``Figure`` otherwise.
+    findings : {"warning", "error", "info", "none"}, default "warning"
+        The least severe `lossbounds.interpret.Finding` to mark (when
+        `metric` is ``"loss"``): ``"warning"`` marks warnings and errors.
+    **bounds_options
+        Options of `lossbounds.bounds`: ``n_classes`` (needed for the
+        categorical uniform baseline), ``counts`` or ``y_true`` (for the prior
+        baseline), ``label_smoothing``, ``from_logits``, ...
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure drawn on. Reference lines are labelled with their values in
+        the legend ("uniform ln 10 = 2.303"); the title names the loss and K.
+
+    Raises
+    ------
+    ImportError
+        Without matplotlib: ``pip install lossbounds[plot]``.
+    TypeError, ValueError
+        For an input that is not a history, an unknown `metric`, or bounds
+        options that `lossbounds.bounds` rejects.
+
+    Notes
+    -----
+    The y axis turns logarithmic when the worst case is more than
+    `LOG_SCALE_RATIO` times the highest point of the curves, as for a
+    clipped cross-entropy (worst 16.118) after a few epochs. An infinite worst
+    case (logits, mean squared error without ranges) is not drawn; the legend
+    says "worst: unbounded". Findings of `lossbounds.interpret.diagnose` are
+    circled at their epochs and labelled with their kind, coloured by
+    severity.
+
+    See Also
+    --------
+    lossbounds.bounds : the reference values.
+    lossbounds.logs.read_keras_log : a log from printed Keras output.
+
+    Examples
+    --------
+    >>> from lossbounds.plot import plot_history
+    >>> fig = plot_history({"loss": [0.69, 0.52, 0.41]}, "bce")
+    >>> [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
+    ['loss', 'worst 16.12', 'uniform ln 2 = 0.6931', 'best 1.19e-07 (below the axis)']
+    >>> fig.axes[0].get_yscale()  # 16.12 / 0.69 > LOG_SCALE_RATIO
+    'log'
+    """
+    data = _as_input(history_or_log)
+    if metric not in data.history:
+        raise ValueError(
+            f"`metric` {metric!r} is not in the history; it has "
+            f"{', '.join(map(repr, data.history)) or 'no metrics'}."
+        )
+    if findings not in _MARK:
+        raise ValueError(
+            f"`findings` must be one of {', '.join(map(repr, _MARK))}, got {findings!r}.")
+    n = len(data.numbers)
+    names = [m for m in (metric, f"val_{metric}") if m in data.history]
+    curves = {m: _aligned(data.history[m], n, m) for m in names}
+    bounds, options = _bounds(loss, data.model, metric, bounds_options)
+    figure, ax = _new_axes(ax)
+    epochs = np.asarray(data.numbers, dtype=np.float64)
+    _draw_curves(ax, epochs, curves)
+
+    stacked = np.concatenate(list(curves.values()))
+    finite = stacked[np.isfinite(stacked)]
+    top = float(finite.max()) if finite.size else math.nan
+    log = _use_log_scale(bounds, top)
+    low, high = _data_range(finite, bounds, log)
+    if bounds is not None:
+        _draw_references(ax, bounds, low, log)
+    if metric == "loss" and findings != "none":
+        marked = _diagnose(data.diagnosable, bounds, options, _MARK[findings])
+        by_curve = {"train": (epochs, curves[metric])}
+        if f"val_{metric}" in curves:
+            by_curve["val"] = (epochs, curves[f"val_{metric}"])
+        _draw_findings(ax, marked, data.to_x, by_curve)
+    _set_limits(ax, bounds, low, high, log)
+
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric + (" (log scale)" if log else ""))
+    ax.set_title(_title(bounds, metric))
+    if n <= 20:
+        ax.set_xticks(data.numbers)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(loc="best", fontsize=8, framealpha=0.9)
+    return figure
+
+
+def _bounds(loss: Any, model: Any, metric: str, options: dict) -> tuple[Bounds | None, dict]:
+    """The bounds to draw and the options they were computed with."""
+    if loss is None and model is None:
+        if options:
+            raise ValueError(
+                f"Bounds options {', '.join(map(repr, options))} were given without a `loss`. "
+                "Hint: plot_history(history, 'sparse_cce', n_classes=10)."
+            )
+        return None, {}
+    if not metric.endswith("loss"):
+        if loss is None and not options:
+            return None, {}  # a Keras History's accuracy, say: no loss bounds to draw
+        raise ValueError(
+            f"`metric` {metric!r} is not a loss, so the bounds of the loss do not apply to it. "
+            "Hint: plot it without `loss` (plot_history(log, metric=...)) or plot 'loss'."
+        )
+    if loss is not None:
+        from .bounds import bounds as compute
+
+        return compute(loss, **options), dict(options)
+    from .keras import _bounds_and_options  # the History's model: Keras is loaded already
+
+    try:
+        return _bounds_and_options(model, None, options)
+    except ValueError as error:
+        raise ValueError(
+            f"{error} To plot the curves without bounds, pass history.history instead."
+        ) from None
+
+
+def _data_range(finite: np.ndarray, bounds: Bounds | None, log: bool) -> tuple[float, float]:
+    """The y range the axis must show: the curves and the finite reference values.
+
+    On a log axis the best case (often about 1e-7) is left out, so that it
+    does not stretch the axis over decades the curves never visit.
+    """
+    values = list(finite)
+    if bounds is not None:
+        values += [v for v in (bounds.prior, bounds.uniform, bounds.worst)
+                   if v is not None and math.isfinite(v)]
+        if not log:
+            values.append(bounds.best)
+    if log:
+        values = [v for v in values if v > 0]
+    if not values:
+        return (1e-3, 1.0) if log else (0.0, 1.0)
+    return float(min(values)), float(max(values))
+
+
+def _diagnose(diagnosable: Any, bounds: Bounds | None, options: dict, severities: tuple) -> list:
+    found = diagnose(diagnosable, loss=None if bounds is None else bounds.loss, **options)
+    return [f for f in found if f.severity in severities]
