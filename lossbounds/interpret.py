@@ -804,7 +804,7 @@ def _position(value: float, ref: _Reference, n: Mapping[str, float | None]) -> s
     if fraction is None:
         return f"The {ref.spec.name} is {_fmt(value)}."
     verdict = _verdict(value, ref.uniform)
-    return (f"{_fmt(value)} is {_percent(fraction)} of the uniform baseline "
+    return (f"{_fmt(value)} is {_share(fraction)} the uniform baseline "
             f"{_uniform_text(ref)}, {_uniform_meaning(ref)}: {verdict}.")
 
 
@@ -886,6 +886,12 @@ def _fmt(value: float) -> str:
 def _num(value: float) -> str:
     """A derived number, 4 significant digits."""
     return "inf" if math.isinf(value) else f"{value:.4g}"
+
+
+def _share(fraction: float) -> str:
+    """"8.5% of" or "23.3 times", to stand before "the uniform baseline"."""
+    text = _percent(fraction)
+    return text if text.endswith("times") else f"{text} of"
 
 
 def _percent(fraction: float) -> str:
@@ -1418,7 +1424,7 @@ def _position_findings(numbers_, y, ref: _Reference) -> list[Finding]:
         kind = "far_better_than_uniform" if fraction <= FAR_BETTER else "better_than_uniform"
         values = {"loss": final, "uniform": ref.uniform, "fraction_of_uniform": fraction}
         message = (f"The final training loss {_fmt(final)} (epoch {epoch}) is "
-                   f"{_percent(fraction)} of the uniform baseline {_uniform_text(ref)}, "
+                   f"{_share(fraction)} the uniform baseline {_uniform_text(ref)}, "
                    f"{_uniform_meaning(ref)}: {_verdict(final, ref.uniform)}.")
         if ref.cross_entropy:
             values["perplexity"] = _exp(final)
