@@ -629,7 +629,11 @@ def _frequencies_from_labels(spec, y_true, sample_weight, n_classes, ignore_clas
             raise ValueError("Sparse labels must be non-negative integers (class indices).")
         k = int(labels.max()) + 1 if n_classes is None else check_n_classes(n_classes, minimum=1)
         if labels.max() >= k:
-            raise ValueError(f"label {int(labels.max())} is outside [0, {k}) for n_classes={k}.")
+            raise ValueError(
+                f"label {int(labels.max())} is outside [0, {k}) for n_classes={k}. Hint: "
+                "labels must run from 0 to K-1; shift 1-based labels down by one, or "
+                "pass `ignore_class` for a padding label."
+            )
         counts = np.bincount(labels.astype(np.int64), weights=weights, minlength=k)
         _require_nonempty(counts.sum())
         return counts / counts.sum(), float(counts.sum())
@@ -905,6 +909,8 @@ def bounds(
     common = dict(from_logits=from_logits, label_smoothing=label_smoothing, epsilon=epsilon,
                   dtype=dtype, backend=backend)
     k = None if n_classes is None else check_n_classes(n_classes, minimum=1)
+    if k is None and counts is not None and spec.classes:
+        k = _classes_in_counts(counts)  # K is the length of the class counts
     ranges = dict(y_range=y_range, pred_range=pred_range)
     best = best_case(spec.name, n_classes=k, **common, **ranges)
     worst = worst_case(spec.name, n_classes=k, **common, **ranges)
@@ -923,6 +929,11 @@ def bounds(
     ).items() if value != _DEFAULT_OPTIONS.get(key)}
     notes = _notes(spec, k, _semantics(epsilon, dtype, backend, from_logits), label_smoothing)
     return Bounds(spec.name, best, prior, uniform, worst, MappingProxyType(options), notes)
+
+
+def _classes_in_counts(counts: Any) -> int | None:
+    counts = to_array(counts, "counts")
+    return int(counts.shape[-1]) if counts.ndim == 1 and counts.shape[-1] >= 1 else None
 
 
 _DEFAULT_OPTIONS = {
@@ -946,7 +957,7 @@ def _notes(spec: LossSpec, k: int | None, s: _Semantics, label_smoothing: float)
             "Rows that do not sum to 1, which Keras accepts, can reach "
             f"{beyond:.7g} here (clipped, then renormalised): about ln(K-1) above the worst case."
         )
-    if cross_entropy and not s.from_logits and s.high == 1.0:
+    if cross_entropy and not s.from_logits and s.high == 1.0 and s.backend != "torch":
         notes.append(
             "In this dtype 1 - epsilon rounds to 1: a confidently wrong binary "
             "prediction gives inf and a confidently right one NaN."

@@ -412,3 +412,17 @@ def test_bounds_dataclass_is_frozen_and_serialisable():
         b.best = 1.0
     payload = json.loads(json.dumps(b.as_dict()))
     assert payload["worst"] == math.inf and payload["loss"] == "binary_crossentropy"
+
+
+def test_bounds_take_the_number_of_classes_from_counts():
+    b = lossbounds.bounds("sparse_cce", counts=[5, 3, 2])
+    assert b.options["n_classes"] == 3 and b.uniform == math.log(3)
+    assert b.prior == pytest.approx(-(0.5 * math.log(0.5) + 0.3 * math.log(0.3) + 0.2 * math.log(0.2)),
+                                    abs=1e-6)
+
+
+def test_torch_float16_binary_worst_is_its_log_clamp():
+    # torch's binary_cross_entropy clamps each log at -100: no inf, no inf note.
+    b = lossbounds.bounds("bce", dtype="float16", backend="torch")
+    assert b.worst == 100.0
+    assert not any("inf" in note for note in b.notes)
