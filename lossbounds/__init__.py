@@ -10,6 +10,7 @@ from .bounds import Bounds, baseline, best_case, bounds, prior_baseline, worst_c
 from .interpret import Explanation, Finding, diagnose, explain
 from .logs import TrainingLog, read_keras_log
 from .losses import (
+    LossMeter,
     binary_crossentropy,
     categorical_crossentropy,
     loss,
@@ -36,6 +37,7 @@ __all__ = [
     "binary_crossentropy",
     "categorical_crossentropy",
     "loss",
+    "LossMeter",
     "mean_squared_error",
     "sparse_categorical_crossentropy",
 ]

@@ -5,6 +5,11 @@ reductions agree with TensorFlow's to a few ulp, which is all the exactness
 target needs. float16 is different: one ulp of float16 is 1e-3, so a float16
 sum must be added up in exactly TensorFlow's order. `half_sum` reproduces the
 order of Eigen's CPU reducer, which TensorFlow uses for ``reduce_sum``.
+
+One float32 kernel matters too: TensorFlow's ``log`` (Eigen's polynomial,
+`log`) rounds differently from numpy's on ~20% of inputs, and sparse
+categorical cross-entropy on probabilities subtracts such logs of tiny
+probabilities from each other, so there one ulp can exceed 1e-6.
 """
 
 from __future__ import annotations
@@ -136,3 +141,63 @@ def keras_mean(x: np.ndarray, axis: int) -> np.ndarray:
     if x.dtype == _F16:
         return np.mean(x.astype(_F32), axis=axis, dtype=_F32).astype(_F16)
     return np.mean(x, axis=axis, dtype=x.dtype)
+
+
+# TensorFlow's float32 log on x86: Eigen's vectorised plog on 8-lane AVX
+# packets (the pip wheels use no FMA), and std::log for the last size % 8
+# elements of the tensor, which do not fill a packet. Subnormal inputs are
+# not modelled in that scalar tail (TF's denormals-are-zero mode makes
+# glibc's logf return odd values there). numpy's log differs by
+# one ulp on ~20% of inputs; that matters where logs of tiny probabilities
+# cancel, as in sparse categorical cross-entropy's renormalisation.
+_PACKET = 8
+_SQRT_HALF = _F32(0.707106781186547524)
+# Eigen's rational approximation of log(1 + x) on [sqrt(1/2) - 1, sqrt(2) - 1]
+_LOG_P = tuple(_F32(c) for c in (0.18256296349849254, 1.0000000190281063, 1.0000000190281136))
+_LOG_Q = tuple(_F32(c) for c in (0.049616247954120038, 0.59923249590823520, 1.4999999999999927, 1.0))
+_LN2 = _F32(0.693147180559945309417232121458)
+
+
+def _polynomial(x: np.ndarray, coefficients: tuple) -> np.ndarray:
+    # Eigen's ppolevl: Horner's rule, a multiply and an add per step (no FMA)
+    result = np.full_like(x, coefficients[0])
+    for c in coefficients[1:]:
+        result = result * x + c
+    return result
+
+
+def _eigen_log(x: np.ndarray) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        mantissa, exponent = np.frexp(x)  # x = m * 2**e, m in [0.5, 1)
+        below = mantissa < _SQRT_HALF  # shift m to [sqrt(1/2), sqrt(2)), centred on 1
+        e = exponent.astype(_F32) - below.astype(_F32)
+        m = (mantissa - _F32(1)) + np.where(below, mantissa, _F32(0))
+        ratio = (m * _polynomial(m, _LOG_P)) / _polynomial(m, _LOG_Q)
+        result = e * _LN2 + ratio
+    # Under TF's denormals-are-zero a subnormal is 0; log(0) = -inf,
+    # log(negative) = NaN, log(inf) = inf.
+    result[np.abs(x) < np.finfo(_F32).tiny] = -np.inf
+    result[np.isinf(x)] = np.inf
+    result[~(x >= 0)] = np.nan
+    return result
+
+
+def log(x: np.ndarray, scalar_from: int | None = None) -> np.ndarray:
+    """``tf.math.log`` for float32 `x`, bit for bit on x86 CPUs; other dtypes use np.log.
+
+    `x` is the whole tensor, whose last ``x.size % 8`` elements TensorFlow
+    takes one at a time (with glibc's logf: here the float64 log rounded to
+    float32, equal on 99.9% of inputs and otherwise 1 ulp away), or a block of
+    it: then the elements from flat index `scalar_from` on are those.
+    """
+    if x.dtype != _F32:
+        return np.log(x)
+    flat = np.ascontiguousarray(x).reshape(-1)
+    if scalar_from is None:
+        scalar_from = flat.size - flat.size % _PACKET
+    scalar_from = min(max(scalar_from, 0), flat.size)
+    out = np.empty_like(flat)
+    out[:scalar_from] = _eigen_log(flat[:scalar_from])
+    with np.errstate(all="ignore"):  # glibc's logf: the float64 log rounded, but for 0.1%
+        out[scalar_from:] = np.log(flat[scalar_from:].astype(np.float64))
+    return out.reshape(x.shape)
