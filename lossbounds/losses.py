@@ -1142,13 +1142,18 @@ def binary_crossentropy(
     >>> lossbounds.binary_crossentropy([[1.0], [0.0]], [[0.0], [1.0]])
     array([16.118095, 15.942385], dtype=float32)
     """
+    return _smoothable_loss(_plan_binary_crossentropy, "binary_crossentropy", y_true, y_pred, from_logits=from_logits,
+                            label_smoothing=label_smoothing, axis=axis, epsilon=epsilon)
+
+
+def _smoothable_loss(plan, name, y_true, y_pred, *, from_logits, label_smoothing, axis, epsilon):
+    """Check the options BCE and CCE share, then run the loss's plan per sample."""
     from_logits = check_bool(from_logits, "from_logits")
     label_smoothing = check_label_smoothing(label_smoothing)
     epsilon = check_epsilon(epsilon)
-    y_pred = _predictions(y_pred, "binary_crossentropy")
-    y_true = _targets(y_true)
-    return _plan_binary_crossentropy(
-        y_true, y_pred, y_pred.dtype, from_logits=from_logits,
+    y_pred = _predictions(y_pred, name)
+    return plan(
+        _targets(y_true), y_pred, y_pred.dtype, from_logits=from_logits,
         label_smoothing=label_smoothing, axis=axis, epsilon=epsilon,
     ).values()[0]
 
@@ -1215,15 +1220,8 @@ def categorical_crossentropy(
     >>> lossbounds.categorical_crossentropy([[0, 1, 0]], [[2.0, 1.0, 1.0]])  # rescaled
     array([1.3862944], dtype=float32)
     """
-    from_logits = check_bool(from_logits, "from_logits")
-    label_smoothing = check_label_smoothing(label_smoothing)
-    epsilon = check_epsilon(epsilon)
-    y_pred = _predictions(y_pred, "categorical_crossentropy")
-    y_true = _targets(y_true)
-    return _plan_categorical_crossentropy(
-        y_true, y_pred, y_pred.dtype, from_logits=from_logits,
-        label_smoothing=label_smoothing, axis=axis, epsilon=epsilon,
-    ).values()[0]
+    return _smoothable_loss(_plan_categorical_crossentropy, "categorical_crossentropy", y_true, y_pred, from_logits=from_logits,
+                            label_smoothing=label_smoothing, axis=axis, epsilon=epsilon)
 
 
 def sparse_categorical_crossentropy(
