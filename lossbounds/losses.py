@@ -163,10 +163,16 @@ def _mse_reference(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
         return _tfmath.keras_mean(np.square(difference), axis=-1)
 
 
+def _flushed(value: Any) -> Any:
+    """A scalar as TensorFlow's CPU kernels read it: subnormal float32/float64 is 0."""
+    return _tfmath.flush_subnormals(np.asarray(value))[()]
+
+
 def _smooth_binary(y_true: np.ndarray, label_smoothing: float) -> np.ndarray:
-    # y * (1 - a) + 0.5 * a, each Python scalar rounded to the tensor dtype.
+    # y * (1 - a) + 0.5 * a, each Python scalar rounded to the tensor dtype
+    # (and a subnormal 0.5 * a read as 0).
     dtype = y_true.dtype.type
-    return y_true * dtype(1.0 - label_smoothing) + dtype(0.5 * label_smoothing)
+    return y_true * dtype(1.0 - label_smoothing) + _flushed(dtype(0.5 * label_smoothing))
 
 
 def _binary_elementwise(
@@ -197,9 +203,11 @@ def _bce_reference(y_true, y_pred, from_logits, label_smoothing, axis, epsilon):
 
 
 def _smooth_categorical(y_true: np.ndarray, label_smoothing: float) -> np.ndarray:
-    # y * (1 - a) + a / K, K from y_true's last axis (Keras 3, whatever `axis` is)
+    # y * (1 - a) + a / K, K from y_true's last axis (Keras 3, whatever `axis` is);
+    # TF reads a subnormal a, or a / K, as 0.
     dtype = y_true.dtype.type
-    return y_true * dtype(1.0 - label_smoothing) + dtype(label_smoothing) / dtype(y_true.shape[-1])
+    shift = _flushed(_flushed(dtype(label_smoothing)) / dtype(y_true.shape[-1]))
+    return y_true * dtype(1.0 - label_smoothing) + shift
 
 
 def _log_softmax_parts(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

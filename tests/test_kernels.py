@@ -539,3 +539,17 @@ def test_kernels_agree_with_the_reference(tiny_blocks_for_module, name, data):
     ours = ours()
     assert_close(ours, expected if isinstance(ours, np.ndarray) else np.float32(expected),
                  context=f"{name} {reduction} {options}")
+
+
+@pytest.mark.parametrize("name", ("binary_crossentropy", "categorical_crossentropy"))
+def test_subnormal_label_smoothing_is_read_as_zero(name):
+    # TF's denormals-are-zero mode reads the constant 0.5 * a (or a / K) as 0
+    from keras_reference import keras_class
+
+    y_pred = np.array([[-np.inf, 0.5], [0.25, 1.0]], np.float64)
+    y_true = np.array([[0.0, 1.0], [1.0, 0.0]], np.float64)
+    options = {"from_logits": True, "label_smoothing": 2.2250738585072014e-308}
+    kind, expected = keras_class(name, y_true, y_pred, dtype="float64", **options)
+    assert kind == "value", expected
+    assert_close(lossbounds.loss(name, y_true, y_pred, dtype="float64", **options),
+                 expected, context=name)
