@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import threading
 import warnings
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ __all__ = [
 ]
 
 _F32 = np.float32
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 # --------------------------------------------------------------------------
@@ -133,6 +135,14 @@ def _targets(y_true: Any) -> np.ndarray:
     # Keras' ops.cast(y_true, y_pred.dtype) happens where the values are used:
     # whole in the reference, block by block in the kernels.
     return to_array(y_true, "y_true", allow_bool=True)
+
+
+def _caller_outside_package() -> int:
+    """The `stacklevel` that points a warning at the user's line, however deep inside lossbounds."""
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def _clip_bounds(epsilon: float, dtype: np.dtype) -> tuple[Any, Any]:
@@ -965,7 +975,7 @@ def _plan_categorical_crossentropy(y_true, y_pred, dtype, *, from_logits, label_
             "is always about 1.2e-7. Hint: for two classes with one output, use "
             "binary_crossentropy.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=_caller_outside_package(),
         )
     _require_rank(y_true, "y_true", "categorical_crossentropy")
     _require_same_shape(y_true, y_pred, "categorical_crossentropy")

@@ -139,9 +139,16 @@ def test_keras_odd_but_legal_input_is_computed_like_keras():
     assert lossbounds.sparse_categorical_crossentropy([0], [[0.0, 0.0, 0.0]])[0] == pytest.approx(math.log(3))
 
 
-def test_single_class_categorical_warns_like_keras():
-    with pytest.warns(UserWarning, match="single class"):
-        lossbounds.categorical_crossentropy([[1.0]], [[0.3]])
+@pytest.mark.parametrize("call", [
+    lambda: lossbounds.categorical_crossentropy([[1.0]], [[0.3]]),
+    lambda: lossbounds.loss("cce", [[1.0]], [[0.3]]),
+    lambda: lossbounds.LossMeter("cce").update([[1.0]], [[0.3]]),
+], ids=["function", "loss", "LossMeter"])
+def test_single_class_categorical_warns_like_keras(call):
+    # The warning points at the caller's line, however deep inside lossbounds it is raised.
+    with pytest.warns(UserWarning, match="single class") as caught:
+        call()
+    assert [warning.filename for warning in caught] == [__file__]
 
 
 # ---------------------------------------------------------------------------
