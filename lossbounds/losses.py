@@ -589,7 +589,7 @@ def _sum(values: np.ndarray) -> float:
     """sum(values) of a 1-D array: numpy's pairwise accuracy at twice its speed (leaves by einsum)."""
     leaf = _LEAF
     leaves = values.size // leaf
-    if leaves < 2 or not values.flags.c_contiguous:
+    if leaves < 256 or not values.flags.c_contiguous:  # below 2**16 values einsum's set-up costs more
         return float(np.sum(values))
     sums = np.einsum("ij->i", values[: leaves * leaf].reshape(leaves, leaf))
     return float(np.sum(sums)) + float(np.sum(values[leaves * leaf :]))
