@@ -87,6 +87,7 @@ class _ModelLoss:
     activation: str | None  # name of the last layer's activation
     kind: str  # "softmax", "sigmoid", "probabilities", "logits", "other", "unknown"
     layer: str  # name of the layer that produces the output
+    feeding: tuple[str, str] | None  # (kind, name) of a softmax/sigmoid layer the output layer applies its own to
     loss_dtype: str
     compute_dtype: str
     backend: str
@@ -192,6 +193,28 @@ def _output_layer(model: Any) -> Any:
         return model.layers[-1] if model.layers else None
 
 
+#: Layers that pass their input through unchanged, in training too, looked past
+#: when asking what feeds the output layer (dropout is not: it rescales in training).
+_PASS_THROUGH = ("Identity", "ActivityRegularization")
+
+
+def _feeding_layer(model: Any) -> Any:
+    """The layer whose output the output layer transforms (past identity layers), or None."""
+    try:
+        history = model.outputs[0]._keras_history
+        node = history.operation._inbound_nodes[history.node_index]
+        for _ in range(len(model.layers) + 1):
+            if len(node.input_tensors) != 1:
+                return None
+            upstream = node.input_tensors[0]._keras_history
+            if type(upstream.operation).__name__ not in _PASS_THROUGH:
+                return upstream.operation
+            node = upstream.operation._inbound_nodes[upstream.node_index]
+    except (AttributeError, IndexError, ValueError):
+        pass
+    return None
+
+
 def _activation_name(layer: Any) -> str | None:
     if isinstance(layer, keras.layers.Softmax):
         return "softmax"
@@ -243,6 +266,11 @@ def _inspect(model: Any, loss: Any = None, n_classes_given: bool = False) -> _Mo
     kind = _output_kind(activation)
     if kind in ("softmax", "sigmoid"):
         activation = kind  # tf.nn.softmax is named "softmax_v2"
+    feeding_layer = _feeding_layer(model)
+    feeding_kind = _output_kind(_activation_name(feeding_layer))
+    feeding = None
+    if kind in ("softmax", "sigmoid") and feeding_kind == kind:
+        feeding = (feeding_kind, getattr(feeding_layer, "name", "?"))
     axis = options.get("axis", -1)
     if not isinstance(axis, int):
         axis = -1
@@ -252,7 +280,7 @@ def _inspect(model: Any, loss: Any = None, n_classes_given: bool = False) -> _Mo
     return _ModelLoss(
         name=name, loss_options=options, outputs=outputs,
         activation=activation, kind=kind,
-        layer=getattr(layer, "name", "?"),
+        layer=getattr(layer, "name", "?"), feeding=feeding,
         loss_dtype=dtype or keras.config.floatx(),
         compute_dtype=model.dtype_policy.compute_dtype,
         backend=keras.backend.backend(), epsilon=keras.config.epsilon(),
@@ -286,22 +314,38 @@ def _bounds_kwargs(found: _ModelLoss) -> dict:
 
 
 def _model_notes(found: _ModelLoss, options: dict, result: Bounds) -> list[str]:
+    """What the model changes about the bounds: the cached logits, its mistakes, the loss scale."""
     notes: list[str] = []
+    from_logits = bool(options.get("from_logits", False))
+    single_class = found.name in _CATEGORICAL and found.outputs == 1
+    if (found.name in _CROSS_ENTROPIES and not from_logits and not single_class
+            and found.kind in ("softmax", "sigmoid") and found.backend == "tensorflow"):
+        worst = "" if math.isinf(result.worst) else f" ({result.worst:.7g})"
+        notes.append(
+            f"On TensorFlow, the last layer ({found.layer}) is a {found.activation}: "
+            f"{CACHED_LOGITS}, so training losses are not bounded by the clipped worst case"
+            f"{worst}; a confidently wrong prediction costs its logit gap, without limit."
+        )
+    notes.extend(_model_mistakes(found, options))
+    several_outputs = (found.outputs or 1) > 1
+    if found.name == "binary_crossentropy" and several_outputs and "n_classes" not in options:
+        notes.append(
+            f"binary_crossentropy averages over {found.outputs} outputs; the uniform baseline "
+            "ln 2 is predicting 0.5 on each, what a sigmoid head with zero bias does at init."
+        )
+    notes.extend(_scale_notes(found))
+    return notes
+
+
+def _model_mistakes(found: _ModelLoss, options: dict) -> list[str]:
+    """Notes on a head and loss that do not fit together (`BoundsCallback` warns about them)."""
+    mistakes: list[str] = []
     cross_entropy = found.name in _CROSS_ENTROPIES
     from_logits = bool(options.get("from_logits", False))
     head = f"the last layer ({found.layer}) is a {found.activation}"
     Head = head[0].upper() + head[1:]  # noqa: N806 - the same words, starting a sentence
-    single_class = found.name in _CATEGORICAL and found.outputs == 1
-    if (cross_entropy and not from_logits and not single_class
-            and found.kind in ("softmax", "sigmoid") and found.backend == "tensorflow"):
-        worst = "" if math.isinf(result.worst) else f" ({result.worst:.7g})"
-        notes.append(
-            f"On TensorFlow, {head}: {CACHED_LOGITS}, so training losses are not bounded by "
-            f"the clipped worst case{worst}; a confidently wrong prediction costs its logit "
-            "gap, without limit."
-        )
     if cross_entropy and not from_logits and found.kind == "logits":
-        notes.append(
+        mistakes.append(
             f"The last layer ({found.layer}) is {found.activation}: outputs look like logits "
             "but the loss treats them as probabilities (from_logits=False), clipping them "
             f"to [{found.epsilon:g}, 1 - {found.epsilon:g}]. Hint: compile with "
@@ -311,34 +355,54 @@ def _model_notes(found: _ModelLoss, options: dict, result: Bounds) -> list[str]:
         fix = ("On TensorFlow Keras warns and uses the cached logits inside fit/evaluate, "
                "but on other backends and on model.predict outputs"
                if found.backend == "tensorflow" else "The loss")
-        notes.append(
+        mistakes.append(
             f"from_logits=True but {head}: a double {found.kind}. {fix} applies a second "
             f"{found.kind} to probabilities, squeezing every loss towards the uniform "
             "baseline. Hint: drop from_logits=True or make the last layer linear."
         )
+    if found.feeding is not None:
+        mistakes.append(_stacked_activation_note(found, from_logits))
     if cross_entropy and found.kind == "other":
-        notes.append(
+        mistakes.append(
             f"{Head}, which gives neither probabilities nor logits. "
             "Hint: end with softmax/sigmoid, or a linear layer and from_logits=True."
         )
     if found.name in _CATEGORICAL and found.kind == "sigmoid" and not from_logits:
-        notes.append(
+        mistakes.append(
             f"{Head} but {found.name} expects rows that sum to 1 "
             "(a softmax). Hint: use softmax, or binary_crossentropy for multi-label targets."
         )
-    if single_class:
-        notes.append(
+    if found.name in _CATEGORICAL and found.outputs == 1:
+        mistakes.append(
             f"The model has a single output unit: {found.name} over one class is always "
             "about 0. Hint: for two classes with one sigmoid output use binary_crossentropy."
         )
-    several_outputs = (found.outputs or 1) > 1
-    if found.name == "binary_crossentropy" and several_outputs and "n_classes" not in options:
-        notes.append(
-            f"binary_crossentropy averages over {found.outputs} outputs; the uniform baseline "
-            "ln 2 is predicting 0.5 on each, what a sigmoid head with zero bias does at init."
-        )
-    notes.extend(_scale_notes(found))
-    return notes
+    return mistakes
+
+
+def _stacked_activation_note(found: _ModelLoss, from_logits: bool) -> str:
+    """Two softmax (sigmoid) layers in a row: the second sees inputs in [0, 1], which caps its outputs."""
+    kind, feeding = found.feeding
+    text = (f"The last layer ({found.layer}) applies {kind} to the output of {feeding}, which is "
+            f"already a {kind}: a double {kind}. ")
+    if kind == "softmax" and found.outputs and found.outputs >= 2:
+        k = found.outputs
+        top = math.e / (math.e + k - 1)
+        text += (f"Its inputs lie in [0, 1], so no output exceeds e/(e + K - 1) = {top:.4g} "
+                 f"(K = {k})")
+        if found.name in _CATEGORICAL and not from_logits:
+            floor = math.log1p((k - 1) / math.e)
+            text += (f" and the loss cannot go below ln(1 + (K-1)/e) = {floor:.4g} "
+                     "(without label smoothing), however long it trains")
+        text += ". "
+    elif kind == "sigmoid":
+        high = 1 / (1 + math.exp(-1))
+        text += (f"Its inputs lie in [0, 1], so its outputs lie in [0.5, {high:.4g}]: every "
+                 "prediction says class 1")
+        if found.name == "binary_crossentropy" and not from_logits:
+            text += ", and each label 0 costs at least ln 2 = 0.6931"
+        text += ". "
+    return text + f"Hint: give {feeding} no activation (activation=None), so that only {found.layer} applies {kind}."
 
 
 def _scale_notes(found: _ModelLoss) -> list[str]:
@@ -412,6 +476,13 @@ def bounds_for(model: Any, **overrides: Any) -> Bounds:
     softmax or sigmoid (tanh) head gives ``pred_range=(0, 1)`` (``(-1, 1)``):
     add ``y_range`` for a finite worst case.
 
+    A softmax layer fed by another softmax layer (say ``Dense(K,
+    activation="softmax")`` then ``Activation("softmax")``) is noted with its
+    floor: the second softmax sees inputs in [0, 1], so no output exceeds
+    :math:`e/(e + K - 1)` and the cross-entropy cannot go below
+    :math:`\ln(1 + (K-1)/e)`, 1.461 for K = 10. Two sigmoids in a row are
+    noted the same way. Only identity layers are looked past in between.
+
     See Also
     --------
     lossbounds.bounds : the same bounds from a loss name.
@@ -442,6 +513,11 @@ def _check_options(options: dict, caller: str, extra: str = "") -> None:
 
 def _bounds_and_options(model: Any, loss: Any, overrides: dict) -> tuple[Bounds, dict]:
     """`bounds_for`, and the lossbounds.bounds options it used."""
+    return _model_bounds(model, loss, overrides)[:2]
+
+
+def _model_bounds(model: Any, loss: Any, overrides: dict) -> tuple[Bounds, dict, list[str]]:
+    """`bounds_for`, the lossbounds.bounds options it used, and the model's mistakes."""
     found = _inspect(model, loss, n_classes_given=overrides.get("n_classes") is not None)
     options = {**_bounds_kwargs(found), **overrides}
     result = _bounds(found.name, **options)
@@ -455,7 +531,7 @@ def _bounds_and_options(model: Any, loss: Any, overrides: dict) -> tuple[Bounds,
     if found.kind == "softmax":
         # A softmax head's rows sum to 1: the note on rows that do not is moot.
         kept = tuple(n for n in kept if "do not sum to 1" not in n)
-    return dataclasses.replace(result, notes=kept + tuple(notes)), options
+    return dataclasses.replace(result, notes=kept + tuple(notes)), options, _model_mistakes(found, options)
 
 
 # --------------------------------------------------------------------------
@@ -592,7 +668,11 @@ def check_init_loss(
 class BoundsCallback(keras.callbacks.Callback):
     r"""Check a Keras training run against the bounds of its loss.
 
-    * **Before training** it checks the loss at init [1]_ (`check_init_loss`):
+    * **Before training** it warns about a head that does not fit the loss,
+      as `bounds_for` notes it (logits fed to a loss that expects
+      probabilities, a double softmax or sigmoid, a sigmoid under a
+      categorical loss, a single output unit), and checks the loss at init
+      [1]_ (`check_init_loss`):
       on ``(x_batch, y_batch)`` if given, computed exactly as
       ``model.evaluate`` would; otherwise on the first training batch, whose
       logged loss Keras computes before the first weight update (in training
@@ -702,8 +782,10 @@ class BoundsCallback(keras.callbacks.Callback):
         overrides = dict(self.bounds_options)
         if self.n_classes is not None:
             overrides["n_classes"] = self.n_classes
-        self.bounds, self._options = _bounds_and_options(self.model, self.loss, overrides)
+        self.bounds, self._options, mistakes = _model_bounds(self.model, self.loss, overrides)
         self.log, self._first_batch_pending, self._seen_kinds = TrainingLog(), False, set()
+        for mistake in mistakes:
+            self._warn(f"model: {mistake}")
         if self.bounds.uniform is None:
             self._say(f"no init check and no loss_vs_uniform: {self.bounds.loss} has no "
                       "uniform baseline here (give n_classes for one-hot targets).")

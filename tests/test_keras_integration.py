@@ -137,6 +137,45 @@ def test_double_softmax_is_noted():
     assert not any(CACHED in n for n in b.notes)
 
 
+@pytest.mark.parametrize("second", [layers.Activation("softmax"), layers.Softmax()], ids=["Activation", "Softmax"])
+def test_stacked_softmax_layers_are_noted_with_their_floor(second):
+    # Dense(softmax) then a softmax layer: the second softmax sees inputs in [0, 1]. Its
+    # best case is a one-hot input, e/(e + K - 1) on the label: loss ln(1 + (K-1)/e).
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((D,)),
+        layers.Dense(K, activation="softmax", kernel_initializer="zeros",
+                     bias_initializer=keras.initializers.Constant([60.0] + [0.0] * (K - 1))),
+        layers.Identity(),
+        second,
+    ])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    floor = math.log1p((K - 1) / math.e)
+    note = next(n for n in bounds_for(model).notes if "double softmax" in n)
+    assert f"{floor:.4g}" in note and "give dense" in note
+    # Keras reaches the floor on that input, and no label does better
+    x = np.ones((4, D), "float32")
+    assert model.evaluate(x, np.zeros(4, int), verbose=0) == pytest.approx(floor, abs=1e-6)
+    assert model.evaluate(x, np.ones(4, int), verbose=0) > floor
+
+
+def test_stacked_sigmoid_layers_are_noted():
+    model = keras.Sequential([keras.Input((D,)), layers.Dense(1, activation="sigmoid"),
+                              layers.Activation("sigmoid")])
+    model.compile("adam", "binary_crossentropy")
+    note = next(n for n in bounds_for(model).notes if "double sigmoid" in n)
+    assert "[0.5, 0.7311]" in note and "ln 2" in note
+
+
+def test_only_identity_layers_are_looked_past_for_a_double_softmax():
+    # A relu in between is no double softmax; dropout rescales in training, so the floor would not hold.
+    for middle in (layers.Dense(K, activation="relu"), layers.Dropout(0.2)):
+        model = keras.Sequential([keras.Input((D,)), layers.Dense(K, activation="softmax"), middle,
+                                  layers.Activation("softmax")])
+        model.compile("adam", "sparse_categorical_crossentropy")
+        assert not any("double softmax" in n for n in bounds_for(model).notes)
+
+
 def test_functional_model_with_a_softmax_layer_and_a_loss_function():
     inputs = keras.Input((D,))
     outputs = layers.Softmax()(layers.Dense(K)(inputs))
@@ -255,6 +294,20 @@ def test_a_healthy_init_is_not_flagged(data, capsys):
     assert callback.init_loss == pytest.approx(math.log(K), rel=0.02)
     assert not [w for w in warned if w.startswith("init loss")]
     assert "close to the uniform baseline ln 5 = 1.609" in capsys.readouterr().out
+
+
+def test_a_head_that_does_not_fit_the_loss_is_warned_before_training(data):
+    x, y = data
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([keras.Input((D,)), layers.Dense(K, activation="softmax"),
+                              layers.Activation("softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    _, warned = fit(model, x, y, BoundsCallback(verbose=0), epochs=1)
+    assert [w for w in warned if w.startswith("model: ")] == [
+        "model: " + next(n for n in bounds_for(model).notes if "double softmax" in n)]
+    # ...and a healthy head gets no such warning
+    _, warned = fit(classifier(), x, y, BoundsCallback(verbose=0), epochs=1)
+    assert not [w for w in warned if w.startswith("model: ")]
 
 
 def test_without_a_batch_the_first_training_batch_is_checked(data):
