@@ -2,7 +2,7 @@
 
 ``lossbounds bounds LOSS [options]`` prints the bounds table (or JSON);
 ``lossbounds baseline LOSS [options]`` prints the uniform baseline alone;
-``lossbounds explain VALUE --loss LOSS [options]`` explains one loss value;
+``lossbounds explain VALUE LOSS [options]`` explains one loss value;
 ``lossbounds check-log FILE|- [--loss LOSS] [options]`` reads a Keras log and
 prints an annotated table of its epochs and what `lossbounds.diagnose` finds.
 
@@ -123,7 +123,13 @@ def _cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
-    result = explain(args.value, args.loss, **_options(args))
+    # The loss may come after VALUE, as in explain(value, loss), or as --loss.
+    given = [name for name in (args.loss_name, args.loss) if name is not None]
+    if len(given) != 1:
+        problem = "the loss is missing" if not given else f"two losses given, {given[0]!r} and {given[1]!r}"
+        raise _UsageError(f"lossbounds explain: {problem}: give one, after VALUE or as --loss "
+                          "(e.g. lossbounds explain 0.1956 sparse_cce -k 10)")
+    result = explain(args.value, given[0], **_options(args))
     print(json.dumps(result.as_dict(), indent=2) if args.json else result)
     return EXIT_OK
 
@@ -359,9 +365,10 @@ def build_parser() -> argparse.ArgumentParser:
     command.set_defaults(run=_cmd_baseline)
     command = commands.add_parser(
         "explain", help="what a loss value means, in plain sentences",
-        epilog="Example: lossbounds explain 0.1956 --loss sparse_cce --n-classes 10")
+        epilog="Example: lossbounds explain 0.1956 sparse_cce --n-classes 10")
     command.add_argument("value", type=float, metavar="VALUE", help="the loss value, e.g. 0.1956")
-    command.add_argument("--loss", "-l", required=True, help=_LOSS_HELP)
+    command.add_argument("loss_name", nargs="?", metavar="LOSS", help=_LOSS_HELP + " (or --loss)")
+    command.add_argument("--loss", "-l", help="the same, as an option")
     _add_option_flags(command)
     _add_data_options(command)
     command.add_argument("--json", action="store_true", help="print JSON instead of sentences")

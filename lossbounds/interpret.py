@@ -1290,7 +1290,7 @@ def _bound_findings(data: _Log, ref: _Reference | None) -> list[Finding]:
         return [Finding("no_bounds", "info", (), {}, (
             f"This model has several outputs ({', '.join(outputs)}): 'loss' is their weighted "
             "sum, not one loss, so it is not compared with any loss's bounds. Explain each "
-            "output's final loss on its own: lossbounds explain VALUE --loss LOSS."))]
+            "output's final loss on its own: lossbounds explain VALUE LOSS."))]
     if ref is None:
         findings = [_no_loss_finding(data)]
         return [*_plateau_findings(data, _clipping_plateaus(None, {})), *findings]

@@ -100,6 +100,12 @@ def test_explain_prints_sentences(capsys):
     assert "Perplexity exp(0.1956) = 1.216" in out and "At most 28%" in out
 
 
+def test_explain_takes_the_loss_after_the_value_too(capsys):
+    by_option = run(capsys, "explain", "0.1956", "--loss", "sparse_cce", "-k", "10")
+    assert run(capsys, "explain", "0.1956", "sparse_cce", "-k", "10") == by_option
+    assert run(capsys, "explain", "-0.5", "mse")[1] == run(capsys, "explain", "-0.5", "-l", "mse")[1]
+
+
 def test_explain_json(capsys):
     status, out, _ = run(capsys, "explain", "16.1181", "--loss", "bce", "--json")
     payload = json.loads(out)
@@ -118,7 +124,8 @@ def test_explain_negative_value_and_data_options(capsys):
 
 
 @pytest.mark.parametrize(("argv", "needle"), [
-    (["explain", "0.5"], "--loss"),
+    (["explain", "0.5"], "the loss is missing"),
+    (["explain", "0.5", "cce", "--loss", "bce"], "two losses given"),
     (["explain", "high", "--loss", "cce"], "invalid float value"),
     (["explain", "0.5", "--loss", "cce", "--counts", "a,b"], "comma-separated"),
     (["explain", "0.5", "--loss", "sparse_ce"], "Did you mean"),
