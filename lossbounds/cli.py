@@ -356,8 +356,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"lossbounds {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    command = commands.add_parser("bounds", help="best, uniform and worst values of a loss")
+    command = commands.add_parser(
+        "bounds", help="best, uniform, prior and worst values of a loss",
+        epilog="Example: lossbounds bounds sparse_cce --counts 900,90,10")
     _add_bounds_options(command)
+    _add_data_options(command)
     command.add_argument("--json", action="store_true", help="print JSON instead of a table")
     command.set_defaults(run=_cmd_bounds)
     command = commands.add_parser("baseline", help="the uniform baseline (ln K for K classes)")

@@ -37,6 +37,16 @@ def test_bounds_json_round_trips(capsys):
     assert payload["options"] == {"n_classes": 10, "label_smoothing": 0.1}
 
 
+def test_bounds_with_data_prints_the_prior(capsys):
+    # The prior baseline is the entropy of the label frequencies (MSE: the target variance).
+    status, out, _ = run(capsys, "bounds", "sparse_cce", "--counts", "900,90,10", "--json")
+    frequencies = [0.9, 0.09, 0.01]
+    assert status == 0
+    assert json.loads(out)["prior"] == pytest.approx(-sum(p * math.log(p) for p in frequencies), rel=1e-12)
+    _, out, _ = run(capsys, "bounds", "mse", "--variance", "2")
+    assert "prior    2" in out
+
+
 def test_baseline_prints_one_number(capsys):
     status, out, _ = run(capsys, "baseline", "sparse_cce", "--n-classes", "7")
     assert status == 0 and float(out) == math.log(7)
