@@ -47,3 +47,23 @@ def test_import_does_not_pull_in_keras_tensorflow_or_matplotlib():
             "if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_readme_command_line_examples_print_what_it_shows(capsys):
+    import doctest
+    import shlex
+
+    from lossbounds.cli import main
+
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```console\n(.+?)\n```", text, flags=re.S)
+    assert blocks
+    checker = doctest.OutputChecker()
+    for block in blocks:
+        for command, shown in re.findall(r"^\$ (.+)\n((?:(?!\$ ).*\n?)*)", block, flags=re.M):
+            argv = shlex.split(command)
+            assert argv[0] == "lossbounds", command
+            assert main(argv[1:]) == 0, command
+            printed = capsys.readouterr().out
+            assert checker.check_output(shown.rstrip("\n") + "\n", printed, doctest.ELLIPSIS), (
+                f"{command}:\n{printed}")
