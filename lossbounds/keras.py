@@ -87,7 +87,7 @@ class _ModelLoss:
     activation: str | None  # name of the last layer's activation
     kind: str  # "softmax", "sigmoid", "probabilities", "logits", "other", "unknown"
     layer: str  # name of the layer that produces the output
-    feeding: tuple[str, str] | None  # (kind, name) of a softmax/sigmoid layer the output layer applies its own to
+    feeding: tuple[str, str] | None  # (kind, name) of a layer of the head's own kind below it
     loss_dtype: str
     compute_dtype: str
     backend: str
@@ -266,11 +266,11 @@ def _inspect(model: Any, loss: Any = None, n_classes_given: bool = False) -> _Mo
     kind = _output_kind(activation)
     if kind in ("softmax", "sigmoid"):
         activation = kind  # tf.nn.softmax is named "softmax_v2"
-    feeding_layer = _feeding_layer(model)
-    feeding_kind = _output_kind(_activation_name(feeding_layer))
     feeding = None
-    if kind in ("softmax", "sigmoid") and feeding_kind == kind:
-        feeding = (feeding_kind, getattr(feeding_layer, "name", "?"))
+    if kind in ("softmax", "sigmoid"):
+        upstream = _feeding_layer(model)
+        if _output_kind(_activation_name(upstream)) == kind:
+            feeding = (kind, getattr(upstream, "name", "?"))
     axis = options.get("axis", -1)
     if not isinstance(axis, int):
         axis = -1
@@ -313,8 +313,8 @@ def _bounds_kwargs(found: _ModelLoss) -> dict:
 # Notes on what the model changes
 
 
-def _model_notes(found: _ModelLoss, options: dict, result: Bounds) -> list[str]:
-    """What the model changes about the bounds: the cached logits, its mistakes, the loss scale."""
+def _model_notes(found: _ModelLoss, options: dict, result: Bounds, mistakes: list[str]) -> list[str]:
+    """What the model changes about the bounds: the cached logits, its `mistakes`, the loss scale."""
     notes: list[str] = []
     from_logits = bool(options.get("from_logits", False))
     single_class = found.name in _CATEGORICAL and found.outputs == 1
@@ -326,7 +326,7 @@ def _model_notes(found: _ModelLoss, options: dict, result: Bounds) -> list[str]:
             f"{CACHED_LOGITS}, so training losses are not bounded by the clipped worst case"
             f"{worst}; a confidently wrong prediction costs its logit gap, without limit."
         )
-    notes.extend(_model_mistakes(found, options))
+    notes.extend(mistakes)
     several_outputs = (found.outputs or 1) > 1
     if found.name == "binary_crossentropy" and several_outputs and "n_classes" not in options:
         notes.append(
@@ -402,7 +402,8 @@ def _stacked_activation_note(found: _ModelLoss, from_logits: bool) -> str:
         if found.name == "binary_crossentropy" and not from_logits:
             text += ", and each label 0 costs at least ln 2 = 0.6931"
         text += ". "
-    return text + f"Hint: give {feeding} no activation (activation=None), so that only {found.layer} applies {kind}."
+    return text + (f"Hint: give {feeding} no activation (activation=None), so that only "
+                   f"{found.layer} applies {kind}.")
 
 
 def _scale_notes(found: _ModelLoss) -> list[str]:
@@ -521,7 +522,8 @@ def _model_bounds(model: Any, loss: Any, overrides: dict) -> tuple[Bounds, dict,
     found = _inspect(model, loss, n_classes_given=overrides.get("n_classes") is not None)
     options = {**_bounds_kwargs(found), **overrides}
     result = _bounds(found.name, **options)
-    notes = _model_notes(found, options, result)
+    mistakes = _model_mistakes(found, options)
+    notes = _model_notes(found, options, result, mistakes)
     if found.backend == "tensorflow" and found.name in _CROSS_ENTROPIES:
         # bounds() says "when the last layer is a softmax or sigmoid"; we know
         # whether it is, and said so in our notes.
@@ -531,7 +533,7 @@ def _model_bounds(model: Any, loss: Any, overrides: dict) -> tuple[Bounds, dict,
     if found.kind == "softmax":
         # A softmax head's rows sum to 1: the note on rows that do not is moot.
         kept = tuple(n for n in kept if "do not sum to 1" not in n)
-    return dataclasses.replace(result, notes=kept + tuple(notes)), options, _model_mistakes(found, options)
+    return dataclasses.replace(result, notes=kept + tuple(notes)), options, mistakes
 
 
 # --------------------------------------------------------------------------
