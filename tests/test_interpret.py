@@ -467,7 +467,7 @@ def test_growing_gap():
     assert the(diagnose({"loss": loss, "val_loss": val}), "growing_gap").severity == "info"
 
 
-def test_below_best():
+def test_diagnose_below_best():
     found = the(diagnose({"loss": [0.5, 0.3, 0.2]}, "bce", label_smoothing=0.2), "below_best")
     assert found.severity == "error" and found.epochs == (2, 3)
     assert found.values["best"] == pytest.approx(0.325083, abs=1e-6)
