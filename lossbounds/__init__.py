@@ -5,9 +5,10 @@
 1.9459101490553132
 """
 
-from ._validation import EPSILON
 from .bounds import Bounds, baseline, best_case, bounds, prior_baseline, worst_case
-from .interpret import Explanation, Finding, diagnose, explain
+from .checks import EPSILON
+from .diagnose import Finding, diagnose
+from .explain import Explanation, explain
 from .logs import TrainingLog, read_keras_log
 from .losses import (
     LossMeter,
@@ -18,7 +19,7 @@ from .losses import (
     sparse_categorical_crossentropy,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
 
 __all__ = [
     "EPSILON",

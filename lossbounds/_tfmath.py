@@ -14,6 +14,8 @@ probabilities from each other, so there one ulp can exceed 1e-6.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
 _F16 = np.float16
@@ -137,9 +139,10 @@ def keras_mean(x: np.ndarray, axis: int) -> np.ndarray:
     ``tf.reduce_mean`` overflows in float16; integers give float32.
     """
     if x.dtype.kind in "iub":
-        return np.mean(x, axis=axis, dtype=_F32).astype(_F32)
+        # numpy's stubs allow a scalar here (a 1-d `x`); like `reduce_sum`, it is used as an array.
+        return cast(np.ndarray, np.mean(x, axis=axis, dtype=_F32).astype(_F32))
     if x.dtype == _F16:
-        return np.mean(x.astype(_F32), axis=axis, dtype=_F32).astype(_F16)
+        return cast(np.ndarray, np.mean(x.astype(_F32), axis=axis, dtype=_F32).astype(_F16))
     return np.mean(x, axis=axis, dtype=x.dtype)
 
 

@@ -19,27 +19,20 @@ import json
 import math
 import sys
 import textwrap
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any, TypeGuard
 
 import numpy as np
 
 from . import __version__
-from .bounds import BACKENDS, baseline, bounds
-from .interpret import (
-    PLATEAU_ATOL,
-    Finding,
-    _clipping_plateaus,
-    _Log,
-    _output_losses,
-    _read_log,
-    _Reference,
-    _reference,
-    _relative,
-    _uniform_text,
-    diagnose,
-    explain,
-)
+from .bounds import baseline, bounds
+from .diagnose import Finding, LogColumns, diagnose, output_losses, read_columns
+from .explain import explain
 from .logs import TrainingLog, read_keras_log, read_keras_log_file
+from .options import ENVIRONMENT, Option
+from .registry import all_losses
+from .text import PLATEAU_ATOL
+from .yardstick import Yardstick, all_plateaus, relative, yardstick
 
 __all__ = ["main"]
 
@@ -70,42 +63,61 @@ def _add_bounds_options(parser: argparse.ArgumentParser) -> None:
     _add_option_flags(parser)
 
 
+def _flag_options(*, data: bool) -> list[Option]:
+    """The options of every loss that have a flag: the loss options, or the prior's data."""
+    found: dict[str, Option] = {}
+    for loss in all_losses():
+        options = loss.data_options if data else loss.bound_options + loss.keras_options
+        for option in options:
+            if option.flag is not None:
+                found.setdefault(option.name, option)
+    if not data:
+        for option in ENVIRONMENT:  # the Keras configuration every loss shares
+            found.setdefault(option.name, option)
+    return list(found.values())
+
+
+def _add_flags(parser: argparse.ArgumentParser, options: list[Option]) -> None:
+    # Only the options given are passed on: each loss accepts its own (default=SUPPRESS).
+    for option in options:
+        assert option.flag is not None  # `_flag_options` keeps only the options with a flag
+        names = [option.flag] + ([option.short] if option.short else [])
+        if option.parse is None:
+            parser.add_argument(*names, dest=option.name, action="store_true",
+                                default=argparse.SUPPRESS, help=option.help)
+        else:
+            parser.add_argument(*names, dest=option.name, type=_parser_type(option),
+                                metavar=option.metavar, default=argparse.SUPPRESS,
+                                help=option.help)
+
+
+def _parser_type(option: Option) -> Any:
+    parse = option.parse
+    if parse in (int, float, str):
+        return parse  # argparse's own message: "invalid int value: 'x'"
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)  # type: ignore[misc]
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    convert.__name__ = getattr(parse, "__name__", "value")  # argparse names it in errors
+    return convert
+
+
 def _add_option_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--n-classes", "-k", type=int, metavar="K", help="number of classes K")
-    parser.add_argument("--label-smoothing", type=float, default=0.0, metavar="A",
-                        help="Keras label smoothing in [0, 1] (default 0)")
-    parser.add_argument("--from-logits", action="store_true", help="the model outputs logits")
-    parser.add_argument("--epsilon", type=float, default=1e-7, metavar="E",
-                        help="Keras clip epsilon (default 1e-7)")
-    parser.add_argument("--dtype", default="float32", choices=["float16", "float32", "float64"],
-                        help="Keras compute dtype (default float32)")
-    parser.add_argument("--backend", default="tensorflow", metavar="B",
-                        help=f"one of {', '.join(BACKENDS)} (default tensorflow)")
+    _add_flags(parser, _flag_options(data=False))
 
 
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--counts", type=_counts, metavar="N0,N1,...",
-                        help="class counts, for the prior baseline (for bce: negatives,positives)")
-    parser.add_argument("--variance", type=float, metavar="V",
-                        help="variance of the targets, for mse: R² = 1 - loss / V")
-
-
-def _counts(text: str) -> list[float]:
-    try:
-        return [float(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated class counts such as 900,100, got {text!r}") from None
+    _add_flags(parser, _flag_options(data=True))
 
 
 def _options(args: argparse.Namespace) -> dict:
-    options = dict(n_classes=args.n_classes, label_smoothing=args.label_smoothing,
-                   from_logits=args.from_logits, epsilon=args.epsilon, dtype=args.dtype,
-                   backend=args.backend)
-    for name in ("counts", "variance"):
-        if getattr(args, name, None) is not None:
-            options[name] = getattr(args, name)
-    return options
+    """The loss options given on the command line."""
+    names = {option.name for option in _flag_options(data=False) + _flag_options(data=True)}
+    return {name: value for name, value in vars(args).items() if name in names}
 
 
 def _cmd_bounds(args: argparse.Namespace) -> int:
@@ -147,9 +159,9 @@ def _cmd_check_log(args: argparse.Namespace) -> int:
             "output: lines like 'Epoch 1/10' and '... - loss: 0.1234')")
     options = _options(args)
     findings = diagnose(log, args.loss, **options)
-    ref = None if args.loss is None else _reference(args.loss, options)
+    ref = None if args.loss is None else yardstick(args.loss, options)
     status = EXIT_FINDINGS if any(f.severity == "error" for f in findings) else EXIT_OK
-    data = _read_log(log)
+    data = read_columns(log)
     if args.json:
         print(json.dumps(_report(source, data, ref, findings, status), indent=2))
     else:
@@ -204,7 +216,7 @@ def _save_plot(plot: Any, log: TrainingLog, loss: str | None, options: dict, pat
         plt.close(figure)
 
 
-def _report(source: str, data: _Log, ref: _Reference | None, findings: list[Finding],
+def _report(source: str, data: LogColumns, ref: Yardstick | None, findings: list[Finding],
             status: int) -> dict[str, Any]:
     """The JSON form of check-log's output."""
     uniform = _table_uniform(data, ref)
@@ -217,7 +229,7 @@ def _report(source: str, data: _Log, ref: _Reference | None, findings: list[Find
         epochs.append({"epoch": int(number), "metrics": metrics, "fraction_of_uniform": fraction})
     return {
         "source": source,
-        "loss": None if ref is None else ref.spec.name,
+        "loss": None if ref is None else ref.loss.name,
         "bounds": None if ref is None or ref.bounds is None else ref.bounds.as_dict(),
         "epochs": epochs,
         "findings": [finding.as_dict() for finding in findings],
@@ -225,7 +237,7 @@ def _report(source: str, data: _Log, ref: _Reference | None, findings: list[Find
     }
 
 
-def _report_text(source: str, data: _Log, ref: _Reference | None,
+def _report_text(source: str, data: LogColumns, ref: Yardstick | None,
                  findings: list[Finding]) -> str:
     lines = [f"{source}: {data.numbers.size} epoch{'s' if data.numbers.size != 1 else ''}",
              _reference_line(ref), ""]
@@ -241,30 +253,30 @@ def _report_text(source: str, data: _Log, ref: _Reference | None,
     return "\n".join(lines)
 
 
-def _reference_line(ref: _Reference | None) -> str:
+def _reference_line(ref: Yardstick | None) -> str:
     if ref is None:
         return "loss: not given (--loss): no baselines to compare with"
     b = ref.bounds
     if b is None:
-        return f"loss: {ref.spec.name}; bounds unknown without --n-classes"
+        return f"loss: {ref.loss.name}; bounds unknown without --n-classes"
     shown = ", ".join(f"{key}={value!r}" for key, value in b.options.items())
     parts = [f"best {b.best:.4g}"]
     if b.prior is not None:
         parts.append(f"prior {b.prior:.4g}")
     if b.uniform is not None:
-        parts.append(f"uniform {_uniform_text(ref)}")
+        parts.append(f"uniform {ref.uniform_text()}")
     parts.append("worst unbounded" if math.isinf(b.worst) else f"worst {b.worst:.4g}")
     return f"loss: {b.loss}" + (f" ({shown})" if shown else "") + ": " + ", ".join(parts)
 
 
-def _table_uniform(data: _Log, ref: _Reference | None) -> float | None:
+def _table_uniform(data: LogColumns, ref: Yardstick | None) -> float | None:
     """The baseline the 'loss' column is compared with (none for multi-output models)."""
-    if ref is None or ref.uniform is None or not ref.uniform > 0 or _output_losses(data):
+    if ref is None or ref.uniform is None or not ref.uniform > 0 or output_losses(data):
         return None
     return ref.uniform
 
 
-def _epoch_table(data: _Log, ref: _Reference | None) -> list[str]:
+def _epoch_table(data: LogColumns, ref: Yardstick | None) -> list[str]:
     """One row per epoch: loss, % of uniform, val_loss and gap, other metrics, notes."""
     uniform = _table_uniform(data, ref)
     others = [name for name in data.columns if name not in ("loss", "val_loss")]
@@ -290,14 +302,14 @@ def _epoch_table(data: _Log, ref: _Reference | None) -> list[str]:
     return lines
 
 
-def _value(data: _Log, name: str, row: int) -> float | None:
+def _value(data: LogColumns, name: str, row: int) -> float | None:
     """The metric at `row`; None where that epoch did not print it."""
     if name not in data.columns or not data.present[name][row]:
         return None
     return float(data.columns[name][row])
 
 
-def _finite(value: float | None) -> bool:
+def _finite(value: float | None) -> TypeGuard[float]:
     return value is not None and math.isfinite(value)
 
 
@@ -310,8 +322,8 @@ def _cell(value: float | None) -> str:
     return f"{value:.4f}" if value == 0 or abs(value) >= 1e-3 else f"{value:.4e}"
 
 
-def _epoch_notes(data: _Log, ref: _Reference | None, uniform: float | None) -> list[list[str]]:
-    plateaus = _clipping_plateaus(None, {}) if ref is None else ref.plateaus
+def _epoch_notes(data: LogColumns, ref: Yardstick | None, uniform: float | None) -> list[list[str]]:
+    plateaus = all_plateaus() if ref is None else ref.plateaus
     notes: list[list[str]] = [[] for _ in data.numbers]
     for name in ("loss", "val_loss"):
         if name not in data.columns:
@@ -327,7 +339,7 @@ def _epoch_notes(data: _Log, ref: _Reference | None, uniform: float | None) -> l
                 f"lowest {name}")
     if uniform:
         for i, value in enumerate(data.columns["loss"]):
-            where = _relative(value, uniform) if math.isfinite(value) else None
+            where = relative(value, uniform) if math.isfinite(value) else None
             if where is not None and where >= 0:
                 notes[i].append("at uniform" if where == 0 else "above uniform")
     return notes

@@ -33,21 +33,22 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import inspect
 import math
 import numbers
 import warnings
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import keras
 import numpy as np
 
-from ._validation import check_n_classes, resolve_loss
 from .bounds import Bounds, prior_baseline
-from .bounds import bounds as _bounds
-from .interpret import diagnose
+from .bounds import bounds as compute_bounds
+from .checks import check_n_classes
+from .diagnose import diagnose
 from .logs import Epoch, TrainingLog
-from .plot import CACHED_LOGITS, _uniform_text
+from .registry import LossDefinition, accepted_names, all_losses, get_loss
+from .text import Note
+from .yardstick import uniform_text
 
 __all__ = [
     "BoundsCallback",
@@ -61,12 +62,9 @@ __all__ = [
 #: Default relative tolerance of the init check; see `check_init_loss`.
 DEFAULT_TOLERANCE = 0.25
 
-_CROSS_ENTROPIES = ("binary_crossentropy", "categorical_crossentropy",
-                    "sparse_categorical_crossentropy")
-_CATEGORICAL = ("categorical_crossentropy", "sparse_categorical_crossentropy")
-
-# The keyword arguments lossbounds.bounds accepts (besides the loss name).
-_BOUNDS_OPTIONS = tuple(inspect.signature(_bounds).parameters)[1:]
+# What bounds_for notes when fit() computes the loss from cached logits: the
+# clipped worst case then does not bound the curve.
+CACHED_LOGITS = "inside fit/evaluate Keras computes this loss from the cached logits"
 
 
 class LossBoundsWarning(UserWarning):
@@ -81,7 +79,7 @@ class LossBoundsWarning(UserWarning):
 class _ModelLoss:
     """What `bounds_for` reads from a compiled model."""
 
-    name: str  # lossbounds' canonical loss name
+    definition: LossDefinition
     loss_options: dict  # from_logits, label_smoothing, ignore_class, axis
     outputs: int | None  # size of the class axis (BCE: number of outputs)
     activation: str | None  # name of the last layer's activation
@@ -169,19 +167,16 @@ def _resolve(name: str, described: str) -> str:
             "loss='sparse_categorical_crossentropy' (or the one you mean) to bounds_for."
         )
     try:
-        return resolve_loss(name).name
+        return get_loss(name).name
     except ValueError:
-        close = difflib.get_close_matches(name.lower(), _KNOWN, n=1, cutoff=0.75)
+        known = [loss.name for loss in all_losses()]
+        close = difflib.get_close_matches(name.lower(), accepted_names(), n=1, cutoff=0.75)
         hint = f"Did you mean {close[0]!r}? " if close else ""
         raise ValueError(
             f"The model's loss {described} is not one lossbounds knows; it bounds "
-            f"{', '.join(_KNOWN[:-1])} and {_KNOWN[-1]}. {hint}Hint: if your loss computes "
+            f"{', '.join(known[:-1])} and {known[-1]}. {hint}Hint: if your loss computes "
             "one of these, name it: bounds_for(model, loss='sparse_categorical_crossentropy')."
         ) from None
-
-
-_KNOWN = ("mean_squared_error", "binary_crossentropy", "categorical_crossentropy",
-          "sparse_categorical_crossentropy")
 
 
 def _output_layer(model: Any) -> Any:
@@ -259,7 +254,7 @@ def _class_axis_size(model: Any, axis: int, needed: bool) -> int | None:
 def _inspect(model: Any, loss: Any = None, n_classes_given: bool = False) -> _ModelLoss:
     _check_model(model)
     compiled = _single_loss(model)
-    name = _loss_name(compiled) if loss is None else resolve_loss(loss).name
+    definition = get_loss(_loss_name(compiled) if loss is None else loss)
     options, dtype, reduction = _loss_settings(compiled)
     layer = _output_layer(model)
     activation = _activation_name(layer)
@@ -274,11 +269,12 @@ def _inspect(model: Any, loss: Any = None, n_classes_given: bool = False) -> _Mo
     axis = options.get("axis", -1)
     if not isinstance(axis, int):
         axis = -1
-    outputs = _class_axis_size(model, axis, needed=name in _CATEGORICAL and not n_classes_given)
+    outputs = _class_axis_size(model, axis, needed=_has_class_axis(definition)
+                               and not n_classes_given)
     # compile(loss_weights=...) as given; get_compile_config() would serialise the loss.
     weight = getattr(getattr(model, "_compile_loss", None), "_user_loss_weights", None)
     return _ModelLoss(
-        name=name, loss_options=options, outputs=outputs,
+        definition=definition, loss_options=options, outputs=outputs,
         activation=activation, kind=kind,
         layer=getattr(layer, "name", "?"), feeding=feeding,
         loss_dtype=dtype or keras.config.floatx(),
@@ -288,24 +284,33 @@ def _inspect(model: Any, loss: Any = None, n_classes_given: bool = False) -> _Mo
     )
 
 
+def _has_class_axis(definition: LossDefinition) -> bool:
+    """Does the loss read K classes off the output's class axis (a softmax head)?"""
+    return definition.head == "softmax"
+
+
+#: The range of each bounded activation's outputs, for regression losses' `pred_range`.
+_OUTPUT_RANGES = {"softmax": (0.0, 1.0), "sigmoid": (0.0, 1.0), "probabilities": (0.0, 1.0),
+                  "tanh": (-1.0, 1.0)}
+
+
 def _bounds_kwargs(found: _ModelLoss) -> dict:
     """The lossbounds.bounds options that describe the compiled loss."""
-    kwargs: dict[str, Any] = dict(
-        from_logits=bool(found.loss_options.get("from_logits", False)),
-        epsilon=found.epsilon, dtype=found.loss_dtype, backend=found.backend,
-    )
-    if found.name != "sparse_categorical_crossentropy":
-        kwargs["label_smoothing"] = float(found.loss_options.get("label_smoothing", 0.0) or 0.0)
-    if found.loss_options.get("ignore_class") is not None:
-        kwargs["ignore_class"] = found.loss_options["ignore_class"]
-    if found.name in _CATEGORICAL and found.outputs is not None:
+    takes = set(found.definition.option_names())
+    kwargs: dict[str, Any] = dict(epsilon=found.epsilon, dtype=found.loss_dtype,
+                                  backend=found.backend)
+    for name in ("from_logits", "label_smoothing", "ignore_class"):
+        value = found.loss_options.get(name)
+        if name in takes and value is not None:
+            kwargs[name] = float(value) if name == "label_smoothing" else value
+    if "from_logits" in takes:
+        kwargs["from_logits"] = bool(found.loss_options.get("from_logits", False))
+    if _has_class_axis(found.definition) and found.outputs is not None:
         kwargs["n_classes"] = found.outputs
-    if found.name == "mean_squared_error":
+    if "pred_range" in takes:
         # Bounded activations bound the predictions; with y_range the worst case is finite.
-        kwargs["pred_range"] = {"softmax": (0.0, 1.0), "sigmoid": (0.0, 1.0),
-                                "probabilities": (0.0, 1.0)}.get(found.kind)
-        if found.activation == "tanh":
-            kwargs["pred_range"] = (-1.0, 1.0)
+        kwargs["pred_range"] = _OUTPUT_RANGES.get(
+            found.activation if found.activation == "tanh" else found.kind)
     return kwargs
 
 
@@ -313,75 +318,76 @@ def _bounds_kwargs(found: _ModelLoss) -> dict:
 # Notes on what the model changes
 
 
-def _model_notes(found: _ModelLoss, options: dict, result: Bounds, mistakes: list[str]) -> list[str]:
+def _model_notes(found: _ModelLoss, options: dict, result: Bounds, mistakes: list[Note]) -> list[Note]:
     """What the model changes about the bounds: the cached logits, its `mistakes`, the loss scale."""
-    notes: list[str] = []
+    notes: list[Note] = []
     from_logits = bool(options.get("from_logits", False))
-    single_class = found.name in _CATEGORICAL and found.outputs == 1
-    if (found.name in _CROSS_ENTROPIES and not from_logits and not single_class
+    single_class = _has_class_axis(found.definition) and found.outputs == 1
+    if (found.definition.probabilistic and not from_logits and not single_class
             and found.kind in ("softmax", "sigmoid") and found.backend == "tensorflow"):
         worst = "" if math.isinf(result.worst) else f" ({result.worst:.7g})"
-        notes.append(
+        notes.append(Note("cached_logits_head",
             f"On TensorFlow, the last layer ({found.layer}) is a {found.activation}: "
             f"{CACHED_LOGITS}, so training losses are not bounded by the clipped worst case"
             f"{worst}; a confidently wrong prediction costs its logit gap, without limit."
-        )
+        ))
     notes.extend(mistakes)
     several_outputs = (found.outputs or 1) > 1
-    if found.name == "binary_crossentropy" and several_outputs and "n_classes" not in options:
-        notes.append(
-            f"binary_crossentropy averages over {found.outputs} outputs; the uniform baseline "
+    if found.definition.head == "sigmoid" and several_outputs and "n_classes" not in options:
+        notes.append(Note("outputs_averaged",
+            f"{found.definition.name} averages over {found.outputs} outputs; the uniform baseline "
             "ln 2 is predicting 0.5 on each, what a sigmoid head with zero bias does at init."
-        )
+        ))
     notes.extend(_scale_notes(found))
     return notes
 
 
-def _model_mistakes(found: _ModelLoss, options: dict) -> list[str]:
+def _model_mistakes(found: _ModelLoss, options: dict) -> list[Note]:
     """Notes on a head and loss that do not fit together (`BoundsCallback` warns about them)."""
-    mistakes: list[str] = []
-    cross_entropy = found.name in _CROSS_ENTROPIES
+    mistakes: list[Note] = []
+    cross_entropy = found.definition.probabilistic
     from_logits = bool(options.get("from_logits", False))
     head = f"the last layer ({found.layer}) is a {found.activation}"
     Head = head[0].upper() + head[1:]  # noqa: N806 - the same words, starting a sentence
     if cross_entropy and not from_logits and found.kind == "logits":
-        mistakes.append(
+        mistakes.append(Note("logits_as_probabilities",
             f"The last layer ({found.layer}) is {found.activation}: outputs look like logits "
             "but the loss treats them as probabilities (from_logits=False), clipping them "
             f"to [{found.epsilon:g}, 1 - {found.epsilon:g}]. Hint: compile with "
             "from_logits=True, or end the model with a softmax/sigmoid."
-        )
+        ))
     if cross_entropy and from_logits and found.kind in ("softmax", "sigmoid"):
         fix = ("On TensorFlow Keras warns and uses the cached logits inside fit/evaluate, "
                "but on other backends and on model.predict outputs"
                if found.backend == "tensorflow" else "The loss")
-        mistakes.append(
+        mistakes.append(Note("double_activation",
             f"from_logits=True but {head}: a double {found.kind}. {fix} applies a second "
             f"{found.kind} to probabilities, squeezing every loss towards the uniform "
             "baseline. Hint: drop from_logits=True or make the last layer linear."
-        )
+        ))
     if found.feeding is not None:
-        mistakes.append(_stacked_activation_note(found, from_logits))
+        mistakes.append(Note("stacked_activation", _stacked_activation_note(found, from_logits)))
     if cross_entropy and found.kind == "other":
-        mistakes.append(
+        mistakes.append(Note("head_not_probabilities",
             f"{Head}, which gives neither probabilities nor logits. "
             "Hint: end with softmax/sigmoid, or a linear layer and from_logits=True."
-        )
-    if found.name in _CATEGORICAL and found.kind == "sigmoid" and not from_logits:
-        mistakes.append(
-            f"{Head} but {found.name} expects rows that sum to 1 "
+        ))
+    if _has_class_axis(found.definition) and found.kind == "sigmoid" and not from_logits:
+        mistakes.append(Note("sigmoid_under_softmax_loss",
+            f"{Head} but {found.definition.name} expects rows that sum to 1 "
             "(a softmax). Hint: use softmax, or binary_crossentropy for multi-label targets."
-        )
-    if found.name in _CATEGORICAL and found.outputs == 1:
-        mistakes.append(
-            f"The model has a single output unit: {found.name} over one class is always "
+        ))
+    if _has_class_axis(found.definition) and found.outputs == 1:
+        mistakes.append(Note("single_output_unit",
+            f"The model has a single output unit: {found.definition.name} over one class is always "
             "about 0. Hint: for two classes with one sigmoid output use binary_crossentropy."
-        )
+        ))
     return mistakes
 
 
 def _stacked_activation_note(found: _ModelLoss, from_logits: bool) -> str:
     """Two softmax (sigmoid) layers in a row: the second sees inputs in [0, 1], which caps its outputs."""
+    assert found.feeding is not None  # called only for a head fed by its own kind
     kind, feeding = found.feeding
     text = (f"The last layer ({found.layer}) applies {kind} to the output of {feeding}, which is "
             f"already a {kind}: a double {kind}. ")
@@ -390,7 +396,7 @@ def _stacked_activation_note(found: _ModelLoss, from_logits: bool) -> str:
         top = math.e / (math.e + k - 1)
         text += (f"Its inputs lie in [0, 1], so no output exceeds e/(e + K - 1) = {top:.4g} "
                  f"(K = {k})")
-        if found.name in _CATEGORICAL and not from_logits:
+        if _has_class_axis(found.definition) and not from_logits:
             floor = math.log1p((k - 1) / math.e)
             text += (f" and the loss cannot go below ln(1 + (K-1)/e) = {floor:.4g} "
                      "(without label smoothing), however long it trains")
@@ -399,36 +405,37 @@ def _stacked_activation_note(found: _ModelLoss, from_logits: bool) -> str:
         high = 1 / (1 + math.exp(-1))
         text += (f"Its inputs lie in [0, 1], so its outputs lie in [0.5, {high:.4g}]: every "
                  "prediction says class 1")
-        if found.name == "binary_crossentropy" and not from_logits:
+        if found.definition.head == "sigmoid" and not from_logits:
             text += ", and each label 0 costs at least ln 2 = 0.6931"
         text += ". "
     return text + (f"Hint: give {feeding} no activation (activation=None), so that only "
                    f"{found.layer} applies {kind}.")
 
 
-def _scale_notes(found: _ModelLoss) -> list[str]:
+def _scale_notes(found: _ModelLoss) -> list[Note]:
     """Notes on what makes the logged loss differ from a per-sample mean."""
-    notes = []
+    notes: list[Note] = []
     if found.reduction not in ("sum_over_batch_size", "mean"):
-        notes.append(
+        notes.append(Note("reduction",
             f"The loss uses reduction={found.reduction!r}: logged values are not per-sample "
             "means, so compare them with these bounds only after dividing accordingly."
-        )
+        ))
     if isinstance(found.loss_weight, numbers.Real) and found.loss_weight != 1:
-        notes.append(f"compile(loss_weights={found.loss_weight!r}) scales the logged loss "
-                     "by that factor.")
+        notes.append(Note("loss_weights", f"compile(loss_weights={found.loss_weight!r}) scales "
+                          "the logged loss "
+                     "by that factor."))
     if found.penalties:
-        notes.append(
+        notes.append(Note("regularisation",
             f"The model adds {found.penalties} regularisation penalt"
             f"{'y' if found.penalties == 1 else 'ies'} to the logged loss: it can exceed the "
             "worst case and never reaches the best case."
-        )
+        ))
     if found.compute_dtype != found.loss_dtype:
-        notes.append(
+        notes.append(Note("mixed_precision",
             f"The model computes in {found.compute_dtype} but the loss in {found.loss_dtype}: "
             f"outputs are rounded to {found.compute_dtype} first; the bounds are those of "
             f"{found.loss_dtype}."
-        )
+        ))
     return notes
 
 
@@ -500,39 +507,40 @@ def bounds_for(model: Any, **overrides: Any) -> Bounds:
     """
     loss = overrides.pop("loss", None)
     _check_options(overrides, "bounds_for", extra="`loss` and ")
-    return _bounds_and_options(model, loss, overrides)[0]
+    return bounds_and_options(model, loss, overrides)[0]
 
 
 def _check_options(options: dict, caller: str, extra: str = "") -> None:
-    unknown = sorted(set(options) - set(_BOUNDS_OPTIONS))
+    names = {name for loss in all_losses() for name in loss.option_names(data=True)}
+    unknown = sorted(set(options) - names)
     if unknown:
         raise TypeError(
             f"{caller} got unexpected option(s) {', '.join(map(repr, unknown))}; it takes "
-            f"{extra}the options of lossbounds.bounds: {', '.join(_BOUNDS_OPTIONS)}."
+            f"{extra}the options of lossbounds.bounds: {', '.join(sorted(names))}."
         )
 
 
-def _bounds_and_options(model: Any, loss: Any, overrides: dict) -> tuple[Bounds, dict]:
-    """`bounds_for`, and the lossbounds.bounds options it used."""
+def bounds_and_options(model: Any, loss: Any, overrides: dict) -> tuple[Bounds, dict]:
+    """`bounds_for`, and the lossbounds.bounds options it used (`lossbounds.plot` draws with them)."""
     return _model_bounds(model, loss, overrides)[:2]
 
 
-def _model_bounds(model: Any, loss: Any, overrides: dict) -> tuple[Bounds, dict, list[str]]:
+def _model_bounds(model: Any, loss: Any, overrides: dict) -> tuple[Bounds, dict, list[Note]]:
     """`bounds_for`, the lossbounds.bounds options it used, and the model's mistakes."""
     found = _inspect(model, loss, n_classes_given=overrides.get("n_classes") is not None)
     options = {**_bounds_kwargs(found), **overrides}
-    result = _bounds(found.name, **options)
+    result = compute_bounds(found.definition.name, **options)
     mistakes = _model_mistakes(found, options)
     notes = _model_notes(found, options, result, mistakes)
-    if found.backend == "tensorflow" and found.name in _CROSS_ENTROPIES:
+    if found.backend == "tensorflow" and found.definition.probabilistic:
         # bounds() says "when the last layer is a softmax or sigmoid"; we know
         # whether it is, and said so in our notes.
-        kept = tuple(n for n in result.notes if "cached logits" not in n)
+        kept = tuple(n for n in result.notes if getattr(n, "code", None) != "cached_logits")
     else:
         kept = result.notes
     if found.kind == "softmax":
         # A softmax head's rows sum to 1: the note on rows that do not is moot.
-        kept = tuple(n for n in kept if "do not sum to 1" not in n)
+        kept = tuple(n for n in kept if getattr(n, "code", None) != "unnormalised_rows")
     return dataclasses.replace(result, notes=kept + tuple(notes)), options, mistakes
 
 
@@ -634,7 +642,7 @@ def check_init_loss(
         return InitCheck("not_finite", "warning", (
             f"init loss is {init_loss}: NaN or inf in the inputs or labels, a division by "
             "zero or log of a non-positive number in a custom layer or loss, or overflow."))
-    value, baseline = f"{init_loss:.4g}", _uniform_text(bounds)
+    value, baseline = f"{init_loss:.4g}", uniform_text(bounds)
     gap = init_loss / uniform - 1
     if abs(gap) <= tolerance:
         return InitCheck("near_uniform", "info", (
@@ -759,12 +767,13 @@ class BoundsCallback(keras.callbacks.Callback):
                 f"{'x_batch' if y_batch is None else 'y_batch'}."
             )
         _check_tolerance(tolerance)
-        if isinstance(verbose, bool) or not isinstance(verbose, numbers.Integral):
+        # cast: to typeshed no int is an Integral, so mypy would think the rest unreachable
+        if isinstance(verbose, bool) or not isinstance(cast(object, verbose), numbers.Integral):
             raise TypeError(
                 f"`verbose` must be 0, 1 or 2, got {type(verbose).__name__}: {verbose!r}.")
         _check_options(bounds_options, "BoundsCallback")
         self.x_batch, self.y_batch = x_batch, y_batch
-        self.loss = None if loss is None else resolve_loss(loss).name
+        self.loss = None if loss is None else get_loss(loss).name
         self.n_classes = None if n_classes is None else check_n_classes(n_classes, minimum=1)
         self.tolerance = float(tolerance)
         self.verbose = int(verbose)
@@ -834,7 +843,8 @@ class BoundsCallback(keras.callbacks.Callback):
                 logs[f"{key}_vs_uniform"] = float(logs[key]) / uniform
 
     def _diagnose(self) -> None:
-        for finding in diagnose(self.log, loss=self.bounds.loss, **self._options):
+        # cast: on_train_begin sets the bounds before Keras ends an epoch
+        for finding in diagnose(self.log, loss=cast(Bounds, self.bounds).loss, **self._options):
             if finding.kind in self._seen_kinds:
                 continue
             if finding.severity in ("warning", "error"):
@@ -847,17 +857,20 @@ class BoundsCallback(keras.callbacks.Callback):
 
     def _batch_prior(self) -> float | None:
         """The label entropy of `y_batch`, the prior baseline of the init check."""
-        if self.bounds.prior is not None or self.bounds.loss == "mean_squared_error":
-            return None  # bounds() has one already / MSE has no init baseline here
-        options = {k: v for k, v in self._options.items()
-                   if k in ("n_classes", "label_smoothing", "ignore_class", "from_logits",
-                            "epsilon", "dtype", "backend")}
+        assert self.bounds is not None  # called by on_train_begin once it has the bounds
+        definition = get_loss(self.bounds.loss)
+        if self.bounds.prior is not None or not definition.probabilistic:
+            return None  # bounds() has one already / regression has no init baseline here
+        takes = set(definition.option_names()) - {"y_range", "pred_range"}
+        options = {k: v for k, v in self._options.items() if k in takes}
         try:
             return prior_baseline(self.bounds.loss, np.asarray(self.y_batch), **options)
         except (TypeError, ValueError):
             return None  # labels lossbounds cannot count (soft, nested): no prior, no harm
 
     def _judge_init(self, prior: float | None) -> None:
+        # called right after the init loss is measured, and only once the bounds are set
+        assert self.init_loss is not None and self.bounds is not None
         self.init_check = check_init_loss(self.init_loss, self.bounds, tolerance=self.tolerance,
                                           prior=prior)
         if self.init_check.severity == "warning":
@@ -875,7 +888,8 @@ class BoundsCallback(keras.callbacks.Callback):
 
 
 def _check_tolerance(tolerance: Any) -> None:
-    if isinstance(tolerance, bool) or not isinstance(tolerance, numbers.Real):
+    # cast: kept Any, as typeshed's numbers.Real has no `>` for the range check below
+    if isinstance(tolerance, bool) or not isinstance(cast(object, tolerance), numbers.Real):
         raise TypeError(
             f"`tolerance` must be a number, got {type(tolerance).__name__}: {tolerance!r}.")
     if not 0 < tolerance < 1:

@@ -28,8 +28,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from .bounds import Bounds
-from .interpret import diagnose
+from .diagnose import diagnose
 from .logs import TrainingLog
+from .registry import get_loss
+from .yardstick import uniform_text
 
 if TYPE_CHECKING:  # pragma: no cover
     import matplotlib.axes
@@ -48,9 +50,9 @@ _STYLE = {  # reference line: colour, line style
     "uniform": ("0.35", "--"),
     "worst": ("tab:red", ":"),
 }
-# What lossbounds.keras.bounds_for notes when fit() computes the loss from
+# The note lossbounds.keras.bounds_for makes when fit() computes the loss from
 # cached logits: the clipped worst case then does not bound the curve.
-CACHED_LOGITS = "inside fit/evaluate Keras computes this loss from the cached logits"
+_CACHED_LOGITS_NOTE = "cached_logits_head"
 
 _SEVERITY_COLOURS = {"info": "0.4", "warning": "tab:orange", "error": "tab:red"}
 # plot_history(findings=...): the severities marked.
@@ -147,28 +149,16 @@ def _aligned(values: list[float], n: int, name: str) -> np.ndarray:
 # Labels
 
 
-def _uniform_text(bounds: Bounds) -> str:
-    """The uniform baseline as a formula and value, e.g. ``"ln 10 = 2.303"``."""
-    k, value = bounds.options.get("n_classes"), bounds.uniform
-    if bounds.loss.endswith("categorical_crossentropy") and k and math.isclose(value, math.log(k)):
-        return f"ln {k} = {value:.4g}"
-    if bounds.loss == "binary_crossentropy" and math.isclose(value, math.log(2)):
-        return f"ln 2 = {value:.4g}"
-    if bounds.loss == "mean_squared_error" and k:
-        return f"(K-1)/K² = {value:.4g}"
-    return f"{value:.4g}"
-
-
 def _reference_labels(bounds: Bounds) -> dict[str, str]:
     labels = {"best": f"best {bounds.best:.3g}"}
     if bounds.prior is not None:
-        what = "target variance" if bounds.loss == "mean_squared_error" else "label entropy"
+        what = get_loss(bounds.loss).prior_name
         labels["prior"] = f"prior ({what}) {bounds.prior:.4g}"
     if bounds.uniform is not None:
-        labels["uniform"] = f"uniform {_uniform_text(bounds)}"
+        labels["uniform"] = f"uniform {uniform_text(bounds)}"
     if math.isinf(bounds.worst):
         labels["worst"] = "worst: unbounded"
-    elif any(CACHED_LOGITS in note for note in bounds.notes):
+    elif any(getattr(note, "code", None) == _CACHED_LOGITS_NOTE for note in bounds.notes):
         labels["worst"] = f"worst {bounds.worst:.4g} (clipped; fit() can exceed it)"
     else:
         labels["worst"] = f"worst {bounds.worst:.4g}"
@@ -223,6 +213,7 @@ def _draw_references(ax: Any, bounds: Bounds, low: float | None, log: bool) -> N
         if name not in labels:
             continue
         label, value = labels[name], values[name]
+        assert value is not None  # `_reference_labels` labels only the known values
         colour, style = _STYLE[name]
         off_axis = math.isinf(value) or (log and (value <= 0 or (low is not None and value < low)))
         if off_axis:
@@ -275,6 +266,7 @@ def _finding_points(finding: Any, to_x: dict[int, int],
 def _set_limits(ax: Any, bounds: Bounds | None, data_low: float, data_high: float,
                 log: bool) -> None:
     if log:
+        assert bounds is not None  # `_use_log_scale` chooses a log axis only with bounds
         ax.set_yscale("log")
         ax.set_ylim(data_low / 2, bounds.worst * 1.6)
     elif math.isfinite(data_high):
@@ -288,10 +280,10 @@ def plot_history(
     loss: str | None = None,
     *,
     metric: str = "loss",
-    ax: "matplotlib.axes.Axes | None" = None,
+    ax: matplotlib.axes.Axes | None = None,
     findings: str = "warning",
     **bounds_options: Any,
-) -> "matplotlib.figure.Figure":
+) -> matplotlib.figure.Figure:
     r"""Plot a loss curve with its best, prior, uniform and worst values.
 
     Parameters
@@ -417,10 +409,10 @@ def _bounds(loss: Any, model: Any, metric: str, options: dict) -> tuple[Bounds |
         from .bounds import bounds as compute
 
         return compute(loss, **options), dict(options)
-    from .keras import _bounds_and_options  # the History's model: Keras is loaded already
+    from .keras import bounds_and_options  # the History's model: Keras is loaded already
 
     try:
-        return _bounds_and_options(model, None, options)
+        return bounds_and_options(model, None, options)
     except ValueError as error:
         raise ValueError(
             f"{error} To plot the curves without bounds, pass history.history instead."

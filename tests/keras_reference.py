@@ -7,17 +7,14 @@ import warnings
 
 import keras
 import numpy as np
-
 from compare import assert_close  # noqa: F401  (re-exported for the tests)
+
+from lossbounds.registry import all_losses
 
 assert keras.backend.backend() == "tensorflow", "the reference is Keras 3 on TensorFlow"
 
-CLASS_NAMES = {
-    "mean_squared_error": "MeanSquaredError",
-    "binary_crossentropy": "BinaryCrossentropy",
-    "categorical_crossentropy": "CategoricalCrossentropy",
-    "sparse_categorical_crossentropy": "SparseCategoricalCrossentropy",
-}
+# Keras' class of each loss, from lossbounds' definitions (one place per fact).
+CLASS_NAMES = {loss.name: loss.class_name for loss in all_losses()}
 
 
 @contextlib.contextmanager

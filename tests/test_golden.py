@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from compare import assert_close
 
 import lossbounds
-from compare import assert_close
 
 GOLDEN = Path(__file__).parent / "golden" / "keras_losses.json"
 LOSSES = (

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import assume, given, strategies as st
+from hypothesis import assume, given
+from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import lossbounds
@@ -311,12 +312,18 @@ def test_explain_rejects_non_numbers(value, error):
 
 
 def test_explain_rejects_unknown_options_and_names():
-    with pytest.raises(TypeError, match="Unknown option.*'n_class'"):
+    with pytest.raises(TypeError, match="has no option 'n_class'.*Did you mean 'n_classes'"):
         explain(0.5, "cce", n_class=3)
     with pytest.raises(ValueError, match="Did you mean"):
         explain(0.5, "sparse_ce", n_classes=3)
-    with pytest.raises(ValueError, match="n_classes"):  # smoothing needs K
-        explain(0.5, "cce", label_smoothing=0.1)
+
+
+def test_explain_says_what_smoothing_needs():
+    # With label smoothing the bounds depend on K: without it, no bounds, and a sentence
+    # that says what to pass (as for sparse CCE on TensorFlow without K).
+    e = explain(0.5, "cce", label_smoothing=0.1)
+    assert e.bounds is None and e.error_rate_bound is None
+    assert "Not computed: the uniform baseline ln K of categorical_crossentropy needs" in str(e)
 
 
 # --------------------------------------------------------------------------

@@ -9,15 +9,18 @@ inputs that span many blocks and both threads against live Keras.
 
 from __future__ import annotations
 
+import functools
 import os
 import tracemalloc
 
 import numpy as np
 import pytest
+from compare import assert_close
 
 import lossbounds
-from compare import assert_close
-from lossbounds import _tfmath, losses
+from lossbounds import _tfmath, engine
+from lossbounds.families import crossentropy_kernels
+from lossbounds.registry import get_loss
 
 NAMES = {
     "mse": "mean_squared_error",
@@ -32,9 +35,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:categorical_crossentropy with a 
 @pytest.fixture
 def tiny_blocks(monkeypatch):
     """Blocks of 64 elements on two threads: many boundaries, both threads busy."""
-    monkeypatch.setattr(losses, "_BLOCK_ELEMENTS", 64)
-    monkeypatch.setattr(losses, "_THREAD_MIN_ELEMENTS", 0)
-    monkeypatch.setattr(losses, "_THREADS", 2)
+    monkeypatch.setattr(engine, "_BLOCK_ELEMENTS", 64)
+    monkeypatch.setattr(engine, "_THREAD_MIN_ELEMENTS", 0)
+    monkeypatch.setattr(engine, "_THREADS", 2)
 
 
 def softmax(z):
@@ -75,17 +78,18 @@ def reference(name, y_true, y_pred, *, dtype=None, epsilon=1e-7, **options):
         "sparse_categorical_crossentropy": {"from_logits": False, "ignore_class": None, "axis": -1},
     }[name]
     kwargs = {**defaults, **options, "epsilon": epsilon}
-    if dtype is not None and name == "sparse_categorical_crossentropy":
-        kwargs["label_dtype"] = np.dtype(dtype)
+    definition = get_loss(name)
+    if dtype is not None:
+        kwargs.update(definition.class_options(np.dtype(dtype)))  # the class API casts labels
     dtype = np.dtype(dtype or y_pred.dtype)
-    return losses._PLANS[name](y_true, y_pred, dtype, **kwargs).reference()
+    return definition.plan(y_true, y_pred, dtype, **kwargs).reference()
 
 
 def reference_loss(name, y_true, y_pred, *, sample_weight=None, reduction="sum_over_batch_size",
                    dtype=np.float32, **options):
-    y_true, y_pred = losses._same_rank(np.asarray(y_true), np.asarray(y_pred))  # as loss() does
+    y_true, y_pred = engine.same_rank(np.asarray(y_true), np.asarray(y_pred))  # as loss() does
     values, mask = reference(name, y_true, y_pred, dtype=dtype, **options)
-    result = losses._reduce_weighted(values, sample_weight, mask, reduction, np.dtype(dtype))
+    result = engine.reduce_weighted(values, sample_weight, mask, reduction, np.dtype(dtype))
     return float(result) if np.ndim(result) == 0 else result
 
 
@@ -123,11 +127,11 @@ def test_blocks_match_the_reference(tiny_blocks, kind, n, k):
 def test_threads_give_identical_results(monkeypatch, kind):
     y_true, y_pred, options = make(kind, 3001, 7, seed=3)
     name = kind.split("/")[0]
-    monkeypatch.setattr(losses, "_BLOCK_ELEMENTS", 256)
-    monkeypatch.setattr(losses, "_THREAD_MIN_ELEMENTS", 0)
+    monkeypatch.setattr(engine, "_BLOCK_ELEMENTS", 256)
+    monkeypatch.setattr(engine, "_THREAD_MIN_ELEMENTS", 0)
     results = []
     for threads in (1, 2):
-        monkeypatch.setattr(losses, "_THREADS", threads)
+        monkeypatch.setattr(engine, "_THREADS", threads)
         results.append((per_sample(name, y_true, y_pred, **options),
                         lossbounds.loss(name, y_true, y_pred, **options)))
     np.testing.assert_array_equal(results[0][0], results[1][0])
@@ -138,7 +142,7 @@ def test_block_size_does_not_change_the_reduced_value(monkeypatch):
     y_true, y_pred, options = make("scce/logits", 5000, 10)
     values = []
     for block in (64, 1000, 1 << 17):
-        monkeypatch.setattr(losses, "_BLOCK_ELEMENTS", block)
+        monkeypatch.setattr(engine, "_BLOCK_ELEMENTS", block)
         values.append(lossbounds.loss("scce", y_true, y_pred, **options))
     assert max(values) - min(values) <= 2e-7 * values[0]
 
@@ -265,7 +269,7 @@ def test_near_one_width_bound():
     # _NEAR_ONE_WIDTH: with row sums in [1/2, 2], the rounding of TF's logs
     # moves the loss by at most 2**-24 ((1 - w)(ln(K - 1) + 2 ln 2 + loss) + 1/e);
     # with 4 ulp of other rounding that stays below 0.8e-6 * max(1, loss).
-    k = losses._NEAR_ONE_WIDTH
+    k = crossentropy_kernels._NEAR_ONE_WIDTH
     loss = np.linspace(0, 40, 40001)
     w = np.exp(-loss)
     bound = 2.0**-24 * ((1 - w) * (np.log(k - 1) + 2 * np.log(2) + loss) + 1 / np.e + 4 * np.maximum(1, loss))
@@ -407,7 +411,7 @@ def test_reduced_loss_memory_is_flat(kind):
     peaks = []
     for n in (2_000_000, 8_000_000):  # both big enough for two threads
         y_true, y_pred, options = make(kind, n, 4 if name in ("cce", "scce") else 1)
-        peaks.append(peak_mib(lambda: lossbounds.loss(name, y_true, y_pred, **options)))
+        peaks.append(peak_mib(functools.partial(lossbounds.loss, name, y_true, y_pred, **options)))
         del y_true, y_pred
     assert max(peaks) <= 32, peaks
     assert peaks[1] <= peaks[0] + 4, peaks  # does not grow with N
@@ -444,8 +448,8 @@ def test_tf_log_is_bit_exact(size):
 def test_many_blocks_against_keras(monkeypatch, kind, n, k):
     from keras_reference import keras_class, keras_function
 
-    monkeypatch.setattr(losses, "_THREAD_MIN_ELEMENTS", 0)
-    monkeypatch.setattr(losses, "_BLOCK_ELEMENTS", 4096)
+    monkeypatch.setattr(engine, "_THREAD_MIN_ELEMENTS", 0)
+    monkeypatch.setattr(engine, "_BLOCK_ELEMENTS", 4096)
     name = NAMES[kind.split("/")[0]]
     y_true, y_pred, options = make(kind, n, k, seed=k)
     kind_, expected = keras_function(name, y_true, y_pred, **options)
@@ -462,7 +466,6 @@ def test_many_blocks_against_keras(monkeypatch, kind, n, k):
 
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-
 from strategies import (  # noqa: E402
     EPSILONS,
     LABEL_SMOOTHING,
@@ -499,10 +502,10 @@ def draw(data, name, dtype):
 
 @pytest.fixture(scope="module")
 def tiny_blocks_for_module():
-    saved = losses._BLOCK_ELEMENTS, losses._THREAD_MIN_ELEMENTS
-    losses._BLOCK_ELEMENTS, losses._THREAD_MIN_ELEMENTS = 64, 0
+    saved = engine._BLOCK_ELEMENTS, engine._THREAD_MIN_ELEMENTS
+    engine._BLOCK_ELEMENTS, engine._THREAD_MIN_ELEMENTS = 64, 0
     yield
-    losses._BLOCK_ELEMENTS, losses._THREAD_MIN_ELEMENTS = saved
+    engine._BLOCK_ELEMENTS, engine._THREAD_MIN_ELEMENTS = saved
 
 
 @pytest.mark.parametrize("name", ("mse", "bce", "cce", "scce"))

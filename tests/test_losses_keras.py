@@ -12,8 +12,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import lossbounds
 from keras_reference import assert_close, keras_class, keras_function, ours
 from strategies import (
     EPSILONS,
@@ -29,6 +27,8 @@ from strategies import (
     sample_weights,
     sparse_labels,
 )
+
+import lossbounds
 
 EXAMPLES = 600
 LOSSES = (

@@ -10,10 +10,10 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-
-import lossbounds
 from compare import assert_close
 from keras_reference import CLASS_NAMES
+
+import lossbounds
 
 N = 250
 

@@ -119,8 +119,15 @@ def test_every_keras_alias_is_accepted():
          ValueError, r"sample_weight: shapes .* do not broadcast"),
         (lambda: lossbounds.mean_squared_error(np.broadcast_to(np.float32(0), (10**6, 10**6)), [[0.0]]),
          ValueError, r"has 1e\+12 elements.*batch by batch"),
-        (lambda: lossbounds.bounds("sparse_cce", label_smoothing=0.1, n_classes=3), ValueError,
-         r"sparse_categorical_crossentropy has no `label_smoothing`"),
+        # Each loss takes its own options; one it does not have is a TypeError naming them.
+        (lambda: lossbounds.bounds("sparse_cce", label_smoothing=0.1, n_classes=3), TypeError,
+         r"sparse_categorical_crossentropy has no option 'label_smoothing'.*Its options are "
+         r"n_classes, from_logits.*Hint: use categorical_crossentropy with one-hot labels"),
+        (lambda: lossbounds.worst_case("mse", label_smoothing=0.1), TypeError,
+         r"mean_squared_error has no option 'label_smoothing' in worst_case.*Its options are "
+         r"n_classes, y_range, pred_range, epsilon, dtype, backend\."),
+        (lambda: lossbounds.baseline("cce", n_clases=3), TypeError,
+         r"has no option 'n_clases' in baseline\. Did you mean 'n_classes'\?"),
     ],
 )
 def test_bad_input_gets_a_clear_error(call, error, pattern):

@@ -8,18 +8,14 @@ where there is one.
 
 from __future__ import annotations
 
-import difflib
 import math
 import numbers
-import re
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 __all__ = [
     "EPSILON",
-    "LossSpec",
     "MAX_ELEMENTS",
     "as_float_dtype",
     "check_axis",
@@ -29,9 +25,10 @@ __all__ = [
     "check_label_smoothing",
     "check_n_classes",
     "check_range",
+    "check_real",
     "check_reduction",
     "plain",
-    "resolve_loss",
+    "require_nonempty",
     "to_array",
 ]
 
@@ -41,103 +38,6 @@ EPSILON = 1e-7
 #: The largest number of elements one input may have. A larger array can only
 #: be a broadcast view of a small one; processing it would run for hours.
 MAX_ELEMENTS = 2**30
-
-
-@dataclass(frozen=True)
-class LossSpec:
-    """What lossbounds knows about one Keras loss."""
-
-    name: str
-    class_name: str
-    options: tuple[str, ...]
-    classes: bool  # does the loss have a class axis (CCE, sparse CCE)?
-
-
-_SPECS = (
-    LossSpec("mean_squared_error", "MeanSquaredError", (), False),
-    LossSpec(
-        "binary_crossentropy",
-        "BinaryCrossentropy",
-        ("from_logits", "label_smoothing", "axis"),
-        False,
-    ),
-    LossSpec(
-        "categorical_crossentropy",
-        "CategoricalCrossentropy",
-        ("from_logits", "label_smoothing", "axis"),
-        True,
-    ),
-    LossSpec(
-        "sparse_categorical_crossentropy",
-        "SparseCategoricalCrossentropy",
-        ("from_logits", "ignore_class", "axis"),
-        True,
-    ),
-)
-
-# Keras' own aliases (``keras.losses.get``) and our short forms.
-_ALIASES = {
-    "mse": "mean_squared_error",
-    "bce": "binary_crossentropy",
-    "cce": "categorical_crossentropy",
-    "sparse_cce": "sparse_categorical_crossentropy",
-    "scce": "sparse_categorical_crossentropy",
-}
-
-
-def _fold(name: str) -> str:
-    """Lower-case and drop separators: ``"Sparse-CCE"`` -> ``"sparsecce"``."""
-    return re.sub(r"[\s_\-.]", "", name).lower()
-
-
-def _lookup_table() -> dict[str, LossSpec]:
-    by_name = {spec.name: spec for spec in _SPECS}
-    table: dict[str, LossSpec] = {}
-    for spec in _SPECS:
-        table[_fold(spec.name)] = spec
-        table[_fold(spec.class_name)] = spec
-    for alias, target in _ALIASES.items():
-        table[_fold(alias)] = by_name[target]
-    return table
-
-
-_LOOKUP = _lookup_table()
-ACCEPTED_NAMES = tuple(
-    sorted({s.name for s in _SPECS} | {s.class_name for s in _SPECS} | set(_ALIASES))
-)
-
-
-def resolve_loss(loss: Any, argument: str = "loss") -> LossSpec:
-    """Return the `LossSpec` for a loss name, case- and separator-insensitively.
-
-    Raises
-    ------
-    TypeError
-        If `loss` is not a string.
-    ValueError
-        If the name is unknown; the message suggests the closest names.
-    """
-    if isinstance(loss, LossSpec):
-        return loss
-    if not isinstance(loss, str):
-        raise TypeError(
-            f"`{argument}` must be a loss name (str), got {type(loss).__name__}: "
-            f"{loss!r}. Accepted names: {', '.join(ACCEPTED_NAMES)}."
-        )
-    spec = _LOOKUP.get(_fold(loss))
-    if spec is None:
-        folded = {_fold(n): n for n in ACCEPTED_NAMES}
-        close = difflib.get_close_matches(_fold(loss), list(folded), n=3, cutoff=0.5)
-        hint = (
-            f" Did you mean {' or '.join(repr(folded[c]) for c in close)}?"
-            if close
-            else ""
-        )
-        raise ValueError(
-            f"Unknown loss {loss!r} for `{argument}`.{hint} "
-            f"Accepted names: {', '.join(ACCEPTED_NAMES)}."
-        )
-    return spec
 
 
 def plain(value: Any) -> str:
@@ -162,7 +62,7 @@ def check_bool(value: Any, argument: str) -> bool:
     return bool(value)
 
 
-def _check_real(value: Any, argument: str) -> float:
+def check_real(value: Any, argument: str) -> float:
     if not _is_real_number(value):
         raise TypeError(
             f"`{argument}` must be a real number, got {type(value).__name__}: {value!r}."
@@ -175,7 +75,7 @@ def _check_real(value: Any, argument: str) -> float:
 
 def check_epsilon(epsilon: Any) -> float:
     """Keras' clip epsilon must lie in the open interval (0, 0.5)."""
-    value = _check_real(epsilon, "epsilon")
+    value = check_real(epsilon, "epsilon")
     if not 0.0 < value < 0.5:
         raise ValueError(
             f"`epsilon` must lie in (0, 0.5), got {epsilon!r}. Keras clips "
@@ -187,7 +87,7 @@ def check_epsilon(epsilon: Any) -> float:
 
 def check_label_smoothing(label_smoothing: Any) -> float:
     """Label smoothing must lie in [0, 1] (Keras does not check; we do)."""
-    value = _check_real(label_smoothing, "label_smoothing")
+    value = check_real(label_smoothing, "label_smoothing")
     if not 0.0 <= value <= 1.0:
         raise ValueError(
             f"`label_smoothing` must lie in [0, 1], got {label_smoothing!r}. "
@@ -284,8 +184,8 @@ def check_range(value: Any, argument: str) -> tuple[float, float] | None:
             f"`{argument}` must be a pair (low, high), got {type(value).__name__}: "
             f"{value!r}."
         ) from None
-    low = _check_real(low, f"{argument}[0]")
-    high = _check_real(high, f"{argument}[1]")
+    low = check_real(low, f"{argument}[0]")
+    high = check_real(high, f"{argument}[1]")
     if low > high:
         raise ValueError(
             f"`{argument}` must have low <= high, got ({low!r}, {high!r}). "
@@ -387,3 +287,12 @@ def to_array(
             f"`{argument}.astype('float32')`."
         )
     return array
+
+
+def require_nonempty(total: float) -> None:
+    """A baseline needs at least one label (or a positive total weight)."""
+    if not total > 0:
+        raise ValueError(
+            "The label set is empty (total count 0): a baseline needs at least one "
+            "label."
+        )

@@ -1,0 +1,588 @@
+r"""The block engine: a loss evaluated block by block through reused buffers.
+
+Every loss has a *reference*, the whole-array transcription of Keras'
+formulas, and float32/float64 inputs may also have a *kernel*
+(`lossbounds.registry.LossDefinition.plan` chooses). Kernels run on blocks of
+2**18-2**19 elements through reused buffers, on two threads; each kernel
+takes a shortcut only where it gives Keras' value and hands every other row
+to the reference. `stream_reduce` reduces each block as soon as it is
+computed, so the memory of a reduced loss stays flat whatever the batch size.
+
+This module knows nothing about any particular loss: the definitions give it
+kernels, and sparse labels a `LabelReader`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from . import _tfmath
+from .backends import Backend
+from .checks import EPSILON, to_array
+
+__all__ = [
+    "Job", "Kernel", "LabelReader", "Plan", "RejectedBlock", "Workspace", "as_rows",
+    "broadcast_shape", "caller_outside_package", "cast", "clip", "flat_index", "make_job",
+    "per_sample", "predictions", "reduce_weighted", "require_rank", "require_same_shape",
+    "row_mean", "row_sum", "run", "same_rank", "stream_reduce", "sum_values", "targets",
+]
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+# --------------------------------------------------------------------------
+# Shapes
+
+
+def same_rank(x1: np.ndarray, x2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Keras' ``squeeze_or_expand_to_same_rank``.
+
+    Acts only when the ranks differ by one and the longer array's last
+    dimension is 1: a rank-1 partner is expanded to ``(N, 1)``, otherwise the
+    longer array is squeezed.
+    """
+    if x1.ndim == x2.ndim + 1 and x1.shape[-1] == 1:
+        if x2.ndim == 1:
+            x2 = x2[:, None]
+        else:
+            x1 = x1[..., 0]
+    if x2.ndim == x1.ndim + 1 and x2.shape[-1] == 1:
+        if x1.ndim == 1:
+            x1 = x1[:, None]
+        else:
+            x2 = x2[..., 0]
+    return x1, x2
+
+
+def require_same_shape(y_true: np.ndarray, y_pred: np.ndarray, loss: str) -> None:
+    if y_true.shape != y_pred.shape:
+        what = "rank" if y_true.ndim != y_pred.ndim else "shape"
+        raise ValueError(
+            f"{loss}: `y_true` and `y_pred` must have the same {what}, got "
+            f"y_true.shape={y_true.shape} and y_pred.shape={y_pred.shape}."
+            + (
+                " Hint: for integer class labels use "
+                "sparse_categorical_crossentropy."
+                if y_true.ndim + 1 == y_pred.ndim
+                else ""
+            )
+        )
+
+
+def require_rank(array: np.ndarray, argument: str, loss: str) -> None:
+    if array.ndim < 1:
+        raise ValueError(
+            f"{loss}: `{argument}` must have at least one dimension, got a "
+            "scalar. Hint: wrap it, e.g. [value]."
+        )
+
+
+def broadcast_shape(a: np.ndarray, b: np.ndarray, what: str) -> tuple[int, ...]:
+    try:
+        return np.broadcast_shapes(a.shape, b.shape)
+    except ValueError:
+        raise ValueError(
+            f"{what}: shapes {a.shape} and {b.shape} do not broadcast against "
+            "each other."
+        ) from None
+
+
+# --------------------------------------------------------------------------
+# Inputs
+
+
+def predictions(y_pred: Any, loss: str, *, allow_int: bool = False) -> np.ndarray:
+    y_pred = to_array(y_pred, "y_pred", allow_int=allow_int)
+    if y_pred.dtype.kind in "iu" and not allow_int:  # pragma: no cover - to_array raises
+        raise TypeError(f"{loss}: `y_pred` must be floating point.")
+    return y_pred
+
+
+def targets(y_true: Any) -> np.ndarray:
+    # Keras' ops.cast(y_true, y_pred.dtype) happens where the values are used:
+    # whole in the reference, block by block in the kernels.
+    return to_array(y_true, "y_true", allow_bool=True)
+
+
+def caller_outside_package() -> int:
+    """The `stacklevel` that points a warning at the user's line, however deep inside lossbounds."""
+    frame, level = sys._getframe(1), 1
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def clip(x: np.ndarray, epsilon: float) -> np.ndarray:
+    low, high = Backend.clip_bounds(epsilon, x.dtype)
+    # tf.clip_by_value is minimum-then-maximum; both propagate NaN.
+    return np.maximum(np.minimum(x, high), low)
+
+
+def cast(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    return x.astype(dtype, copy=False)
+
+# --------------------------------------------------------------------------
+# Blocks: rows of 2**18-2**19 elements, scratch buffers reused from block to
+# block (no page faults, data stays in cache), optionally on two threads.
+
+#: Elements per block: numpy spends 1-3 us on each of the ~20 calls a block
+#: takes, serialised on the GIL when two threads run, so blocks must be big;
+#: elementwise kernels use half (see `Kernel`). 2 MiB float32 buffers keep
+#: the reduced loss far below its 32 MiB bound.
+_BLOCK_ELEMENTS = 1 << 19
+#: Threads for exp/log-bound kernels (numpy releases the GIL in its loops).
+_THREADS = max(1, min(2, os.cpu_count() or 1))
+#: Below this many elements a second thread costs more than it saves.
+_THREAD_MIN_ELEMENTS = 1 << 20
+#: Long rows are summed in leaves of this many columns (see `row_sum`).
+_LEAF = 256
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """A kernel: the function, and how the engine should run it."""
+
+    function: Callable[..., np.ndarray]
+    threads: bool  # exp/log bound: worth a second thread
+    # Elementwise kernels keep two or three block-sized buffers: half-size
+    # blocks keep them in L2. Kernels over classes make ~20 numpy calls a
+    # block whatever its size: full-size blocks keep that overhead small.
+    elementwise: bool = False
+
+
+@dataclass
+class Job:
+    """One loss evaluation as rows: `y_pred` is (M, D); `y_true` is (M, D) targets or (M,) labels.
+
+    Inputs keep their own dtype; each block is cast to `dtype` as it is read,
+    which is what Keras' cast of the whole input gives.
+    """
+
+    kernel: Kernel
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    dtype: np.dtype
+    loss_shape: tuple[int, ...]
+    epsilon: float = EPSILON
+    label_smoothing: float = 0.0
+    labels: LabelReader | None = None  # integer labels (M,) instead of (M, D) targets
+    ignore_class: int | None = None
+    label_dtype: np.dtype | None = None  # class API: labels pass through the compute dtype
+
+    def __post_init__(self) -> None:
+        self.low, self.high = Backend.clip_bounds(self.epsilon, self.dtype)
+        info = np.finfo(self.dtype)
+        self.max, self.tiny = info.max, info.tiny
+        self.n_rows, self.width = self.y_pred.shape
+        block = _BLOCK_ELEMENTS // (2 if self.kernel.elementwise else 1)
+        self.block_rows = max(1, block // max(self.width, 1))
+        # TF's log takes the tensor's last size % 8 elements one by one
+        size = self.n_rows * self.width
+        self.scalar_log_from = size - size % 8
+
+
+class Workspace:
+    """One thread's scratch arrays for one job, made on first use and reused by every block."""
+
+    def __init__(self, job: Job):
+        self.job = job
+        self.start = 0  # first row of the current block
+        self.output: np.ndarray | None = None  # the block's rows of a per-sample result
+        self._arrays: dict[Any, np.ndarray] = {}
+
+    def array(self, name: str, shape: tuple[int, ...], dtype: Any = None) -> np.ndarray:
+        dtype = self.job.dtype if dtype is None else np.dtype(dtype)
+        size = math.prod(shape)
+        array = self._arrays.get(name)
+        if array is None or array.size < size or array.dtype != dtype:
+            array = self._arrays[name] = np.empty(size, dtype)
+        return array[:size].reshape(shape)
+
+    def scratch(self, name: str, shape: tuple[int, int]) -> np.ndarray:
+        """Like `array`, but a one-column elementwise result is computed in the output itself."""
+        if self.output is not None and shape == (self.output.shape[0], 1):
+            return self.output[:, None]
+        return self.array(name, shape)
+
+    def constant(self, key: Any, make: Callable[[], np.ndarray]) -> np.ndarray:
+        array = self._arrays.get(key)
+        if array is None:
+            array = self._arrays[key] = make()
+        return array
+
+    def block(self, name: str, array: np.ndarray, start: int, stop: int) -> np.ndarray:
+        """Rows start:stop of `array`, C-contiguous in the job's dtype (a view when it already is)."""
+        rows = array[start:stop]
+        if rows.dtype == self.job.dtype and rows.flags.c_contiguous:
+            return rows
+        out = self.array(name, rows.shape)
+        np.copyto(out, rows, casting="unsafe")
+        return out
+
+    def row_offsets(self, rows: int) -> np.ndarray:
+        """Flat index of each row's first element in a block: gathers become one np.take."""
+        width, block = self.job.width, self.job.block_rows
+        return self.constant("offsets", lambda: np.arange(block, dtype=np.int64) * width)[:rows]
+
+
+def run_blocks(job: Job, work: Callable[[int, int, Workspace], Any]) -> list[Any]:
+    """``work(start, stop, workspace)`` on every block of rows, results in block order.
+
+    With two threads the blocks alternate between them; each thread has its
+    own workspace, and the caller combines the results in block order, so the
+    answer does not depend on the number of threads.
+    """
+    starts = range(0, job.n_rows, job.block_rows)
+    results: list[Any] = [None] * len(starts)
+
+    def worker(first: int, step: int) -> None:
+        workspace = Workspace(job)
+        with np.errstate(all="ignore"):  # errstate is per thread
+            for i in range(first, len(starts), step):
+                start = starts[i]
+                results[i] = work(start, min(start + job.block_rows, job.n_rows), workspace)
+
+    big = job.n_rows * job.width >= _THREAD_MIN_ELEMENTS
+    threads = _THREADS if job.kernel.threads and big and len(starts) > 1 else 1
+    if threads == 1:
+        worker(0, 1)
+        return results
+    errors: list[BaseException] = []
+
+    def helper(first: int) -> None:
+        try:
+            worker(first, threads)
+        except BaseException as error:  # re-raised in the calling thread
+            errors.append(error)
+
+    helpers = [threading.Thread(target=helper, args=(i,), daemon=True) for i in range(1, threads)]
+    for thread in helpers:
+        thread.start()
+    try:
+        worker(0, threads)
+    finally:
+        for thread in helpers:
+            thread.join()
+    if errors:
+        raise errors[0]
+    return results
+
+class RejectedBlock(Exception):
+    """A block holds a label Keras would reject or truncate; the reader's `report` says which."""
+
+
+class LabelReader(Protocol):
+    """How a loss with integer labels reads them: block by block, and the error for bad ones."""
+
+    def read(self, job: Job, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Integer labels of one block and its ``ignore_class`` mask; raise `RejectedBlock`."""
+        ...
+
+    def report(self, job: Job) -> None:
+        """Raise the `ValueError` that names the first bad label of the whole input."""
+        ...
+
+
+def _evaluate(job: Job, start: int, stop: int, ws: Workspace):
+    """Per-sample losses of rows start:stop, and their ``ignore_class`` mask (or None)."""
+    ws.start = start
+    y_pred = ws.block("y_pred", job.y_pred, start, stop)
+    if job.labels is None:
+        return job.kernel.function(ws.block("y_true", job.y_true, start, stop), y_pred, ws), None
+    labels, valid = job.labels.read(job, job.y_true[start:stop])
+    values = job.kernel.function(labels, y_pred, ws)
+    if valid is not None:
+        values[~valid] = 0  # Keras: where(valid, loss, 0)
+    return values, valid
+
+
+def run(job: Job, work: Callable[[int, int, Workspace], Any]) -> list[Any]:
+    try:
+        return run_blocks(job, work)
+    except RejectedBlock:
+        if job.labels is not None:
+            job.labels.report(job)
+        raise  # pragma: no cover - report raises
+
+
+def per_sample(job: Job) -> tuple[np.ndarray, np.ndarray | None]:
+    values = np.empty(job.n_rows, job.dtype)
+    mask: np.ndarray | None = None if job.ignore_class is None else np.empty(job.n_rows, bool)
+
+    def work(start: int, stop: int, ws: Workspace) -> None:
+        ws.output = values[start:stop]
+        block, valid = _evaluate(job, start, stop, ws)
+        if not np.may_share_memory(block, ws.output):  # else computed in place
+            ws.output[:] = block
+        if mask is not None:
+            mask[start:stop] = valid
+
+    run(job, work)
+    if mask is not None:
+        mask = mask.reshape(job.loss_shape)
+    return values.reshape(job.loss_shape), mask
+
+# --------------------------------------------------------------------------
+# What kernels are made of: row sums, means and gathers on a block, through
+# the workspace's buffers. (The kernels themselves live with their losses;
+# each takes a block (y_true, y_pred) and a workspace and returns the block's
+# per-sample losses, which may live in the workspace.)
+
+
+def _leaf(width: int) -> int:
+    """The leaf length for rows of `width`: a divisor of it in [_LEAF/2, _LEAF] if one exists (no tail)."""
+    for leaf in range(_LEAF, _LEAF // 2 - 1, -1):
+        if width % leaf == 0:
+            return leaf
+    return _LEAF
+
+
+def row_sum(x: np.ndarray, ws: Workspace, name: str = "row_sum", sign: int = 1) -> np.ndarray:
+    """Row sums of a C-contiguous block (of -x if sign < 0), as accurate as numpy's pairwise sum.
+
+    numpy's sum(axis=1) costs ~20 ns a row; BLAS gemv is fast alone but
+    OpenBLAS serialises calls from our two threads. So: up to 8 columns,
+    add the columns; up to `_LEAF`, einsum (whose SIMD accumulators add at
+    most a few terms each, as numpy's pairwise leaves do); longer rows in
+    leaves of about `_LEAF` columns, then the leaf sums pairwise (a single
+    einsum over 32000 terms drifts by 1e-5).
+    """
+    rows, width = x.shape
+    out = ws.array(name, (rows,))
+    if width <= 8:
+        np.copyto(out, x[:, 0])
+        for column in range(1, width):
+            np.add(out, x[:, column], out=out)
+    elif width <= _LEAF:
+        np.einsum("ij->i", x, out=out)
+    else:
+        leaf = _leaf(width)
+        leaves = width // leaf
+        body = x[:, : leaves * leaf].reshape(rows, leaves, leaf)  # a view: rows split in leaves
+        sums = np.einsum("ijk->ij", body, out=ws.array(name + "_leaves", (rows, leaves)))
+        np.add.reduce(sums, axis=1, out=out)
+        if width % leaf:
+            tail = np.einsum("ij->i", x[:, leaves * leaf :], out=ws.array(name + "_tail", (rows,)))
+            np.add(out, tail, out=out)
+    return np.negative(out, out=out) if sign < 0 else out
+
+
+def sum_values(values: np.ndarray) -> float:
+    """sum(values) of a 1-D array: numpy's pairwise accuracy at twice its speed (leaves by einsum)."""
+    leaf = _LEAF
+    leaves = values.size // leaf
+    if leaves < 256 or not values.flags.c_contiguous:  # below 2**16 values einsum's set-up costs more
+        return float(np.sum(values))
+    sums = np.einsum("ij->i", values[: leaves * leaf].reshape(leaves, leaf))
+    return float(np.sum(sums)) + float(np.sum(values[leaves * leaf :]))
+
+
+def row_mean(x: np.ndarray, ws: Workspace, *, negate: bool = False) -> np.ndarray:
+    """keras.ops.mean over the last axis (sum, then divide), optionally of -x; `x` is scratch."""
+    if x.shape[1] == 1:
+        return (np.negative(x, out=x) if negate else x)[:, 0]
+    total = row_sum(x, ws, "row_mean", -1 if negate else 1)
+    return np.divide(total, x.dtype.type(x.shape[1]), out=total)
+
+
+def flat_index(labels: np.ndarray, ws: Workspace) -> np.ndarray:
+    """Flat positions of y_pred[i, label_i] in a block: np.take on them is 3-5x faster than fancy indexing."""
+    index = ws.array("flat_index", labels.shape, np.int64)
+    return np.add(ws.row_offsets(labels.shape[0]), labels, out=index)
+
+
+# --------------------------------------------------------------------------
+# Plans: a loss definition's checks end in a plan, either a job for the
+# kernels or the reference. The per-sample functions and `loss` share them.
+
+
+@dataclass
+class Plan:
+    """What a loss definition's `plan` returns: the reference, and a kernel job where one applies."""
+
+    reference: Callable[[], tuple[np.ndarray, np.ndarray | None]]
+    job: Job | None = None
+
+    def values(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """Per-sample losses and the ``ignore_class`` mask (None without one)."""
+        return self.reference() if self.job is None else per_sample(self.job)
+
+
+def as_rows(array: np.ndarray, width: int) -> np.ndarray:
+    """`array` as (M, width) rows: a view unless an N-d input is strided."""
+    if array.ndim != 2:
+        array = np.ascontiguousarray(array).reshape(-1, width)
+    return array
+
+
+def make_job(
+    kernels: Callable[[int], Kernel], y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype,
+    *, axis: int = -1, from_logits: bool = False, epsilon: float = EPSILON,
+    labels: LabelReader | None = None, **options: Any,
+) -> Job | None:
+    """A kernel job, or None where the reference must do the work.
+
+    `kernels(width)` gives the kernel for rows of that width (a loss may have
+    its own for two classes); with a `labels` reader, `y_true` holds integer
+    labels.
+
+    The reference keeps: float16 (TensorFlow's exact adding order), class
+    axes other than the last, 0-d and empty losses, and probability clips
+    below the square root of the smallest normal number (1.1e-19 in float32;
+    see the cross-entropy kernels' `unusable_sums`).
+    """
+    fast = (
+        dtype in (np.float32, np.float64)
+        and y_pred.ndim >= 2
+        and axis % y_pred.ndim == y_pred.ndim - 1
+        and y_pred.size > 0
+        and (from_logits or Backend.clip_bounds(epsilon, dtype)[0] >= np.sqrt(np.finfo(dtype).tiny))
+    )
+    if not fast:
+        return None
+    width = y_pred.shape[-1]
+    return Job(
+        kernel=kernels(width),
+        y_true=y_true.reshape(-1) if labels is not None else as_rows(y_true, width),
+        y_pred=as_rows(y_pred, width),
+        dtype=np.dtype(dtype),
+        loss_shape=y_pred.shape[:-1],
+        epsilon=epsilon,
+        labels=labels,
+        **options,
+    )
+
+# --------------------------------------------------------------------------
+# The class API: reduced values
+
+
+def reduce_weighted(
+    values: np.ndarray,
+    sample_weight: Any,
+    mask: np.ndarray | None,
+    reduction: str | None,
+    dtype: np.dtype,
+) -> np.ndarray:
+    """Keras' ``reduce_weighted_values``: merge mask and weights, weight, reduce."""
+    values = values.astype(dtype, copy=False)
+    if sample_weight is not None:
+        sample_weight = to_array(sample_weight, "sample_weight", dtype=dtype)
+    if mask is not None:
+        if reduction in ("mean", "sum_over_batch_size"):
+            # Valid entries weigh total/valid, so the mean is over valid ones.
+            total = dtype.type(mask.size)
+            valid = dtype.type(np.count_nonzero(mask))
+            mask_weight = total / valid if valid else dtype.type(0)
+            float_mask = np.where(mask, mask_weight, dtype.type(0)).astype(dtype)
+        else:
+            float_mask = mask.astype(dtype)
+        if sample_weight is None:
+            sample_weight = float_mask
+        else:
+            float_mask, sample_weight = same_rank(float_mask, sample_weight)
+            broadcast_shape(float_mask, sample_weight, "sample_weight")
+            sample_weight = sample_weight * float_mask
+    with np.errstate(over="ignore", invalid="ignore"):  # inf and NaN as Keras gives them
+        if sample_weight is not None:
+            values, sample_weight = same_rank(values, sample_weight)
+            broadcast_shape(values, sample_weight, "sample_weight")
+            values = np.multiply(values, sample_weight, dtype=dtype)
+        if reduction in (None, "none") or values.shape in ((), (0,)):
+            return values
+        total = _tfmath.reduce_sum(values)
+        if reduction == "sum":
+            return total
+        if reduction == "mean_with_sample_weight" and sample_weight is not None:
+            divisor = _tfmath.reduce_sum(np.asarray(sample_weight, dtype))
+        else:
+            divisor = dtype.type(values.size)
+        # ops.divide_no_nan: 0 where the divisor is 0.
+        return total / divisor if divisor != 0 else dtype.type(0)
+
+
+def _exact_sum(parts: list[float]) -> float:
+    """The correctly rounded sum of the block partials (so threads cannot change it)."""
+    if all(math.isfinite(part) for part in parts):
+        return math.fsum(parts)
+    return sum(parts)  # inf or NaN, as a float32 sum would give
+
+
+def _block_sum(array: np.ndarray, dtype: np.dtype) -> float:
+    """sum(array.astype(dtype)) in float64, a block at a time (no full-size cast)."""
+    flat = array.reshape(-1)
+    return _exact_sum([
+        float(np.sum(flat[i : i + _BLOCK_ELEMENTS].astype(dtype), dtype=np.float64))
+        for i in range(0, flat.size, _BLOCK_ELEMENTS)
+    ])
+
+
+def stream_reduce(job: Job, sample_weight: Any, reduction: str) -> float | None:
+    """`reduce_weighted` without materialising the per-sample losses.
+
+    Each block's weighted losses are summed as soon as they are computed, in
+    float64; Keras' float32 total is that sum rounded to float32 (so a total
+    beyond float32's range is inf, as in Keras). Returns None for the weight
+    shapes that enlarge the losses (then the caller materialises them).
+    """
+    dtype = job.dtype
+    masked = job.ignore_class is not None
+
+    def like(shape):  # Keras' rank fixes act on shapes only: run them on stand-ins
+        return np.broadcast_to(np.zeros((), bool), shape)
+
+    weight = None
+    if sample_weight is not None:
+        # Keras fits the weights to the float mask if there is one, else to the losses
+        weight = to_array(sample_weight, "sample_weight", allow_bool=True)  # cast block by block
+        anchor, weight = same_rank(like(job.loss_shape), weight)
+        if broadcast_shape(anchor, weight, "sample_weight") != anchor.shape:
+            return None  # the weights enlarge the losses: materialise
+        flat_weight = np.broadcast_to(weight, anchor.shape).reshape(-1)
+    if weight is not None or masked:
+        # ...then the losses to the merged weights, which may squeeze them
+        merged = anchor if weight is not None else like(job.loss_shape)
+        losses, merged = same_rank(like(job.loss_shape), merged)
+        if broadcast_shape(losses, merged, "sample_weight") != losses.shape or losses.shape == ():
+            return None  # enlarged, or the 0-d loss Keras returns unreduced
+    mask_weight = dtype.type(1)
+    if masked and reduction in ("mean", "sum_over_batch_size"):
+        # Valid entries weigh total/valid (a pass over the labels first)
+        counts = run(job, lambda start, stop, ws: int(np.count_nonzero(
+            job.labels.read(job, job.y_true[start:stop])[1])))  # type: ignore[union-attr, arg-type]
+        valid = dtype.type(sum(counts))
+        mask_weight = dtype.type(job.n_rows) / valid if valid else dtype.type(0)
+
+    def work(start: int, stop: int, ws: Workspace) -> tuple[float, float]:
+        values, valid = _evaluate(job, start, stop, ws)
+        weights = None if weight is None else ws.block("weight", flat_weight, start, stop)
+        if valid is not None:
+            float_mask = np.where(valid, mask_weight, dtype.type(0)).astype(dtype)
+            weights = float_mask if weights is None else np.multiply(weights, float_mask)
+        if weights is None:  # pairwise-accurate sums: BLAS dot drifts on long runs of equal values
+            return sum_values(values), 0.0
+        weighted = np.multiply(values, weights, out=ws.array("weighted", values.shape))
+        return sum_values(weighted), float(np.sum(weights, dtype=np.float64))
+
+    parts = run(job, work)
+    with np.errstate(over="ignore"):
+        total = dtype.type(_exact_sum([part[0] for part in parts]))
+    if reduction == "sum":
+        return float(total)
+    if reduction == "mean_with_sample_weight" and masked:
+        divisor = dtype.type(_exact_sum([part[1] for part in parts]))
+    elif reduction == "mean_with_sample_weight" and weight is not None:
+        divisor = dtype.type(_block_sum(weight, dtype))
+    else:
+        divisor = dtype.type(job.n_rows)
+    # ops.divide_no_nan: 0 where the divisor is 0.
+    with np.errstate(all="ignore"):
+        return float(total / divisor) if divisor != 0 else 0.0
+

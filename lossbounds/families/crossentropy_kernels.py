@@ -1,0 +1,599 @@
+r"""Cross-entropy values: Keras' formulas (the references) and the fast kernels.
+
+The references transcribe what Keras 3 computes on the TensorFlow backend, on
+whole arrays; they define the values. The kernels compute the same values
+block by block through `lossbounds.engine`, taking a shortcut only where it
+gives Keras' value (one-hot targets, rows whose exponentials stay in range)
+and handing every other row to the reference. float16 always takes the
+reference, which adds in TensorFlow's exact order (`_tfmath.half_sum`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .. import _tfmath
+from ..backends import get_backend
+from ..checks import check_axis, plain
+from ..engine import (
+    Job,
+    Kernel,
+    Plan,
+    RejectedBlock,
+    caller_outside_package,
+    cast,
+    clip,
+    flat_index,
+    make_job,
+    require_rank,
+    require_same_shape,
+    row_mean,
+    row_sum,
+)
+
+__all__ = ["plan_binary", "plan_categorical", "plan_sparse"]
+
+_F32 = np.float32
+
+#: The backend these formulas are TensorFlow's of.
+_TENSORFLOW = get_backend("tensorflow")
+
+
+# --------------------------------------------------------------------------
+# References: Keras' formulas on whole arrays. They define the values; the
+# kernels below must agree with them, and call them for rows they cannot do.
+
+
+def _flushed(value: Any) -> Any:
+    """A scalar as TensorFlow's CPU kernels read it: subnormal float32/float64 is 0."""
+    return _tfmath.flush_subnormals(np.asarray(value))[()]
+
+
+def _smooth_binary(y_true: np.ndarray, label_smoothing: float) -> np.ndarray:
+    # y * (1 - a) + 0.5 * a, each Python scalar rounded to the tensor dtype
+    # (and a subnormal 0.5 * a read as 0).
+    dtype = y_true.dtype.type
+    return y_true * dtype(1.0 - label_smoothing) + _flushed(dtype(0.5 * label_smoothing))
+
+
+def _binary_elementwise(
+    y_true: np.ndarray, y_pred: np.ndarray, from_logits: bool, epsilon: float
+) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        if from_logits:
+            # tf.nn.sigmoid_cross_entropy_with_logits:
+            # max(x, 0) - x * y + log1p(exp(-|x|))
+            positive = y_pred >= 0
+            relu = np.where(positive, y_pred, 0).astype(y_pred.dtype)
+            negative_abs = np.where(positive, -y_pred, y_pred)
+            return (relu - y_pred * y_true) + np.log1p(np.exp(negative_abs))
+        p = clip(y_pred, epsilon)
+        # -(y log p + (1 - y) log(1 - p)), the backend's two logs; negating
+        # each term first changes no bit.
+        positive, negative = _TENSORFLOW.binary_costs(p, epsilon, p.dtype)
+        one = y_true.dtype.type(1)
+        return y_true * positive + (one - y_true) * negative
+
+
+def _bce_reference(y_true, y_pred, from_logits, label_smoothing, axis, epsilon):
+    if label_smoothing:
+        y_true = _smooth_binary(y_true, label_smoothing)
+    elementwise = _binary_elementwise(y_true, y_pred, from_logits, epsilon)
+    return _tfmath.keras_mean(elementwise, axis=axis)
+
+
+def _smooth_categorical(y_true: np.ndarray, label_smoothing: float) -> np.ndarray:
+    # y * (1 - a) + a / K, K from y_true's last axis (Keras 3, whatever `axis` is);
+    # TF reads a subnormal a, or a / K, as 0.
+    dtype = y_true.dtype.type
+    shift = _flushed(_flushed(dtype(label_smoothing)) / dtype(y_true.shape[-1]))
+    return y_true * dtype(1.0 - label_smoothing) + shift
+
+
+def _log_softmax_parts(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(shifted, log_sum)`` as TF's softmax cross-entropy kernels compute them.
+
+    ``shifted = x - max(x)`` and ``log_sum = log(sum(exp(shifted)))`` along
+    the last axis; the loss for class j is ``log_sum - shifted[j]``.
+    float16 logits are computed in float32, as TensorFlow does.
+    """
+    if logits.dtype == np.float16:
+        logits = logits.astype(_F32)
+    with np.errstate(all="ignore"):
+        shifted = logits - np.max(logits, axis=-1, keepdims=True)
+        log_sum = np.log(np.sum(np.exp(shifted), axis=-1, dtype=shifted.dtype))
+    return shifted, log_sum
+
+
+def _cce_reference(y_true, y_pred, from_logits, label_smoothing, axis, epsilon):
+    if label_smoothing:
+        y_true = _smooth_categorical(y_true, label_smoothing)
+    with np.errstate(all="ignore"):
+        if from_logits:
+            # TF moves the class axis last, then runs its softmax kernel:
+            # sum_k y_k * (log_sum - shifted_k).
+            shifted, log_sum = _log_softmax_parts(np.moveaxis(y_pred, axis, -1))
+            labels = np.moveaxis(y_true, axis, -1).astype(shifted.dtype)
+            terms = labels * (log_sum[..., None] - shifted)
+            return np.sum(terms, axis=-1, dtype=terms.dtype).astype(y_pred.dtype)
+        y_pred = _tfmath.flush_subnormals(y_pred)
+        total = _tfmath.flush_subnormals(np.expand_dims(_tfmath.reduce_sum(y_pred, axis), axis))
+        p = clip(y_pred / total, epsilon)
+        return -_tfmath.reduce_sum(y_true * np.log(p), axis)
+
+
+def _softmax_xent(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """tf.nn.sparse_softmax_cross_entropy_with_logits: log_sum - shifted[label]."""
+    shifted, log_sum = _log_softmax_parts(logits)
+    return log_sum - np.take_along_axis(shifted, labels[..., None], axis=-1)[..., 0]
+
+
+def _scce_reference(labels, y_pred, valid, from_logits, epsilon):
+    if valid is not None:
+        # Keras zeroes the ignored rows' predictions before computing.
+        y_pred = np.where(valid[..., None], y_pred, y_pred.dtype.type(0))
+    with np.errstate(all="ignore"):
+        # TF's float32 logs: their rounding survives the renormalisation
+        logits = y_pred if from_logits else _tfmath.log(clip(y_pred, epsilon))
+    with np.errstate(over="ignore"):  # a float16 result may overflow, as in Keras
+        values = _softmax_xent(logits, labels).astype(y_pred.dtype)
+    if valid is not None:
+        values = np.where(valid, values, y_pred.dtype.type(0))
+    return values
+
+
+def _integer_labels(y_true: np.ndarray, n_classes: int, valid: np.ndarray | None) -> np.ndarray:
+    """Labels as int64, refusing what Keras would truncate or index out of range."""
+    checked = y_true if valid is None else y_true[valid]
+    if y_true.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(checked) | (checked != np.trunc(checked))
+        if bad.any():
+            example = checked[bad].flat[0]
+            raise ValueError(
+                "sparse_categorical_crossentropy: `y_true` must hold integer class "
+                f"labels, got {plain(example)}. Keras would silently truncate it to "
+                "an integer; lossbounds refuses. Hint: round your labels, or if "
+                "they are one-hot rows use categorical_crossentropy."
+            )
+    out_of_range = (checked < 0) | (checked >= n_classes)
+    if np.any(out_of_range):
+        raise ValueError(
+            f"sparse_categorical_crossentropy: label {plain(checked[out_of_range].flat[0])} in `y_true` lies "
+            f"outside [0, {n_classes}) for y_pred with {n_classes} classes. "
+            "Hint: labels must run from 0 to K-1; shift 1-based labels down by "
+            "one, or pass `ignore_class` for a padding label."
+        )
+    labels = np.zeros(y_true.shape, np.int64)
+    if valid is None:
+        labels[...] = checked
+    else:
+        labels[valid] = checked
+    return labels
+
+
+#: Sparse CCE on probabilities: on rows whose clipped sum lies in [1/2, 2],
+#: log(sum / target) is within ~0.7e-6 * max(1, loss) of TF's logsumexp of
+#: rounded float32 logs for up to this many classes (the rounding errors of
+#: the logs average out with weights p_k; the bound is 2**-24 * ((1 - w) *
+#: (ln(K-1) + 2 ln 2 + loss) + 1/e), w = exp(-loss)). tests/test_kernels.py
+#: checks the constant.
+_NEAR_ONE_WIDTH = 2**15
+
+#: Labels up to this size survive Keras' cast of integer labels to the
+#: compute dtype unchanged (the class API casts y_true to float32).
+_EXACT_INTEGERS = {np.dtype(np.float32): 2**24, np.dtype(np.float64): 2**53}
+
+
+class _SparseLabels:
+    """How sparse labels are read block by block (the `lossbounds.engine.LabelReader`)."""
+
+    def read(self, job: Job, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Integer labels of one block and its ``ignore_class`` mask, as Keras casts and masks them."""
+        k, ignore = job.width, job.ignore_class
+        limit = None if job.label_dtype is None else _EXACT_INTEGERS[job.label_dtype]
+        if labels.dtype.kind in "iu":
+            low, high = int(labels.min()), int(labels.max())
+            beyond = limit is not None and (
+                low <= -limit or high >= limit or (ignore is not None and abs(ignore) >= limit)
+            )
+            if not beyond:  # the cast through the compute dtype changes nothing
+                if ignore is None:
+                    if low < 0 or high >= k:
+                        raise RejectedBlock
+                    return labels, None
+                valid = labels != ignore
+                kept = labels[valid]
+                if kept.size and (kept.min() < 0 or kept.max() >= k):
+                    raise RejectedBlock
+                return np.where(valid, labels, 0), valid
+        if limit is not None and labels.dtype != job.label_dtype:
+            labels = labels.astype(job.label_dtype)
+        valid = None if ignore is None else labels != ignore
+        kept = labels if valid is None else labels[valid]
+        if kept.dtype.kind == "f":
+            bad = ~np.isfinite(kept) | (kept != np.trunc(kept))
+            if bad.any():
+                raise RejectedBlock
+        if kept.size and (kept.min() < 0 or kept.max() >= k):
+            raise RejectedBlock
+        if valid is not None:
+            labels = np.where(valid, labels, 0)
+        return labels.astype(np.int64, copy=False), valid
+
+    def report(self, job: Job) -> None:
+        """Report the first bad label with the reference's message."""
+        labels = job.y_true if job.label_dtype is None else job.y_true.astype(job.label_dtype)
+        valid = None if job.ignore_class is None else labels != job.ignore_class
+        _integer_labels(labels, job.width, valid)
+        raise AssertionError("a label block was rejected but the labels check out")  # pragma: no cover
+
+
+_SPARSE_LABELS = _SparseLabels()
+
+
+# --------------------------------------------------------------------------
+# Kernels: one idea each.
+
+
+def _binary_from_probabilities(y_true, y_pred, ws):
+    """BCE on probabilities. For 0/1 targets, y log p + (1 - y) log(1 - p) has
+    one nonzero term, so one log of q = p or 1 - p per element instead of two."""
+    job = ws.job
+    if job.label_smoothing or not job.high < 1:  # soft targets; or 1 - eps rounds to 1 (Keras' NaN)
+        return _bce_reference(y_true, y_pred, False, job.label_smoothing, -1, job.epsilon)
+    shift = np.subtract(y_true, 1, out=ws.array("shift", y_pred.shape))  # 0 or -1 for 0/1 targets
+    q = np.multiply(y_true, shift, out=ws.scratch("q", y_pred.shape))
+    if q.any():  # some y (y - 1) != 0: a soft, NaN or infinite target
+        return _bce_reference(y_true, y_pred, False, 0.0, -1, job.epsilon)
+    np.clip(y_pred, job.low, job.high, out=q)
+    np.add(shift, q, out=q)  # p (y = 1), or p - 1 = -(1 - p) exactly (y = 0)
+    np.abs(q, out=q)
+    return row_mean(np.log(q, out=q), ws, negate=True)
+
+
+def _binary_from_logits(y_true, y_pred, ws):
+    """BCE on logits: TF's max(x, 0) - x y + log1p(exp(-|x|)), through reused buffers."""
+    job = ws.job
+    if job.label_smoothing:
+        y_true = _smooth_binary(y_true, job.label_smoothing)
+    softplus = np.abs(y_pred, out=ws.array("softplus", y_pred.shape))
+    np.negative(softplus, out=softplus)
+    np.exp(softplus, out=softplus)
+    np.log1p(softplus, out=softplus)
+    # np.clip(x, 0, inf) is max(x, 0) with NaN kept, 3x faster than np.maximum(x, 0)
+    loss = np.clip(y_pred, 0, np.inf, out=ws.scratch("loss", y_pred.shape))
+    product = np.multiply(y_pred, y_true, out=ws.array("product", y_pred.shape))
+    np.subtract(loss, product, out=loss)
+    np.add(loss, softplus, out=loss)
+    return row_mean(loss, ws)
+
+
+def _sparse_from_probabilities(labels, y_pred, ws):
+    """Sparse CCE on probabilities, TF's way: log(sum_k clip(p_k) / clip(p_y)).
+
+    TF takes log(clip(p)) as logits and renormalises, so the clipped row sum
+    needs a full pass; the target is a gather from the clipped buffer. TF's
+    float32 logs round each log(clip(p_k)); on rows that sum to about 1 that
+    moves its value by at most ~0.7e-6 * max(1, loss) from this one (see
+    `_NEAR_ONE_WIDTH`), elsewhere (tiny unnormalised rows) by more, so those rows
+    take TF's own formula.
+    """
+    job = ws.job
+    clipped = np.clip(y_pred, job.low, job.high, out=ws.array("clipped", y_pred.shape))
+    total = row_sum(clipped, ws)
+    normalised = None if job.width > _NEAR_ONE_WIDTH else (total >= 0.5) & (total <= 2)
+    np.divide(total, np.take(clipped, flat_index(labels, ws), mode="clip"), out=total)
+    np.log(total, out=total)
+    if normalised is None or not normalised.all():
+        rows = slice(None) if normalised is None else ~normalised
+        logits = _tfmath.log(clipped, scalar_from=job.scalar_log_from - ws.start * job.width)
+        total[rows] = _softmax_xent(logits[rows], labels[rows])
+    return total
+
+
+def _exp_sum_over_target(logits, index, ws):
+    """sum_k exp(z_k - z_y) per row, and the rows where this way is not exact (or None).
+
+    The target shift is applied after one contiguous exp, as a division by
+    the gathered exp(z_y): no subtraction pass, no max pass. It is exact (a
+    few ulp, like TF's max shift) unless an exp overflows or exp(z_y) is so
+    small that subnormal terms would matter; those rows go back to TF's max
+    shift.
+    """
+    exp = np.exp(logits, out=ws.array("exp", logits.shape))
+    ratio = row_sum(exp, ws)
+    target = np.take(exp, index, mode="clip")
+    np.divide(ratio, target, out=ratio)
+    job = ws.job
+    ok = (ratio <= job.max) & (target >= job.tiny * 2.0**26)
+    return ratio, (None if ok.all() else ~ok)
+
+
+def _sparse_from_logits(labels, y_pred, ws):
+    """Sparse CCE on logits: log(sum_k exp(z_k - z_y)), shifted by the target logit;
+    rows that overflow take TF's max shift (logits of +-1e4 or +-1e30)."""
+    ratio, bad = _exp_sum_over_target(y_pred, flat_index(labels, ws), ws)
+    np.log(ratio, out=ratio)
+    if bad is not None:
+        ratio[bad] = _softmax_xent(y_pred[bad], labels[bad])
+    return ratio
+
+
+def _one_hot(y_true, ws):
+    """Flat index and value of each row's one nonzero target, or None unless every row has exactly one.
+
+    The position of a lone nonzero is the row's argmax, or sum_k k y_k /
+    sum_k y_k. Proof that there is just one: each row's entry at that position
+    is nonzero, and the block holds as many entries with nonzero bits as rows
+    (counted on the integer view: no temporary; -0.0 only costs the shortcut).
+    """
+    rows, width = y_true.shape
+    if width >= 128:
+        position = np.argmax(y_true, axis=1)
+    else:  # argmax costs ~1 ns an element for short rows: sum_k k y_k / sum_k y_k instead
+        weights = ws.constant("positions", lambda: np.arange(width, dtype=ws.job.dtype))
+        weighted = np.einsum("ij,j->i", y_true, weights, out=ws.array("weighted", (rows,)))
+        np.divide(weighted, row_sum(y_true, ws, "target_sum"), out=weighted)
+        position = np.rint(weighted, out=weighted).astype(np.int64)  # garbage if not one-hot
+        np.clip(position, 0, width - 1, out=position)  # ...but inside its own row
+    index = np.add(ws.row_offsets(rows), position, out=ws.array("flat_index", (rows,), np.int64))
+    value = np.take(y_true, index, mode="clip")
+    bits = y_true.view(np.int32 if y_true.dtype == np.float32 else np.int64)
+    if np.count_nonzero(bits) != rows or not np.all(value):
+        return None
+    return index, value
+
+
+def _unusable_sums(total: np.ndarray, job: Job) -> np.ndarray | None:
+    """Rows whose probability sum is 0, inf, NaN or below sqrt(tiny), or None.
+
+    TF flushes subnormal probabilities to 0 before it sums and divides; with
+    |sum| >= sqrt(tiny) and a clip floor of at least sqrt(tiny) (`make_job`
+    checks), that flushing cannot change a value, so the other rows are exact.
+    """
+    magnitude = np.abs(total)
+    ok = (magnitude >= np.sqrt(job.tiny)) & (magnitude <= job.max)
+    return None if ok.all() else ~ok
+
+
+def _onehot_from_probabilities(y_true, y_pred, ws):
+    """CCE on probabilities for one-hot targets: -y_c log clip(p_c / sum_k p_k).
+
+    Keras' -sum_k y_k log clip(p_k / sum p) has one nonzero term: a row sum
+    and a gather replace N x K divisions and logs. Blocks with soft targets
+    take the reference, and so do the rows of `_unusable_sums`.
+    """
+    job = ws.job
+    hot = None if job.label_smoothing else _one_hot(y_true, ws)
+    if hot is None:
+        return _cce_reference(y_true, y_pred, False, job.label_smoothing, -1, job.epsilon)
+    index, value = hot
+    total = row_sum(y_pred, ws)
+    loss = np.divide(np.take(y_pred, index, mode="clip"), total)
+    np.clip(loss, job.low, job.high, out=loss)
+    np.log(loss, out=loss)
+    np.multiply(loss, value, out=loss)
+    np.negative(loss, out=loss)
+    bad = _unusable_sums(total, job)
+    if bad is not None:
+        loss[bad] = _cce_reference(y_true[bad], y_pred[bad], False, 0.0, -1, job.epsilon)
+    return loss
+
+
+def _onehot_from_logits(y_true, y_pred, ws):
+    """CCE on logits for one-hot targets: y_c log sum_k exp(z_k - z_c), the sparse kernel's sum.
+
+    TF multiplies every zero target by (log_sum - shifted_k), which is NaN
+    when a logit is -inf: blocks with such logits (or soft targets) take the
+    reference.
+    """
+    job = ws.job
+    hot = None
+    if not job.label_smoothing and y_pred.min() > -job.max / 2:
+        hot = _one_hot(y_true, ws)
+    if hot is None:
+        return _cce_reference(y_true, y_pred, True, job.label_smoothing, -1, job.epsilon)
+    index, value = hot
+    ratio, bad = _exp_sum_over_target(y_pred, index, ws)
+    np.log(ratio, out=ratio)
+    np.multiply(ratio, value, out=ratio)
+    if bad is not None:
+        ratio[bad] = _cce_reference(y_true[bad], y_pred[bad], True, 0.0, -1, job.epsilon)
+    return ratio
+
+
+def _two_class_logits(y_true, y_pred, ws):
+    """K = 2 on logits: TF's max shift leaves the logits 0 and -|d|, d = z1 - z0.
+
+    So the two class losses are L and L + |d| with L = log1p(exp(-|d|)),
+    i.e. L + max(d, 0) for class 0 and L + max(-d, 0) for class 1: two
+    columns, no row sums, no gathers, and any targets (soft ones too).
+    Blocks with a +inf or NaN logit (TF's shift gives inf - inf) take the
+    reference; d = +-inf (a -inf logit, or an overflowing gap) is exact.
+    """
+    job = ws.job
+    labels = y_true if job.labels is not None else None
+    if not y_pred.max() < np.inf:
+        if labels is not None:
+            return _softmax_xent(y_pred, labels)
+        return _cce_reference(y_true, y_pred, True, job.label_smoothing, -1, job.epsilon)
+    rows = y_pred.shape[0]
+    difference = np.subtract(y_pred[:, 1], y_pred[:, 0], out=ws.array("difference", (rows,)))
+    softplus = np.abs(difference, out=ws.array("softplus", (rows,)))
+    np.negative(softplus, out=softplus)
+    np.exp(softplus, out=softplus)
+    np.log1p(softplus, out=softplus)  # L
+    if labels is not None:
+        # the target's loss is L + max(t, 0) with t = d (label 0) or -d (label 1), exactly
+        sign = ws.array("sign", (rows,))
+        np.copyto(sign, labels, casting="unsafe")  # 1 - 2 label, in the float dtype (fast loops)
+        np.multiply(sign, -2, out=sign)
+        np.add(sign, 1, out=sign)
+        shifted = np.multiply(difference, sign, out=difference)
+        loss = np.clip(shifted, 0, np.inf, out=shifted)
+        return np.add(loss, softplus, out=loss)
+    if job.label_smoothing:
+        y_true = _smooth_categorical(y_true, job.label_smoothing)
+    first = np.clip(difference, 0, np.inf, out=ws.array("first", (rows,)))  # max(d, 0)
+    np.add(softplus, first, out=first)
+    np.multiply(first, y_true[:, 0], out=first)
+    second = np.clip(difference, -np.inf, 0, out=difference)  # -max(-d, 0)
+    np.subtract(softplus, second, out=second)
+    np.multiply(second, y_true[:, 1], out=second)
+    return np.add(first, second, out=first)  # TF: sum_k y_k (log_sum - shifted_k)
+
+
+def _two_class_probabilities(y_true, y_pred, ws):
+    """CCE on probabilities, K = 2: -(y0 log clip(p0 / s) + y1 log clip(p1 / s)), s = p0 + p1.
+
+    Two logs per row straight from the columns beat the one-hot detection
+    and gathers at K = 2; rows whose sum is 0, inf, NaN or tiny take the
+    reference.
+    """
+    job = ws.job
+    if job.label_smoothing:
+        y_true = _smooth_categorical(y_true, job.label_smoothing)
+    rows = y_pred.shape[0]
+    total = row_sum(y_pred, ws)
+    logs = ws.array("logs", (2, rows))
+    np.divide(y_pred[:, 0], total, out=logs[0])
+    np.divide(y_pred[:, 1], total, out=logs[1])
+    np.clip(logs, job.low, job.high, out=logs)
+    np.log(logs, out=logs)
+    np.multiply(logs[0], y_true[:, 0], out=logs[0])
+    np.multiply(logs[1], y_true[:, 1], out=logs[1])
+    loss = np.add(logs[0], logs[1], out=ws.array("loss", (rows,)))
+    np.negative(loss, out=loss)
+    bad = _unusable_sums(total, job)
+    if bad is not None:
+        loss[bad] = _cce_reference(y_true[bad], y_pred[bad], False, 0.0, -1, job.epsilon)
+    return loss
+
+
+
+# The cross-entropies are exp/log-bound and gain most from a second thread.
+_BINARY = {False: Kernel(_binary_from_probabilities, threads=True, elementwise=True),
+           True: Kernel(_binary_from_logits, threads=True, elementwise=True)}
+_CATEGORICAL = {False: Kernel(_onehot_from_probabilities, threads=True),
+                True: Kernel(_onehot_from_logits, threads=True)}
+_SPARSE = {False: Kernel(_sparse_from_probabilities, threads=True),
+           True: Kernel(_sparse_from_logits, threads=True)}
+# ...and for two classes, where per-row numpy calls dominate: column formulas
+# (sparse CCE on probabilities keeps its kernel, in half-size blocks: its
+# per-row arrays would otherwise be the biggest).
+_TWO_CLASS_CATEGORICAL = {False: Kernel(_two_class_probabilities, threads=True, elementwise=True),
+                          True: Kernel(_two_class_logits, threads=True, elementwise=True)}
+_TWO_CLASS_SPARSE = {False: Kernel(_sparse_from_probabilities, threads=True, elementwise=True),
+                     True: Kernel(_two_class_logits, threads=True, elementwise=True)}
+
+
+def _kernels(table: dict[bool, Kernel], two_class: dict[bool, Kernel] | None,
+             from_logits: bool) -> Callable[[int], Kernel]:
+    """The kernel for rows of a width: the two-class one at width 2, if there is one."""
+    def choose(width: int) -> Kernel:
+        return two_class[from_logits] if two_class is not None and width == 2 else table[from_logits]
+    return choose
+
+
+# --------------------------------------------------------------------------
+# Plans: each loss's checks, then a job for the kernels or the reference.
+
+
+def plan_binary(y_true, y_pred, dtype, *, from_logits, label_smoothing, axis, epsilon):
+    require_same_shape(y_true, y_pred, "binary_crossentropy")
+    require_rank(y_pred, "y_pred", "binary_crossentropy")
+    axis = check_axis(axis, y_pred.ndim)
+
+    return _smoothable_plan(_bce_reference, _kernels(_BINARY, None, from_logits), y_true, y_pred,
+                            dtype, from_logits=from_logits, label_smoothing=label_smoothing,
+                            axis=axis, epsilon=epsilon)
+
+
+def _smoothable_plan(formula, kernels, y_true, y_pred, dtype, *, from_logits, label_smoothing,
+                     axis, epsilon):
+    """The plan of binary and categorical cross-entropy, once their inputs are checked."""
+
+    def reference():
+        return formula(
+            cast(y_true, dtype), cast(y_pred, dtype), from_logits, label_smoothing, axis, epsilon
+        ), None
+
+    job = make_job(kernels, y_true, y_pred, dtype, axis=axis, from_logits=from_logits,
+                   epsilon=epsilon, label_smoothing=label_smoothing)
+    return Plan(reference, job)
+
+
+def plan_categorical(y_true, y_pred, dtype, *, from_logits, label_smoothing, axis, epsilon):
+    if isinstance(axis, (bool, np.bool_)):
+        raise TypeError(f"`axis` must be an int, got bool: {axis!r}.")
+    require_rank(y_pred, "y_pred", "categorical_crossentropy")
+    if y_pred.shape[-1] == 1:
+        warnings.warn(
+            "categorical_crossentropy with a single class (y_pred.shape[-1] == 1) "
+            "is always about 1.2e-7. Hint: for two classes with one output, use "
+            "binary_crossentropy.",
+            UserWarning,
+            stacklevel=caller_outside_package(),
+        )
+    require_rank(y_true, "y_true", "categorical_crossentropy")
+    require_same_shape(y_true, y_pred, "categorical_crossentropy")
+    requested, axis = axis, check_axis(axis, y_pred.ndim)
+    if from_logits and requested < -1:
+        # tf.nn.softmax_cross_entropy_with_logits fails on a negative axis
+        # other than -1 (it builds range(axis + 1, rank) with the raw value).
+        raise ValueError(
+            f"categorical_crossentropy: with from_logits=True the TensorFlow "
+            f"backend rejects axis={requested}. Hint: pass the same axis as a "
+            f"non-negative number, axis={axis}."
+        )
+
+    return _smoothable_plan(_cce_reference,
+                            _kernels(_CATEGORICAL, _TWO_CLASS_CATEGORICAL, from_logits),
+                            y_true, y_pred, dtype, from_logits=from_logits,
+                            label_smoothing=label_smoothing, axis=axis, epsilon=epsilon)
+
+
+def plan_sparse(
+    y_true, y_pred, dtype, *, from_logits, ignore_class, axis, epsilon, label_dtype=None
+):
+    require_rank(y_pred, "y_pred", "sparse_categorical_crossentropy")
+    axis = check_axis(axis, y_pred.ndim)
+    if axis != y_pred.ndim - 1:
+        raise ValueError(
+            "sparse_categorical_crossentropy: only the last axis can be the class "
+            f"axis on the TensorFlow backend, got axis={axis} for y_pred of shape "
+            f"{y_pred.shape}. Hint: move the classes last with np.moveaxis."
+        )
+    if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
+        y_true = y_true[..., 0]  # labels of shape (N, 1)
+    if y_true.shape != y_pred.shape[:-1]:
+        raise ValueError(
+            "sparse_categorical_crossentropy: `y_true` must have the shape of "
+            f"`y_pred` without its class axis, {y_pred.shape[:-1]}, got "
+            f"{y_true.shape}. Hint: for one-hot targets use "
+            "categorical_crossentropy."
+        )
+    n_classes = y_pred.shape[-1]
+    if n_classes == 0 and y_true.size:
+        raise ValueError(
+            "sparse_categorical_crossentropy: `y_pred` has no classes (last axis "
+            "of length 0)."
+        )
+
+    def reference():
+        labels = y_true if label_dtype is None else cast(y_true, label_dtype)
+        valid = None if ignore_class is None else (labels != ignore_class)
+        labels = _integer_labels(labels, n_classes, valid)
+        return _scce_reference(labels, cast(y_pred, dtype), valid, from_logits, epsilon), valid
+
+    # the kernels check the labels block by block
+    kernels = _kernels(_SPARSE, _TWO_CLASS_SPARSE, from_logits)
+    job = make_job(kernels, y_true, y_pred, dtype, from_logits=from_logits,
+                   epsilon=epsilon, ignore_class=ignore_class, label_dtype=label_dtype,
+                   labels=_SPARSE_LABELS)
+    return Plan(reference, job)
