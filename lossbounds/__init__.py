@@ -5,19 +5,13 @@
 1.9459101490553132
 """
 
+from . import losses
 from .bounds import Bounds, baseline, best_case, bounds, prior_baseline, worst_case
 from .checks import EPSILON
 from .diagnose import Finding, diagnose
 from .explain import Explanation, explain
 from .logs import TrainingLog, read_keras_log
-from .losses import (
-    LossMeter,
-    binary_crossentropy,
-    categorical_crossentropy,
-    loss,
-    mean_squared_error,
-    sparse_categorical_crossentropy,
-)
+from .losses import *  # noqa: F403 - loss(), LossMeter and every loss's per-sample function
 
 __version__ = "0.2.0.dev0"
 
@@ -35,10 +29,5 @@ __all__ = [
     "explain",
     "TrainingLog",
     "read_keras_log",
-    "binary_crossentropy",
-    "categorical_crossentropy",
-    "loss",
-    "LossMeter",
-    "mean_squared_error",
-    "sparse_categorical_crossentropy",
 ]
+__all__ += losses.__all__

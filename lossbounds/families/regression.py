@@ -33,7 +33,8 @@ from ..options import COUNT, MEAN, N_CLASSES, PRED_RANGE, SAMPLE_WEIGHT, VARIANC
 from ..registry import LossDefinition, Setting, UndefinedBound, register
 from ..text import loss_value, number
 
-__all__ = ["MeanSquaredError", "mean_squared_error"]
+# The per-sample functions: lossbounds exports them.
+__all__ = ["mean_squared_error"]
 
 
 # --------------------------------------------------------------------------
