@@ -177,8 +177,8 @@ class LossDefinition:
                      for match in difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)]
             raise TypeError(
                 f"{self.name} has no option {', '.join(map(repr, unknown))}"
-                + (f" in {caller}" if caller else "")
-                + (f". Did you mean {' or '.join(map(repr, close))}?" if close else "")
+                + (f" in {caller}" if caller else "") + "."
+                + (f" Did you mean {' or '.join(map(repr, close))}?" if close else "")
                 + f" Its options are {', '.join(allowed) or 'none'}."
                 + "".join(f" {self.option_hints[name]}" for name in unknown
                           if name in self.option_hints)
