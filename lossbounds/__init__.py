@@ -12,6 +12,7 @@ from .diagnose import Finding, diagnose
 from .explain import Explanation, explain
 from .logs import TrainingLog, read_keras_log
 from .losses import *  # noqa: F403 - loss(), LossMeter and every loss's per-sample function
+from .registry import available_losses
 
 __version__ = "0.2.0.dev0"
 
@@ -29,5 +30,6 @@ __all__ = [
     "explain",
     "TrainingLog",
     "read_keras_log",
+    "available_losses",
 ]
 __all__ += losses.__all__

@@ -167,7 +167,7 @@ def worst_case(loss: str, **options: Any) -> float:
     return definition.worst(setting)
 
 
-def baseline(loss: str, **options: Any) -> float:
+def baseline(loss: str, y_true: Any = None, **options: Any) -> float:
     r"""The uniform baseline: the loss of predicting :math:`1/K` for every class.
 
     This is what an untrained classifier should score ("verify the loss at
@@ -179,6 +179,9 @@ def baseline(loss: str, **options: Any) -> float:
     ----------
     loss : str
         A loss name, such as ``"sparse_cce"``.
+    y_true : array_like, optional
+        The targets, for losses whose know-nothing prediction (predicting 0)
+        scores something that depends on them, such as regression losses.
     **options
         The loss's options; see `bounds`. ``n_classes`` is required for the
         categorical losses and for mean squared error. For binary
@@ -221,7 +224,7 @@ def baseline(loss: str, **options: Any) -> float:
     0.1875
     """
     definition, setting = _setting(loss, options, "baseline")
-    return definition.uniform(setting)
+    return definition.uniform(setting, y_true)
 
 
 def prior_baseline(loss: str, y_true: Any = None, **options: Any) -> float:
@@ -399,7 +402,7 @@ def bounds(loss: str, y_true: Any = None, **options: Any) -> Bounds:
             setting = setting.replace(n_classes=k)
     best, worst = definition.best(setting), definition.worst(setting)
     try:
-        uniform: float | None = definition.uniform(setting)
+        uniform: float | None = definition.uniform(setting, y_true)
     except UndefinedBound:
         uniform = None
     prior = None

@@ -30,7 +30,7 @@ from .diagnose import Finding, LogColumns, diagnose, output_losses, read_columns
 from .explain import explain
 from .logs import TrainingLog, read_keras_log, read_keras_log_file
 from .options import ENVIRONMENT, Option
-from .registry import all_losses
+from .registry import all_losses, available_losses
 from .text import PLATEAU_ATOL
 from .yardstick import Yardstick, all_plateaus, relative, yardstick
 
@@ -360,6 +360,22 @@ def _align(table: list[list[str]]) -> list[str]:
             .rstrip() for row in table]
 
 
+def _cmd_losses(args: argparse.Namespace) -> int:
+    if args.json:
+        print(json.dumps(available_losses(), indent=2))
+        return EXIT_OK
+    rows = [["name", "also", "options (a flag here, else a Python keyword)"]]
+    for loss in all_losses():
+        options = [option.flag or f"{option.name}=" for option in
+                   loss.keras_options + loss.bound_options]
+        rows.append([loss.name, ", ".join([loss.class_name, *loss.aliases]),
+                     " ".join(options) or "-"])
+    widths = [max(len(row[c]) for row in rows) for c in range(2)]
+    for row in rows:
+        print(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]}".rstrip())
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="lossbounds",
@@ -375,6 +391,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(command)
     command.add_argument("--json", action="store_true", help="print JSON instead of a table")
     command.set_defaults(run=_cmd_bounds)
+    command = commands.add_parser("losses", help="the losses lossbounds knows, with their options")
+    command.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    command.set_defaults(run=_cmd_losses)
     command = commands.add_parser("baseline", help="the uniform baseline (ln K for K classes)")
     _add_bounds_options(command)
     command.set_defaults(run=_cmd_baseline)

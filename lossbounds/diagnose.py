@@ -542,7 +542,16 @@ def _level_findings(data: LogColumns, name: str, ys: Yardstick) -> list[Finding]
     findings.extend(_baseline_findings(name, numbers_, y, ys))
     if name == "loss":
         findings.extend(_double_softmax_findings(numbers_, y, ys))
+    findings.extend(_value_findings(name, numbers_, y, ys))
     return findings
+
+
+def _value_findings(name, numbers_, y, ys: Yardstick) -> list[Finding]:
+    """What the loss's definition reads in the final level (MAPE at 100, ...)."""
+    level = _level(y)
+    return [Finding(note.code, "warning", (int(numbers_[-1]),), {"level": level},
+                    f"{name} (final level {loss_value(level)}): {note}")
+            for note in ys.loss.value_flags(level, ys.setting)]
 
 
 def _below_best_findings(name, numbers_, y, ys: Yardstick) -> list[Finding]:

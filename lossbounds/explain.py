@@ -370,6 +370,7 @@ def _flags(value: float, ys: Yardstick) -> tuple[Flag, ...]:
     worse = uniform is not None and uniform.kind == "worse_than_uniform"
     found = [_below_best(value, ys), _at_plateau(value, ys), uniform,
              None if worse else prior_flag(value, ys), _at_double_softmax(value, ys)]
+    found.extend(Flag(note.code, str(note)) for note in ys.loss.value_flags(value, ys.setting))
     found.extend(Flag(note.code, str(note)) for note in ys.loss.flags(ys.setting))
     return tuple(flag for flag in found if flag is not None)
 

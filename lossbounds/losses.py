@@ -28,17 +28,41 @@ from numpy.typing import ArrayLike
 
 from .checks import EPSILON, as_float_dtype, check_epsilon, check_reduction, to_array
 from .engine import reduce_weighted, same_rank, stream_reduce
-from .families import crossentropy, regression
+from .families import (
+    crossentropy,
+    focal,
+    hinge,
+    metric_learning,
+    probabilistic,
+    regression,
+    segmentation,
+    sequence,
+    similarity,
+)
 
 # Each family module exports its losses' per-sample functions (its __all__):
 # a new loss needs no line here.
 from .families.crossentropy import *  # noqa: F403
+from .families.focal import *  # noqa: F403
+from .families.hinge import *  # noqa: F403
+from .families.metric_learning import *  # noqa: F403
+from .families.probabilistic import *  # noqa: F403
 from .families.regression import *  # noqa: F403
+from .families.segmentation import *  # noqa: F403
+from .families.sequence import *  # noqa: F403
+from .families.similarity import *  # noqa: F403
 from .registry import get_loss
 
 __all__ = ["LossMeter", "loss"]
-__all__ += crossentropy.__all__
 __all__ += regression.__all__
+__all__ += probabilistic.__all__
+__all__ += similarity.__all__
+__all__ += hinge.__all__
+__all__ += crossentropy.__all__
+__all__ += focal.__all__
+__all__ += segmentation.__all__
+__all__ += metric_learning.__all__
+__all__ += sequence.__all__
 
 _F32 = np.float32
 

@@ -40,6 +40,7 @@ __all__ = [
     "UndefinedBound",
     "accepted_names",
     "all_losses",
+    "available_losses",
     "get_loss",
     "register",
 ]
@@ -221,8 +222,12 @@ class LossDefinition:
         """The highest value Keras can return for one sample with a valid prediction."""
         raise NotImplementedError
 
-    def uniform(self, s: Setting) -> float:
-        """The loss of the natural know-nothing prediction; raise `UndefinedBound` if none."""
+    def uniform(self, s: Setting, y_true: Any = None) -> float:
+        """The loss of the natural know-nothing prediction; raise `UndefinedBound` if none.
+
+        Most losses' uniform baseline depends on the options alone; a regression
+        loss's (predicting 0) may depend on the targets `y_true`, when given.
+        """
         raise UndefinedBound(f"{self.name} has no uniform baseline.")
 
     def prior(self, s: Setting, y_true: Any) -> float:
@@ -265,6 +270,14 @@ class LossDefinition:
 
     def flags(self, s: Setting) -> tuple[Note, ...]:
         """Warnings about the options themselves (a binary loss on K > 2 classes)."""
+        return ()
+
+    def value_flags(self, value: float, s: Setting) -> tuple[Note, ...]:
+        """What a finite value reveals about its cause, in this loss's terms.
+
+        For example, a mean absolute percentage error of exactly 100 means the
+        model predicts 0. The code of each note becomes the flag's kind.
+        """
         return ()
 
     def measures(self, value: float, prior: float | None) -> dict[str, float | None]:
@@ -310,6 +323,32 @@ def register(cls: type[LossDefinition]) -> type[LossDefinition]:
     return cls
 
 
+def available_losses() -> list[dict[str, Any]]:
+    """Every supported loss: its names and the options its functions take.
+
+    Returns
+    -------
+    list of dict
+        One dict per loss: ``name`` (Keras' function name), ``class_name``,
+        ``aliases``, ``title``, ``options`` (the Keras options, name to
+        default), ``bound_options`` and ``data_options`` (names).
+
+    Examples
+    --------
+    >>> import lossbounds
+    >>> [loss["name"] for loss in lossbounds.available_losses()][:2]
+    ['mean_squared_error', 'binary_crossentropy']
+    """
+    return [
+        {"name": loss.name, "class_name": loss.class_name, "aliases": list(loss.aliases),
+         "title": loss.title,
+         "options": {option.name: option.default for option in loss.keras_options},
+         "bound_options": [option.name for option in loss.bound_options],
+         "data_options": [option.name for option in loss.data_options]}
+        for loss in all_losses()
+    ]
+
+
 def all_losses() -> tuple[LossDefinition, ...]:
     """Every registered loss, in the order they were defined."""
     return tuple(_REGISTRY.values())
@@ -344,6 +383,7 @@ def get_loss(loss: Any, argument: str = "loss") -> LossDefinition:
         close = difflib.get_close_matches(_fold(loss), list(folded), n=3, cutoff=0.5)
         hint = f" Did you mean {' or '.join(repr(folded[c]) for c in close)}?" if close else ""
         raise ValueError(f"Unknown loss {loss!r} for `{argument}`.{hint} "
-                         f"Accepted names: {', '.join(names)}.")
+                         f"Accepted names: {', '.join(names)}. A custom loss has no known "
+                         "bounds: diagnose its training log without a loss name (trends only).")
     return found
 

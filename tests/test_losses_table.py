@@ -59,12 +59,23 @@ class Row:
     bound_options: Callable[[int], dict[str, Any]] = field(default=lambda k: {})
     #: Smallest K the loss takes.
     min_k: int = 1
+    #: The exactness contract (see compare.assert_close): 1e-6 relative unless Keras is noisier.
+    rtol: float = 1e-6
+    atol: float = 0.0
+    #: Does the loss have a prior baseline (a best constant prediction)?
+    has_prior: bool = True
 
 
+# One section per family module; each loss adds its row to its family's section.
 TABLE = (
+    # -- regression (families/regression.py)
     Row("mean_squared_error",
         lambda rng, n, k: (rng.random((n, k)).astype(F32), rng.random((n, k)).astype(F32)),
         bound_options=lambda k: {"n_classes": k, "y_range": (0.0, 1.0), "pred_range": (0.0, 1.0)}),
+    # -- probabilistic (families/probabilistic.py)
+    # -- similarity (families/similarity.py)
+    # -- hinge (families/hinge.py)
+    # -- crossentropy (families/crossentropy.py)
     Row("binary_crossentropy",
         lambda rng, n, k: (rng.integers(0, 2, (n, k)).astype(F32), rng.random((n, k)).astype(F32)),
         options=({}, {"label_smoothing": 0.2}, {"from_logits": True})),
@@ -76,6 +87,10 @@ TABLE = (
         lambda rng, n, k: (rng.integers(0, k, n), _probabilities(rng, n, k)),
         options=({}, {"from_logits": True}, {"ignore_class": 0}),
         bound_options=lambda k: {"n_classes": k}, min_k=2),
+    # -- focal (families/focal.py)
+    # -- segmentation (families/segmentation.py)
+    # -- metric_learning (families/metric_learning.py)
+    # -- sequence (families/sequence.py)
 )
 ROWS = {row.name: row for row in TABLE}
 CASES = [(row.name, i) for row in TABLE for i in range(len(row.options))]
@@ -135,10 +150,11 @@ def test_agrees_with_keras(name, index, seed, k):
     if "ignore_class" not in options:  # the function API of Keras has no ignore_class mask
         assert kind == "value", expected
         assert_close(getattr(lossbounds, name)(y_true, y_pred, **options), expected,
-                     context=name)
+                     context=name, rtol=ROWS[name].rtol, atol=ROWS[name].atol)
     kind, expected = keras_class(name, y_true, y_pred, **options)
     assert kind == "value", expected
-    assert_close(lossbounds.loss(name, y_true, y_pred, **options), expected, context=name)
+    assert_close(lossbounds.loss(name, y_true, y_pred, **options), expected, context=name,
+                 rtol=ROWS[name].rtol, atol=ROWS[name].atol)
 
 
 @pytest.mark.parametrize(("name", "index"), CASES)
@@ -166,7 +182,7 @@ def test_bounds_are_ordered(name, index, seed, k):
     bound_options = {**ROWS[name].bound_options(y_pred.shape[-1]), **options}
     b = lossbounds.bounds(name, y_true, **bound_options)
     values = [v for v in (b.best, b.prior, b.uniform, b.worst) if v is not None]
-    assert b.prior is not None
+    assert (b.prior is not None) == ROWS[name].has_prior
     assert all(x <= y + 1e-9 * max(1.0, abs(y)) for x, y in zip(values, values[1:])), b
 
 

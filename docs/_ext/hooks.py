@@ -5,6 +5,9 @@
   ``benchmarks/...`` with the same relative paths a reader would use.
 * The notebooks live in ``notebooks/``, outside ``docs/``: they are added to
   the site as ``notebooks/<name>.ipynb`` before mkdocs-jupyter renders them.
+* Every page in ``docs/losses/`` is in the "Loss reference" section of the
+  navigation: pages that mkdocs.yml does not list are added after the listed
+  ones, titled by their first heading. A new loss needs its page only.
 """
 
 from __future__ import annotations
@@ -32,7 +35,23 @@ def on_config(config):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("MPLBACKEND", "Agg")
+    _add_loss_pages(config)
     return config
+
+
+def _add_loss_pages(config) -> None:
+    section = next((entry for entry in config["nav"] or []
+                    if isinstance(entry, dict) and "Loss reference" in entry), None)
+    if section is None:
+        return
+    pages = section["Loss reference"]
+    listed = {path for entry in pages for path in entry.values()}
+    assert _ROOT is not None
+    for page in sorted((_ROOT / "docs" / "losses").glob("*.md")):
+        path = f"losses/{page.name}"
+        if path not in listed:
+            first = page.read_text(encoding="utf-8").splitlines()[0]
+            pages.append({first.lstrip("# ").strip() or page.stem: path})
 
 
 @event_priority(100)  # before mkdocs-jupyter turns .ipynb files into pages

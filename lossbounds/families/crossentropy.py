@@ -514,7 +514,7 @@ class BinaryCrossentropy(_CrossEntropy):
         return max(sem.binary_crossentropy(t, q)
                    for t in _smoothed_binary(s["label_smoothing"]) for q in (sem.eps, sem.high))
 
-    def uniform(self, s: Setting) -> float:
+    def uniform(self, s: Setting, y_true: Any = None) -> float:
         sem, k = s.semantics, s["n_classes"]
         # K one-hot outputs, at least 2 (the default: one yes/no output).
         k = 2 if k is None else check_n_classes(k, minimum=2)
@@ -653,7 +653,7 @@ class _Categorical(_CrossEntropy):
         largest = float(sem.clip(1.0 - (k - 1) * sem.eps))
         return (true + (k - 2) * other) * neg_log(sem.eps) + other * neg_log(largest)
 
-    def uniform(self, s: Setting) -> float:
+    def uniform(self, s: Setting, y_true: Any = None) -> float:
         sem = s.semantics
         k = self.classes(s, required=False)
         if k is None:
@@ -841,10 +841,10 @@ class SparseCategoricalCrossentropy(_Categorical):
         total = sem.eps + sem.high if k == 2 else 1.0 + (k - 2) * sem.eps
         return neg_log(sem.eps) + math.log(total)
 
-    def uniform(self, s: Setting) -> float:
+    def uniform(self, s: Setting, y_true: Any = None) -> float:
         if s.semantics.renormalises and s["n_classes"] is not None:
             return math.log(s["n_classes"])
-        return super().uniform(s)
+        return super().uniform(s, y_true)
 
     def renormalisation(self, clipped: np.ndarray, s: Setting) -> float:
         # TensorFlow renormalises the clipped row: ln sum_k clip(f_k), at most ln(1 + K eps).

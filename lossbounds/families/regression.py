@@ -203,7 +203,7 @@ class MeanSquaredError(LossDefinition):
         (y_low, y_high), (p_low, p_high) = y_range, pred_range
         return float(max((y_high - p_low) ** 2, (p_high - y_low) ** 2))
 
-    def uniform(self, s: Setting) -> float:
+    def uniform(self, s: Setting, y_true: Any = None) -> float:
         k = s["n_classes"]
         if k is None:
             raise UndefinedBound(
