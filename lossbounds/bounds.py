@@ -406,9 +406,19 @@ def bounds(loss: str, y_true: Any = None, **options: Any) -> Bounds:
     except UndefinedBound:
         uniform = None
     prior = None
+    data = {option.name for option in definition.data_options}
     if y_true is not None or any(setting.get(key) is not None for key in definition.prior_keys):
         prior = definition.prior(setting, y_true)
-    data = {option.name for option in definition.data_options}
+    else:
+        unused = sorted(name for name in data if setting.get(name) is not None)
+        if unused:
+            raise ValueError(
+                f"{', '.join(f'`{name}`' for name in unused)} "
+                f"{'describes' if len(unused) == 1 else 'describe'} the labels for the prior "
+                f"baseline, which needs the labels themselves (y_true) or their summary "
+                f"({', '.join(f'`{key}`' for key in definition.prior_keys) or 'none'}). "
+                f"Hint: lossbounds.bounds({definition.name!r}, y_true, ...)."
+            )
     defaults = {option.name: option.default for option in definition.all_options()}
     shown = {name: value for name, value in setting.options.items()
              if name not in data and name != "axis" and value != defaults[name]}

@@ -16,6 +16,7 @@ import numpy as np
 
 __all__ = [
     "EPSILON",
+    "MAX_CLASSES",
     "MAX_ELEMENTS",
     "as_float_dtype",
     "check_axis",
@@ -38,6 +39,9 @@ EPSILON = 1e-7
 #: The largest number of elements one input may have. A larger array can only
 #: be a broadcast view of a small one; processing it would run for hours.
 MAX_ELEMENTS = 2**30
+
+#: The largest number of classes: counts beyond it are not exact in float64.
+MAX_CLASSES = 2**53
 
 
 def plain(value: Any) -> str:
@@ -67,7 +71,13 @@ def check_real(value: Any, argument: str) -> float:
         raise TypeError(
             f"`{argument}` must be a real number, got {type(value).__name__}: {value!r}."
         )
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an int beyond float range, 10**400
+        raise ValueError(
+            f"`{argument}` is too large to be a float: {_digits(int(value))}. Hint: use a value "
+            "within float64 range (about 1.8e308)."
+        ) from None
     if math.isnan(value):
         raise ValueError(f"`{argument}` must not be NaN.")
     return value
@@ -109,6 +119,12 @@ def check_n_classes(n_classes: Any, *, minimum: int = 2, argument: str = "n_clas
             f"{n_classes!r}.{hint}"
         )
     value = int(n_classes)
+    if value > MAX_CLASSES:
+        raise ValueError(
+            f"`{argument}` must be at most 2**53 = {MAX_CLASSES}, got {_digits(value)}: beyond "
+            "it, class counts are no longer exact in float64. Hint: it counts the classes "
+            "the model chooses between (the units of its output layer)."
+        )
     if value < minimum:
         raise ValueError(
             f"`{argument}` must be at least {minimum}, got {value}. "
@@ -147,7 +163,19 @@ def check_ignore_class(ignore_class: Any) -> int | None:
             "`ignore_class` must be None or an int label value (such as -1 or "
             f"255), got {type(ignore_class).__name__}: {ignore_class!r}."
         )
-    return int(ignore_class)
+    value = int(ignore_class)
+    if not -(2**63) <= value < 2**63:
+        raise ValueError(
+            f"`ignore_class` must be a label value that fits int64, got {_digits(value)}. "
+            "Hint: padding labels are usually -1 or 255."
+        )
+    return value
+
+
+def _digits(value: int) -> str:
+    """A huge int in a message: its first digits and its length, not 400 digits."""
+    text = str(value)
+    return text if len(text) <= 24 else f"{text[:12]}... ({len(text)} digits)"
 
 
 REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
@@ -234,12 +262,15 @@ def to_array(
     dtype: np.dtype | None = None,
     allow_int: bool = True,
     allow_bool: bool = False,
+    exact: bool = False,
 ) -> np.ndarray:
     """Convert like ``ops.convert_to_tensor`` on the TensorFlow backend.
 
     numpy arrays keep their dtype. Python lists and scalars of floats become
     float32 and of ints int32, as ``tf.convert_to_tensor`` makes them. With
-    `dtype`, the result is cast to it (Keras' class API does this).
+    `dtype`, the result is cast to it (Keras' class API does this). With
+    ``exact=True`` Python numbers stay float64 and int64: for statistics
+    (baselines), which Keras never sees, nothing is narrowed.
     """
     if isinstance(value, (str, bytes)):
         raise TypeError(
@@ -251,10 +282,10 @@ def to_array(
     )
     try:
         array = np.asarray(value)
-    except (ValueError, TypeError) as error:
+    except Exception as error:  # a user's __array__ may raise anything: report it as the input's
         raise ValueError(
-            f"`{argument}` could not be read as an array: {error}. Hint: nested "
-            "lists must be rectangular (every row the same length)."
+            f"`{argument}` could not be read as an array ({type(error).__name__}: {error}). "
+            "Hint: nested lists must be rectangular (every row the same length)."
         ) from None
     kind = array.dtype.kind
     if kind == "b" and not allow_bool and dtype is None:
@@ -270,14 +301,14 @@ def to_array(
             f"lossbounds handles at most 2**30 per call. Hint: compute the loss "
             "batch by batch and combine the sums."
         )
-    if from_python:
+    if from_python and not exact:
         # tf.convert_to_tensor turns Python floats into float32, ints into int32.
         if kind == "f":
             array = array.astype(np.float32)
         elif kind in "iu":
-            array = array.astype(np.int32) if array.size == 0 or (
-                np.abs(array).max() < 2**31
-            ) else array
+            # (min and max, not abs: abs of int64's minimum overflows to itself)
+            fits = array.size == 0 or (array.min() >= -(2**31) and array.max() < 2**31)
+            array = array.astype(np.int32) if fits else array
     if dtype is not None:
         array = array.astype(dtype)
     elif kind in "iu" and not allow_int:

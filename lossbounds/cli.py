@@ -15,8 +15,10 @@ line to stderr, never a traceback.
 from __future__ import annotations
 
 import argparse
+import codecs
 import json
 import math
+import os
 import sys
 import textwrap
 from collections.abc import Sequence
@@ -28,7 +30,7 @@ from . import __version__
 from .bounds import baseline, bounds
 from .diagnose import Finding, LogColumns, diagnose, output_losses, read_columns
 from .explain import explain
-from .logs import TrainingLog, read_keras_log, read_keras_log_file
+from .logs import TrainingLog, read_keras_log
 from .options import ENVIRONMENT, Option
 from .registry import all_losses, available_losses
 from .text import PLATEAU_ATOL
@@ -120,10 +122,25 @@ def _options(args: argparse.Namespace) -> dict:
     return {name: value for name, value in vars(args).items() if name in names}
 
 
+def _json(value: Any) -> str:
+    """Standard JSON (RFC 8259 has no Infinity or NaN): those numbers become "inf", "-inf", "nan"."""
+    return json.dumps(_finite_json(value), indent=2, allow_nan=False)
+
+
+def _finite_json(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {key: _finite_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_json(item) for item in value]
+    return value
+
+
 def _cmd_bounds(args: argparse.Namespace) -> int:
     result = bounds(args.loss, **_options(args))
     if args.json:
-        print(json.dumps(result.as_dict(), indent=2))
+        print(_json(result.as_dict()))
     else:
         print(result)
     return EXIT_OK
@@ -142,7 +159,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         raise _UsageError(f"lossbounds explain: {problem}: give one, after VALUE or as --loss "
                           "(e.g. lossbounds explain 0.1956 sparse_cce -k 10)")
     result = explain(args.value, given[0], **_options(args))
-    print(json.dumps(result.as_dict(), indent=2) if args.json else result)
+    print(_json(result.as_dict()) if args.json else result)
     return EXIT_OK
 
 
@@ -163,7 +180,7 @@ def _cmd_check_log(args: argparse.Namespace) -> int:
     status = EXIT_FINDINGS if any(f.severity == "error" for f in findings) else EXIT_OK
     data = read_columns(log)
     if args.json:
-        print(json.dumps(_report(source, data, ref, findings, status), indent=2))
+        print(_json(_report(source, data, ref, findings, status)))
     else:
         print(_report_text(source, data, ref, findings))
     if plot is not None:
@@ -174,15 +191,40 @@ def _cmd_check_log(args: argparse.Namespace) -> int:
 def _read_log_argument(path: str) -> tuple[TrainingLog, str]:
     if path == "-":
         stream = sys.stdin
+        if stream is None or stream.closed:
+            raise _UsageError("lossbounds: error: standard input is closed: give a log file, "
+                              "or pipe the output of model.fit into check-log -")
         # Bytes, decoded like a file: a pasted log may hold stray non-UTF-8 bytes.
         buffer = getattr(stream, "buffer", None)
-        text = buffer.read().decode("utf-8", "replace") if buffer is not None else stream.read()
+        try:
+            text = _decode(buffer.read()) if buffer is not None else stream.read()
+        except OSError as error:
+            raise _UsageError("lossbounds: error: cannot read standard input: "
+                              f"{error.strerror or error}") from None
         return read_keras_log(text), "standard input"
     try:
-        return read_keras_log_file(path), path
+        with open(path, "rb") as file:
+            return read_keras_log(_decode(file.read(MAX_LOG_BYTES + 1))), path
     except OSError as error:
         raise _UsageError(
             f"lossbounds: error: cannot read {path!r}: {error.strerror or error}") from None
+
+
+#: The largest log check-log reads (a million epochs of Keras output is ~200 MB).
+MAX_LOG_BYTES = 256 * 2**20
+
+
+def _decode(data: bytes) -> str:
+    """A log's text: UTF-16/32 with a byte-order mark (a PowerShell redirect), else UTF-8."""
+    if len(data) > MAX_LOG_BYTES:
+        raise _UsageError(f"lossbounds: error: the log is larger than {MAX_LOG_BYTES >> 20} MiB; "
+                          "give its last part (tail -c 100M train.log | lossbounds check-log -)")
+    for bom, codec in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                       (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"),
+                       (codecs.BOM_UTF8, "utf-8-sig")):
+        if data.startswith(bom):
+            return data.decode(codec, "replace")
+    return data.decode("utf-8", "replace")
 
 
 def _plot_module() -> Any:
@@ -362,7 +404,7 @@ def _align(table: list[list[str]]) -> list[str]:
 
 def _cmd_losses(args: argparse.Namespace) -> int:
     if args.json:
-        print(json.dumps(available_losses(), indent=2))
+        print(_json(available_losses()))
         return EXIT_OK
     rows = [["name", "also", "options (a flag here, else a Python keyword)"]]
     for loss in all_losses():
@@ -424,22 +466,48 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
+    for stream in (sys.stdout, sys.stderr):
+        # A console that cannot show "≠" or "²" (cp1252) shows "?" rather than losing the text.
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="replace")
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
         if args.command is None:
             parser.print_help()
             return EXIT_USAGE
-        return args.run(args)
+        status = args.run(args)
+        sys.stdout.flush()  # a full disk or a closed pipe shows here, not at exit
+        return status
     except _UsageError as error:
-        print(str(error).replace("\n", " "), file=sys.stderr)
-        return EXIT_USAGE
+        return _error(str(error))
     except (ValueError, TypeError) as error:
-        print(f"lossbounds: error: {error}".replace("\n", " "), file=sys.stderr)
-        return EXIT_USAGE
+        return _error(f"lossbounds: error: {error}")
     except BrokenPipeError:  # `lossbounds ... | head`: stop quietly
-        sys.stderr.close()
+        _silence_stdout()
         return EXIT_OK
+    except OSError as error:  # writing the output failed: a full disk, a closed terminal
+        _silence_stdout()
+        return _error(f"lossbounds: error: cannot write the output: {error.strerror or error}")
+
+
+def _error(message: str) -> int:
+    """Print one line on stderr (if there is one) and return the usage status."""
+    try:
+        print(message.replace("\n", " "), file=sys.stderr)
+    except (OSError, ValueError, AttributeError):
+        pass
+    return EXIT_USAGE
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

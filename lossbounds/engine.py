@@ -474,7 +474,8 @@ def reduce_weighted(
     """Keras' ``reduce_weighted_values``: merge mask and weights, weight, reduce."""
     values = values.astype(dtype, copy=False)
     if sample_weight is not None:
-        sample_weight = to_array(sample_weight, "sample_weight", dtype=dtype)
+        # TensorFlow reads a subnormal weight as 0 (flush-to-zero)
+        sample_weight = _tfmath.flush_subnormals(to_array(sample_weight, "sample_weight", dtype=dtype))
     if mask is not None:
         if reduction in ("mean", "sum_over_batch_size"):
             # Valid entries weigh total/valid, so the mean is over valid ones.
@@ -519,7 +520,8 @@ def _block_sum(array: np.ndarray, dtype: np.dtype) -> float:
     """sum(array.astype(dtype)) in float64, a block at a time (no full-size cast)."""
     flat = array.reshape(-1)
     return _exact_sum([
-        float(np.sum(flat[i : i + _BLOCK_ELEMENTS].astype(dtype), dtype=np.float64))
+        float(np.sum(_tfmath.flush_subnormals(flat[i : i + _BLOCK_ELEMENTS].astype(dtype)),
+                     dtype=np.float64))
         for i in range(0, flat.size, _BLOCK_ELEMENTS)
     ])
 
@@ -562,7 +564,8 @@ def stream_reduce(job: Job, sample_weight: Any, reduction: str) -> float | None:
 
     def work(start: int, stop: int, ws: Workspace) -> tuple[float, float]:
         values, valid = _evaluate(job, start, stop, ws)
-        weights = None if weight is None else ws.block("weight", flat_weight, start, stop)
+        weights = None if weight is None else _tfmath.flush_subnormals(
+            ws.block("weight", flat_weight, start, stop))  # TF reads subnormal weights as 0
         if valid is not None:
             float_mask = np.where(valid, mask_weight, dtype.type(0)).astype(dtype)
             weights = float_mask if weights is None else np.multiply(weights, float_mask)

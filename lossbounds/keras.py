@@ -531,6 +531,13 @@ def _model_bounds(model: Any, loss: Any, overrides: dict) -> tuple[Bounds, dict,
     options = {**_bounds_kwargs(found), **overrides}
     result = compute_bounds(found.definition.name, **options)
     mistakes = _model_mistakes(found, options)
+    given = overrides.get("n_classes")
+    if given is not None and found.outputs is not None and _has_class_axis(found.definition) \
+            and given != found.outputs:
+        mistakes.append(Note("n_classes_mismatch", (
+            f"n_classes={given} was given, but the model's output has {found.outputs} classes: "
+            f"the bounds are those of {given} classes. Hint: leave n_classes out, lossbounds "
+            "reads K from the model.")))
     notes = _model_notes(found, options, result, mistakes)
     if found.backend == "tensorflow" and found.definition.probabilistic:
         # bounds() says "when the last layer is a softmax or sigmoid"; we know
@@ -631,6 +638,14 @@ def check_init_loss(
     >>> check_init_loss(0.01, b).severity
     'warning'
     """
+    if not isinstance(bounds, Bounds):
+        raise TypeError(
+            f"`bounds` must be a lossbounds.Bounds, got {type(bounds).__name__}: {bounds!r}. "
+            "Hint: check_init_loss(loss, lossbounds.bounds('sparse_cce', n_classes=10))."
+        )
+    init_loss = _real(init_loss, "init_loss")
+    prior = None if prior is None else _real(prior, "prior")
+    _check_tolerance(tolerance)
     uniform = bounds.uniform
     if uniform is None or not uniform > 0:
         raise ValueError(
@@ -709,6 +724,11 @@ class BoundsCallback(keras.callbacks.Callback):
     verbose : int, default 1
         0: warnings only; 1: also print them, and the init verdict; 2: also
         print ``"info"`` findings.
+    strict : bool, default False
+        A monitoring callback must never stop training: by default anything
+        that goes wrong inside it (a loss it cannot bound, labels it cannot
+        read) is reported once as a `LossBoundsWarning` and training goes on.
+        With ``strict=True`` the error is raised instead.
     **bounds_options
         Options of `lossbounds.bounds` (``counts``, ``label_smoothing``, ...),
         passed to `bounds_for` and to `lossbounds.interpret.diagnose`.
@@ -757,6 +777,7 @@ class BoundsCallback(keras.callbacks.Callback):
         n_classes: int | None = None,
         tolerance: float = DEFAULT_TOLERANCE,
         verbose: int = 1,
+        strict: bool = False,
         **bounds_options: Any,
     ) -> None:
         super().__init__()
@@ -777,6 +798,11 @@ class BoundsCallback(keras.callbacks.Callback):
         self.n_classes = None if n_classes is None else check_n_classes(n_classes, minimum=1)
         self.tolerance = float(tolerance)
         self.verbose = int(verbose)
+        if not isinstance(strict, (bool, np.bool_)):
+            raise TypeError(f"`strict` must be True or False, got {type(strict).__name__}: "
+                            f"{strict!r}.")
+        self.strict = bool(strict)
+        self._broken = False  # set when a check failed: later hooks stay quiet
         self.bounds_options = dict(bounds_options)
         self.bounds: Bounds | None = None
         self.init_loss: float | None = None
@@ -790,11 +816,36 @@ class BoundsCallback(keras.callbacks.Callback):
     # -- Keras hooks ------------------------------------------------------
 
     def on_train_begin(self, logs: dict | None = None) -> None:
+        self._broken, self.bounds = False, None
+        self.log, self._first_batch_pending, self._seen_kinds = TrainingLog(), False, set()
+        self._guarded("at the start of training", self._train_begin)
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._guarded("after the first batch", self._train_batch_end, batch, logs)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is not None:
+            self.log.epochs.append(_as_epoch(epoch, logs))  # kept even when checks fail
+        self._guarded(f"at the end of epoch {epoch + 1}", self._epoch_end, logs)
+
+    def _guarded(self, when: str, hook: Any, *args: Any) -> None:
+        """Run a check; a failure warns once (or raises, with strict=True), never stops fit."""
+        if self._broken:
+            return
+        try:
+            hook(*args)
+        except Exception as error:
+            if self.strict:
+                raise
+            self._broken = True
+            self._warn(f"could not check the loss {when}, so it stops checking (training goes "
+                       f"on): {type(error).__name__}: {error}")
+
+    def _train_begin(self) -> None:
         overrides = dict(self.bounds_options)
         if self.n_classes is not None:
             overrides["n_classes"] = self.n_classes
         self.bounds, self._options, mistakes = _model_bounds(self.model, self.loss, overrides)
-        self.log, self._first_batch_pending, self._seen_kinds = TrainingLog(), False, set()
         for mistake in mistakes:
             self._warn(f"model: {mistake}")
         if self.bounds.uniform is None:
@@ -811,7 +862,7 @@ class BoundsCallback(keras.callbacks.Callback):
         else:
             self._first_batch_pending = True
 
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+    def _train_batch_end(self, batch: int, logs: dict | None) -> None:
         if not self._first_batch_pending or batch != 0:
             return
         self._first_batch_pending = False
@@ -820,23 +871,27 @@ class BoundsCallback(keras.callbacks.Callback):
             self.init_loss = float(loss)
             self._judge_init(None)
 
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if logs is None:
+    def _epoch_end(self, logs: dict | None) -> None:
+        if logs is None or self.bounds is None:
             return
         if self._first_batch_pending:
             # With steps_per_execution > 1 Keras reports no batch 0.
             self._first_batch_pending = False
             self._say("no init check: give BoundsCallback(x_batch, y_batch) to run it.")
-        self.log.epochs.append(_as_epoch(epoch, logs))
         self._add_ratios(logs)
         if "loss" in logs:
             self._diagnose()
 
     # -- helpers ----------------------------------------------------------
 
+    def _per_sample_mean(self) -> bool:
+        """Is the logged loss a per-sample mean, comparable with the bounds?"""
+        codes = {getattr(note, "code", None) for note in (self.bounds.notes if self.bounds else ())}
+        return not codes & {"reduction", "loss_weights"}
+
     def _add_ratios(self, logs: dict) -> None:
         uniform = self.bounds.uniform if self.bounds else None
-        if not uniform:
+        if not uniform or not self._per_sample_mean():
             return
         for key in ("loss", "val_loss"):
             if isinstance(logs.get(key), numbers.Real):
@@ -844,7 +899,10 @@ class BoundsCallback(keras.callbacks.Callback):
 
     def _diagnose(self) -> None:
         # cast: on_train_begin sets the bounds before Keras ends an epoch
-        for finding in diagnose(self.log, loss=cast(Bounds, self.bounds).loss, **self._options):
+        # A sum or a weighted loss is not a per-sample mean: only its trends are judged.
+        comparable = self._per_sample_mean()
+        loss = cast(Bounds, self.bounds).loss if comparable else None
+        for finding in diagnose(self.log, loss=loss, **(self._options if comparable else {})):
             if finding.kind in self._seen_kinds:
                 continue
             if finding.severity in ("warning", "error"):
@@ -885,6 +943,14 @@ class BoundsCallback(keras.callbacks.Callback):
     def _say(self, message: str) -> None:
         if self.verbose:
             print(f"[lossbounds] {message}")
+
+
+def _real(value: Any, argument: str) -> float:
+    """A real number (NaN and inf allowed: a loss can be either)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(cast(object, value), numbers.Real):
+        raise TypeError(f"`{argument}` must be a real number, got {type(value).__name__}: "
+                        f"{value!r}.")
+    return float(value)
 
 
 def _check_tolerance(tolerance: Any) -> None:

@@ -21,6 +21,7 @@ flat whatever the batch size.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -28,17 +29,7 @@ from numpy.typing import ArrayLike
 
 from .checks import EPSILON, as_float_dtype, check_epsilon, check_reduction, to_array
 from .engine import reduce_weighted, same_rank, stream_reduce
-from .families import (
-    crossentropy,
-    focal,
-    hinge,
-    metric_learning,
-    probabilistic,
-    regression,
-    segmentation,
-    sequence,
-    similarity,
-)
+from . import families
 
 # Each family module exports its losses' per-sample functions (its __all__):
 # a new loss needs no line here.
@@ -54,15 +45,15 @@ from .families.similarity import *  # noqa: F403
 from .registry import get_loss
 
 __all__ = ["LossMeter", "loss"]
-__all__ += regression.__all__
-__all__ += probabilistic.__all__
-__all__ += similarity.__all__
-__all__ += hinge.__all__
-__all__ += crossentropy.__all__
-__all__ += focal.__all__
-__all__ += segmentation.__all__
-__all__ += metric_learning.__all__
-__all__ += sequence.__all__
+__all__ += families.regression.__all__
+__all__ += families.probabilistic.__all__
+__all__ += families.similarity.__all__
+__all__ += families.hinge.__all__
+__all__ += families.crossentropy.__all__
+__all__ += families.focal.__all__
+__all__ += families.segmentation.__all__
+__all__ += families.metric_learning.__all__
+__all__ += families.sequence.__all__
 
 _F32 = np.float32
 
@@ -229,6 +220,7 @@ class LossMeter:
                 f"options are {', '.join(names) or 'none'} (plus reduction, dtype and epsilon)."
             )
         self._options = options
+        self._lock = threading.Lock()  # updates from several threads must not be lost
         self.reset()
 
     def reset(self) -> None:
@@ -242,12 +234,14 @@ class LossMeter:
         value = loss(self._loss.name, y_true, y_pred, sample_weight=sample_weight, **self._options)
         shape = np.shape(y_pred)
         batch_size = shape[0] if shape else 1  # Keras: the batch's first dimension
-        with np.errstate(over="ignore", invalid="ignore"):
+        if batch_size == 0:
+            return value  # an empty batch weighs nothing: the running mean is unchanged
+        with self._lock, np.errstate(over="ignore", invalid="ignore"):
             # Mean.update_state(loss, sample_weight=batch_size), in float32
             size = _F32(batch_size)
             self._total = _F32(self._total + _F32(value) * size)
             self._weight = _F32(self._weight + size)
-        self._samples += batch_size
+            self._samples += batch_size
         return value
 
     def result(self) -> float:

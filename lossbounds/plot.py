@@ -185,6 +185,11 @@ def _new_axes(ax: Any) -> tuple[Any, Any]:
             "lossbounds.plot needs matplotlib: pip install lossbounds[plot]"
         ) from error
     if ax is not None:
+        if not (hasattr(ax, "figure") and hasattr(ax, "plot") and hasattr(ax, "axhline")):
+            raise TypeError(
+                f"`ax` must be a matplotlib Axes, got {type(ax).__name__}: {ax!r}. Hint: "
+                "fig, ax = matplotlib.pyplot.subplots(); plot_history(history, ax=ax)."
+            )
         return ax.figure, ax
     figure = Figure(figsize=(7.5, 4.5), layout="constrained")
     return figure, figure.add_subplot()

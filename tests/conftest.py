@@ -17,7 +17,10 @@ _COMMON = dict(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     print_blob=True,
 )
-# CI: the same examples on every run, no example database.
+# The default, for everyone who runs `python -m pytest` (CI too): the same examples on
+# every run, no example database, so a first run on a new machine is the run CI made.
 settings.register_profile("ci", derandomize=True, database=None, **_COMMON)
-settings.register_profile("dev", **_COMMON)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+# Random exploration, run on purpose: HYPOTHESIS_PROFILE=explore python -m pytest
+settings.register_profile("explore", max_examples=1000, **_COMMON)
+settings.register_profile("dev", **_COMMON)  # random examples, hypothesis' default counts
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))

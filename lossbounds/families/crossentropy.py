@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal, overload
 
@@ -288,14 +289,20 @@ def _exp(x: float) -> float:
 def _weights(sample_weight: Any) -> np.ndarray | None:
     if sample_weight is None:
         return None
-    weights = to_array(sample_weight, "sample_weight").astype(np.float64)
+    weights = to_array(sample_weight, "sample_weight", exact=True).astype(np.float64)
     if not np.all(np.isfinite(weights)) or np.any(weights < 0):
         raise ValueError("`sample_weight` must be finite and non-negative for a baseline.")
-    return weights
+    return _scaled(weights)
+
+
+def _scaled(values: np.ndarray) -> np.ndarray:
+    """`values` divided by their largest, so that their sum cannot overflow (1e308 + 1e308)."""
+    largest = float(values.max()) if values.size else 0.0
+    return values / largest if largest > 0 else values
 
 
 def _checked_counts(counts: Any) -> np.ndarray:
-    counts = to_array(counts, "counts").astype(np.float64)
+    counts = to_array(counts, "counts", exact=True).astype(np.float64)
     if counts.ndim == 0 or counts.shape[-1] < 1:
         raise ValueError(f"`counts` must be a 1-D array of class counts, got shape {counts.shape}.")
     if not np.all(np.isfinite(counts)) or np.any(counts < 0):
@@ -303,7 +310,7 @@ def _checked_counts(counts: Any) -> np.ndarray:
             "`counts` must be finite and non-negative, got "
             f"{plain(counts[~np.isfinite(counts) | (counts < 0)].flat[0])}."
         )
-    return counts
+    return counts / counts.max(axis=-1, keepdims=True).clip(min=np.finfo(np.float64).tiny)
 
 
 def _class_counts(counts: np.ndarray, n_classes: int | None) -> tuple[np.ndarray, float]:
@@ -313,6 +320,14 @@ def _class_counts(counts: np.ndarray, n_classes: int | None) -> tuple[np.ndarray
         raise ValueError(f"`counts` has {counts.size} classes but n_classes={n_classes}.")
     require_nonempty(counts.sum())
     return counts / counts.sum(), float(counts.sum())
+
+
+@dataclass(frozen=True)
+class _Multiset:
+    """Class frequencies as distinct `values`, each shared by `counts` classes (K = sum)."""
+
+    values: np.ndarray
+    counts: np.ndarray
 
 
 def _mean_rows(y_true: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, float]:
@@ -342,7 +357,7 @@ class _CrossEntropy(LossDefinition):
 
     # -- bounds ------------------------------------------------------------
 
-    def frequencies(self, s: Setting, y_true: Any) -> np.ndarray:
+    def frequencies(self, s: Setting, y_true: Any) -> np.ndarray | _Multiset:
         """Average target per class (or per output for binary cross-entropy)."""
         counts = s["counts"]
         if (y_true is None) == (counts is None):
@@ -355,7 +370,7 @@ class _CrossEntropy(LossDefinition):
                 raise ValueError("`sample_weight` applies to `y_true`, not to `counts`; "
                                  "weight the counts yourself.")
             return self.count_frequencies(_checked_counts(counts), s)
-        labels = to_array(y_true, "y_true", allow_bool=True)
+        labels = to_array(y_true, "y_true", allow_bool=True, exact=True)
         if labels.size == 0:
             require_nonempty(0)
         if labels.ndim == 0:
@@ -366,7 +381,7 @@ class _CrossEntropy(LossDefinition):
         return _class_counts(counts, s["n_classes"])[0]
 
     def label_frequencies(self, y_true: np.ndarray, weights: np.ndarray | None,
-                          s: Setting) -> np.ndarray:
+                          s: Setting) -> np.ndarray | _Multiset:
         return _mean_rows(y_true, weights)[0]
 
     def notes(self, s: Setting) -> tuple[Note, ...]:
@@ -527,9 +542,18 @@ class BinaryCrossentropy(_CrossEntropy):
 
     def prior(self, s: Setting, y_true: Any) -> float:
         a = s["label_smoothing"]
-        targets_ = self.frequencies(s, y_true) * (1 - a) + a / 2
+        found = self.frequencies(s, y_true)
+        assert not isinstance(found, _Multiset)  # one positive rate per output
+        targets_ = np.asarray(found) * (1 - a) + a / 2
         values = [s.semantics.binary_crossentropy(t, t) for t in np.atleast_1d(targets_).ravel()]
         return float(np.mean(values))
+
+    def label_frequencies(self, y_true: np.ndarray, weights: np.ndarray | None,
+                          s: Setting) -> np.ndarray:
+        # (N,) targets are N samples of one output, as Keras' rank fix reads them against
+        # (N, 1) predictions; (N, D) are N samples of D outputs.
+        rows = y_true.reshape(-1, 1) if y_true.ndim == 1 else y_true
+        return _mean_rows(rows, weights)[0]
 
     def count_frequencies(self, counts: np.ndarray, s: Setting) -> np.ndarray:
         if counts.shape[-1] != 2:
@@ -667,16 +691,20 @@ class _Categorical(_CrossEntropy):
 
     def prior(self, s: Setting, y_true: Any) -> float:
         sem, a = s.semantics, s.get("label_smoothing", 0.0)
-        frequencies = self.frequencies(s, y_true)
-        k = frequencies.size
-        f = frequencies * (1 - a) + a / k
+        found = self.frequencies(s, y_true)
+        classes = found if isinstance(found, _Multiset) else _Multiset(found, np.ones(found.size))
+        k = float(classes.counts.sum())
+        f = classes.values * (1 - a) + a / k
+        w = classes.counts
+        used = (f > 0) & (w > 0)
         if sem.from_logits:
-            return float(-np.sum(f[f > 0] * np.log(f[f > 0])))
-        q = sem.clip(f / f.sum())
-        return float(-np.sum(f[f > 0] * np.log(q[f > 0]))) + self.renormalisation(q, s)
+            return float(-np.sum(w[used] * f[used] * np.log(f[used])))
+        q = sem.clip(f / np.sum(w * f))
+        value = float(-np.sum(w[used] * f[used] * np.log(q[used])))
+        return value + self.renormalisation(float(np.sum(w * q)), s)
 
-    def renormalisation(self, clipped: np.ndarray, s: Setting) -> float:
-        """What renormalising the clipped constant prediction adds to its loss."""
+    def renormalisation(self, clipped_total: float, s: Setting) -> float:
+        """What renormalising the clipped constant prediction (summing to `clipped_total`) adds."""
         return 0.0
 
     def classes_in_data(self, s: Setting) -> int | None:
@@ -725,9 +753,22 @@ class _Categorical(_CrossEntropy):
 
 
 def _categorical_best(k: int, label_smoothing: float, s: Semantics) -> float:
-    """Scan how many "other" classes share the mass (see `CategoricalCrossentropy`)."""
+    r"""The least loss over how many "other" classes share the mass (see `CategoricalCrossentropy`).
+
+    With :math:`m` of the :math:`K - 1` other classes sharing the mass with
+    the true one (:math:`T = t + m o`) and the rest left at :math:`\epsilon`,
+    the loss is :math:`f(m) = -t \ln(t/T) - m o \ln(o/T) + (K-1-m) o L`,
+    :math:`L = -\ln \epsilon`, convex in :math:`m` (:math:`f'' = o^2/T`) with
+    :math:`f'(m) = o(\ln(T/o) + 1 - L)`: its real minimiser is
+    :math:`m^* = (o e^{L-1} - t)/o`. Clipping acts only far from it, so the
+    integer minimum is among the ends and the integers next to :math:`m^*`:
+    a few candidates, whatever K (no array of K entries).
+    """
     true, other = _smoothed_onehot(k, label_smoothing)
-    shared = np.arange(k, dtype=np.float64)  # "other" classes that share the mass
+    ideal = (other * math.exp(neg_log(s.eps) - 1) - true) / other if other > 0 else 0.0
+    near = math.floor(min(max(ideal, 0.0), k - 1.0))
+    candidates = {0, k - 1, *(m for m in range(near - 2, near + 4) if 0 <= m <= k - 1)}
+    shared = np.array(sorted(candidates), dtype=np.float64)  # "other" classes sharing the mass
     total = true + shared * other
     floored = (k - 1 - shared) * other  # target mass on classes left at eps
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -846,13 +887,13 @@ class SparseCategoricalCrossentropy(_Categorical):
             return math.log(s["n_classes"])
         return super().uniform(s, y_true)
 
-    def renormalisation(self, clipped: np.ndarray, s: Setting) -> float:
+    def renormalisation(self, clipped_total: float, s: Setting) -> float:
         # TensorFlow renormalises the clipped row: ln sum_k clip(f_k), at most ln(1 + K eps).
-        return math.log(float(np.sum(clipped))) if s.semantics.renormalises else 0.0
+        return math.log(clipped_total) if s.semantics.renormalises else 0.0
 
     def label_frequencies(self, y_true: np.ndarray, weights: np.ndarray | None,
-                          s: Setting) -> np.ndarray:
-        labels = y_true.reshape(-1).astype(np.float64)
+                          s: Setting) -> np.ndarray | _Multiset:
+        labels = y_true.reshape(-1)
         if weights is not None:
             weights = np.broadcast_to(
                 weights.reshape(-1) if weights.size == labels.size else weights, labels.shape)
@@ -863,18 +904,29 @@ class SparseCategoricalCrossentropy(_Categorical):
             weights = None if weights is None else weights[keep]
         if labels.size == 0:
             require_nonempty(0)
-        if np.any(labels != np.trunc(labels)) or np.any(labels < 0):
-            raise ValueError("Sparse labels must be non-negative integers (class indices).")
-        k = int(labels.max()) + 1 if s["n_classes"] is None else s["n_classes"]
-        if labels.max() >= k:
+        if labels.dtype.kind == "f":
+            whole = np.isfinite(labels) & (labels == np.trunc(labels))
+            if not whole.all():
+                raise ValueError(
+                    "Sparse labels must be non-negative integers (class indices), got "
+                    f"{plain(labels[~whole][0])}.")
+        if labels.min() < 0:
+            raise ValueError("Sparse labels must be non-negative integers (class indices), "
+                             f"got {plain(labels.min())}.")
+        largest = int(labels.max())
+        k = largest + 1 if s["n_classes"] is None else s["n_classes"]
+        if largest >= k:
             raise ValueError(
-                f"label {int(labels.max())} is outside [0, {k}) for n_classes={k}. Hint: "
+                f"label {largest} is outside [0, {k}) for n_classes={k}. Hint: "
                 "labels must run from 0 to K-1; shift 1-based labels down by one, or "
                 "pass `ignore_class` for a padding label."
             )
-        counts = np.bincount(labels.astype(np.int64), weights=weights, minlength=k)
+        # Only the classes that occur are counted: K may be far larger than the labels.
+        present, inverse = np.unique(labels, return_inverse=True)
+        counts = np.bincount(inverse.reshape(-1), weights=weights, minlength=present.size)
         require_nonempty(counts.sum())
-        return counts / counts.sum()
+        return _Multiset(np.append(counts / counts.sum(), 0.0),
+                         np.append(np.ones(present.size), k - present.size))
 
     def clipping_notes(self, s: Setting) -> list[Note]:
         sem, k = s.semantics, s["n_classes"]
