@@ -32,7 +32,8 @@ __all__ = [
     "Job", "Kernel", "LabelReader", "Plan", "RejectedBlock", "Workspace", "as_rows",
     "broadcast_shape", "caller_outside_package", "cast", "clip", "flat_index", "make_job",
     "per_sample", "predictions", "reduce_weighted", "require_rank", "require_same_shape",
-    "row_mean", "row_sum", "run", "same_rank", "stream_reduce", "sum_values", "targets",
+    "row_mean", "row_sum", "rows_job", "run", "same_rank", "stream_reduce", "sum_values",
+    "targets",
 ]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
@@ -459,6 +460,28 @@ def make_job(
         labels=labels,
         **options,
     )
+
+def rows_job(
+    formula: Callable[[np.ndarray, np.ndarray], np.ndarray], y_true: np.ndarray,
+    y_pred: np.ndarray, dtype: np.dtype, *, epsilon: float = EPSILON,
+) -> Job | None:
+    """A job that runs a loss's whole-array formula on blocks of rows.
+
+    For a loss whose value for a row (the last axis) depends on that row
+    alone, ``formula(y_true_rows, y_pred_rows)`` on a block of rows gives
+    those rows' values exactly as on the whole input: blocking changes no
+    value, and a reduced loss then streams in bounded memory. Not for losses
+    that look across the batch (Dice over the whole batch, Circle's pairs,
+    hinge's batch-wide label conversion). Returns None where the reference
+    must run whole (see `make_job`); `y_true` and `y_pred` must have one shape.
+    """
+    if y_true.shape != y_pred.shape:
+        return None
+    kernel = Kernel(lambda targets, predictions, ws: formula(targets, predictions),
+                    threads=True, elementwise=True)
+    return make_job(lambda width: kernel, y_true, y_pred, dtype, from_logits=True,
+                    epsilon=epsilon)
+
 
 # --------------------------------------------------------------------------
 # The class API: reduced values
