@@ -228,7 +228,7 @@ def _decode(data: bytes) -> str:
 
 
 def _plot_module() -> Any:
-    missing = "lossbounds: error: --plot needs matplotlib: pip install lossbounds[plot]"
+    missing = "lossbounds: error: --plot needs matplotlib: python -m pip install matplotlib"
     try:
         import matplotlib
     except ImportError:

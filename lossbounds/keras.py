@@ -38,7 +38,21 @@ import numbers
 import warnings
 from typing import Any, NamedTuple, cast
 
-import keras
+try:
+    import keras
+except ModuleNotFoundError as _missing:
+    # Say what to install, as lossbounds.plot does for matplotlib.
+    if _missing.name == "keras":
+        _need = "lossbounds.keras needs Keras 3 and a backend"
+    elif _missing.name in {"tensorflow", "jax", "torch"}:
+        _need = f"lossbounds.keras needs Keras' backend {_missing.name} (or another: KERAS_BACKEND)"
+    else:
+        raise
+    raise ModuleNotFoundError(
+        f"{_need}: python -m pip install keras tensorflow-cpu, or, in the lossbounds source "
+        'folder, python -m pip install ".[keras]"',
+        name=_missing.name,
+    ) from _missing
 import numpy as np
 
 from .bounds import Bounds, prior_baseline

@@ -291,26 +291,31 @@ class _Draft:
     unit: str | None = None
 
 
-def read_keras_log(text: str) -> TrainingLog:
+def read_keras_log(text: str | os.PathLike[str]) -> TrainingLog:
     """Parse what Keras ``fit`` printed into a :class:`TrainingLog`.
 
     Parameters
     ----------
-    text : str
+    text : str or os.PathLike
         Captured or pasted output, in any Keras format (see the module
         docstring), with or without ``\\r``/``\\b`` rewrites, ANSI codes,
-        interleaved warnings, or lost line breaks.
+        interleaved warnings, or lost line breaks.  A path object
+        (``pathlib.Path("train.log")``) is read as a file, as by
+        :func:`read_keras_log_file`; a ``str`` is always the text itself.
 
     Returns
     -------
     TrainingLog
-        The epochs found (possibly none) and the skipped text.  Never raises
-        for a ``str``.
+        The epochs found (possibly none) and the skipped text.
 
     Raises
     ------
     TypeError
-        If `text` is not a ``str`` (for instance ``bytes``).
+        If `text` is neither a ``str`` nor a path (for instance ``bytes``).
+    ValueError
+        If `text` is a file name rather than log text: one line with no
+        Keras progress in it that names an existing file or ends in a file
+        extension (``"train.log"``).  The message says how to read the file.
 
     Notes
     -----
@@ -352,12 +357,29 @@ def read_keras_log(text: str) -> TrainingLog:
     ...
     TypeError: text must be str, got bytes; decode it first, e.g. data.decode('utf-8', 'replace')
 
+    A file name is not log text:
+
+    >>> read_keras_log("train.log")
+    Traceback (most recent call last):
+    ...
+    ValueError: text is 'train.log', which looks like a file name, ...: read the file with ...
+
     """
+    if isinstance(text, os.PathLike):
+        return read_keras_log_file(text)
     _check_text(text)
     builder = _LogBuilder()
     for record in _records(text):
         _read_record(record, builder)
-    return builder.finish()
+    log = builder.finish()
+    if not log.epochs and _is_file_name(text):
+        name = text.strip()
+        raise ValueError(
+            f"text is {name!r}, which looks like a file name, not the text Keras printed: "
+            f"read the file with read_keras_log_file({name!r}), or pass a path, "
+            f"read_keras_log(pathlib.Path({name!r}))"
+        )
+    return log
 
 
 def read_keras_log_file(path: str | os.PathLike[str]) -> TrainingLog:
@@ -400,7 +422,23 @@ def _check_text(text: object) -> None:
             f"text must be str, got {kind}; decode it first, "
             "e.g. data.decode('utf-8', 'replace')"
         )
-    raise TypeError(f"text must be str, got {kind}")
+    raise TypeError(f"text must be str or a path, got {kind}")
+
+
+_FILE_NAME_RE = re.compile(r"\S{0,4000}\.[A-Za-z][A-Za-z0-9]{0,7}")
+
+
+def _is_file_name(text: str) -> bool:
+    """One line that names an existing file, or reads like one (``runs/train.log``)."""
+    name = text.strip()
+    if not name or len(name) > 4096 or "\n" in name or "\r" in name:
+        return False
+    if _FILE_NAME_RE.fullmatch(name):
+        return True
+    try:
+        return os.path.isfile(name)
+    except (OSError, ValueError):  # a name the system cannot use (NUL, too long)
+        return False
 
 
 def _records(text: str) -> Iterator[str]:

@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from . import families
 from .checks import EPSILON, as_float_dtype, check_epsilon, check_reduction, to_array
 from .engine import reduce_weighted, same_rank, stream_reduce
-from . import families
 
 # Each family module exports its losses' per-sample functions (its __all__):
 # a new loss needs no line here.

@@ -4,7 +4,7 @@ r"""Plot a training history against the bounds of its loss.
 horizontal reference lines at the best case, the prior baseline, the uniform
 baseline (:math:`\ln K`) and the worst case, and marks what
 `lossbounds.interpret.diagnose` finds. It needs matplotlib (the ``plot``
-extra, ``pip install lossbounds[plot]``), which is imported only when a plot
+extra: ``python -m pip install matplotlib``), which is imported only when a plot
 is drawn; figures are plain ``matplotlib.figure.Figure`` objects, so pyplot's
 global state and backend are left alone.
 
@@ -182,7 +182,8 @@ def _new_axes(ax: Any) -> tuple[Any, Any]:
         from matplotlib.figure import Figure
     except ImportError as error:
         raise ImportError(
-            "lossbounds.plot needs matplotlib: pip install lossbounds[plot]"
+            "lossbounds.plot needs matplotlib: python -m pip install matplotlib, or, in the "
+            'lossbounds source folder, python -m pip install ".[plot]"'
         ) from error
     if ax is not None:
         if not (hasattr(ax, "figure") and hasattr(ax, "plot") and hasattr(ax, "axhline")):
@@ -323,7 +324,7 @@ def plot_history(
     Raises
     ------
     ImportError
-        Without matplotlib: ``pip install lossbounds[plot]``.
+        Without matplotlib: ``python -m pip install matplotlib``.
     TypeError, ValueError
         For an input that is not a history, an unknown `metric`, or bounds
         options that `lossbounds.bounds` rejects.

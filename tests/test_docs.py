@@ -35,10 +35,25 @@ def _prose() -> str:
     return "\n".join(page.read_text(encoding="utf-8") for page in PAGES)
 
 
+_BUILT: dict[str, Path] = {}
+
+
+def build_site(tmp_path_factory) -> Path:
+    """Build the site once per test session, with the command CI and a reader would use.
+
+    tests/test_browser.py opens this same build in a browser.
+    """
+    if "site" not in _BUILT:
+        _BUILT["site"] = _build(tmp_path_factory.mktemp("site"))
+    return _BUILT["site"]
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    """Build the site once, with the command CI and a reader would use."""
-    out = tmp_path_factory.mktemp("site")
+    return build_site(tmp_path_factory)
+
+
+def _build(out: Path) -> Path:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env.update(NO_MKDOCS_2_WARNING="1", TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow")
@@ -179,3 +194,59 @@ def test_docstring_roles_literal_blocks_and_tables_become_markdown():
     assert convert("Run it::\n\n    python x.py\n") == "Run it:\n\n```\npython x.py\n```\n"
     table = "=====  =====\nname   value\n=====  =====\na      1\n       more\nb      2\n=====  =====\n"
     assert convert(table) == "| name | value |\n|---|---|\n| a | 1 more |\n| b | 2 |"
+
+
+def _mathml_module():
+    spec = importlib.util.spec_from_file_location("mathml", DOCS / "_ext" / "mathml.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_tex_becomes_mathml_at_build_time():
+    mathml = _mathml_module()
+    page = ('<p><span class="arithmatex">\\(1/K &lt; \\epsilon\\)</span></p>'
+            '<div class="arithmatex">\\[\n\\ell = -\\sum_{k=1}^{K} y_k \\ln p_k\n\\]</div>')
+    html = mathml.render_math(page)
+    assert "\\(" not in html and "\\[" not in html
+    first, second, display = re.findall(r"<math [^>]*>.*?</math>", html)  # the inline one in two pieces
+    assert 'display="inline"' in first and '<mo form="infix">&lt;</mo>' in first and "\u03f5" in second
+    assert 'display="block"' in display and "<munderover><mo>\u2211</mo>" in display  # limits below and above
+    assert '<annotation encoding="application/x-tex">\\ell = -\\sum_{k=1}^{K} y_k \\ln p_k</annotation>' in display
+
+
+def test_mathml_spacing_accents_and_line_breaks():
+    convert = _mathml_module().tex_to_mathml
+    # \ln is a function name: thin spaces around it, the invisible function application after it.
+    assert "<mi>t</mi><mspace width=\"0.1667em\" /><mi>ln</mi><mo>\u2061</mo><mspace" in convert(r"t \ln q")
+    assert "<mi>ln</mi><mo>\u2061</mo><mo stretchy=\"false\">(</mo>" in convert(r"\ln(1 - p)")
+    assert '<mover accent="true"><mi>y</mi><mo stretchy="false">\u02c6</mo></mover>' in convert(r"\hat y")
+    assert "<mi>max</mi>" in convert(r"\ell_{\max}")
+    assert "<mi mathvariant=\"normal\">l</mi>" in convert(r"\operatorname{log1p}(x)")
+    # A long inline formula is cut after its top-level relations and operators, not inside parentheses.
+    pieces = convert(r"\ell \le (1 - a)(-\ln \epsilon) + a").split("<wbr>")
+    assert len(pieces) == 3 and all(p.startswith("<math ") for p in pieces)
+    assert 'form="infix">\u2264</mo></mrow></math>' in pieces[0]
+
+
+def test_built_site_has_no_tex_left_no_other_host_and_its_math_font(site):
+    from test_browser import PAGES  # every page, the loss pages added by the hooks included
+
+    for path in PAGES:
+        html = (site / path / "index.html").read_text(encoding="utf-8")
+        assert 'class="arithmatex">\\(' not in html and 'class="arithmatex">\\[' not in html, path
+        assert "<math " in html or "arithmatex" not in html, path
+        external = re.findall(r'<(?:script|link|img|iframe)\b[^>]*?(?:src|href)="(https?:)?//', html)
+        assert not external, (path, external)
+    assert (site / "stylesheets" / "fonts" / "STIXTwoMath.woff").stat().st_size > 100_000
+    assert "fonts.googleapis" not in (site / "index.html").read_text(encoding="utf-8")
+
+
+def test_docstring_definition_lists_become_markdown_outside_numpydoc_sections():
+    convert = _griffe_extension().rst_to_markdown
+    text = "Intro:\n\n``a``\n    First,\n    more.\n``b``\n    Second.\n\nAfter.\n\nParameters\n----------\nx : int\n    The x."
+    assert convert(text) == (
+        "Intro:\n\n``a``\n:   First,\n    more.\n``b``\n:   Second.\n\nAfter.\n\n"
+        "Parameters\n----------\nx : int\n    The x."
+    )
+    assert convert("Text.\n\n.. math:: a \\le b\n\nMore.") == "Text.\n\n$$\na \\le b\n$$\n\nMore."

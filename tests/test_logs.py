@@ -311,8 +311,30 @@ def test_sequence_protocol_and_immutability() -> None:
 def test_non_str_input_is_a_clear_type_error() -> None:
     with pytest.raises(TypeError, match=r"got bytes; decode it first, e\.g\. data\.decode"):
         read_keras_log(_text("k3_v2").encode())  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="text must be str, got NoneType"):
+    with pytest.raises(TypeError, match="text must be str or a path, got NoneType"):
         read_keras_log(None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", ["train.log", "runs/fit.txt", "  C:\\logs\\k3.out\n", "LICENSE"])
+def test_a_file_name_is_not_log_text(name: str) -> None:
+    # "LICENSE" has no extension but is a file (the tests run from the repository root or
+    # the sdist's); the others need not exist.
+    if name == "LICENSE" and not Path(name).is_file():
+        pytest.skip("not run from the repository root")
+    with pytest.raises(ValueError, match=r"looks like a file name, not the text Keras printed: "
+                                         r"read the file with read_keras_log_file\("):
+        read_keras_log(name)
+
+
+def test_a_path_object_is_read_as_a_file(tmp_path: Path) -> None:
+    assert read_keras_log(DATA / "k3_v2.txt").epochs == read_keras_log(_text("k3_v2")).epochs
+    (tmp_path / "train.log").write_text("Epoch 1/1\n4/4 - 0s - loss: 0.25\n")
+    assert read_keras_log(tmp_path / "train.log")[0].metrics == {"loss": 0.25}
+
+
+@pytest.mark.parametrize("text", ["hello", "Epoch 1/1", "loss: 0.5", "see train.log", "v1.2"])
+def test_one_line_that_is_no_file_name_is_text(text: str) -> None:
+    assert read_keras_log(text).epochs == []
 
 
 def test_empty_and_blank_text() -> None:
@@ -337,9 +359,21 @@ def _check_invariants(log: TrainingLog) -> None:
     log.history()
 
 
+def _read_unless_file_name(text: str) -> TrainingLog | None:
+    """read_keras_log, or None for the one str it refuses: a file name (a ValueError)."""
+    try:
+        return read_keras_log(text)
+    except ValueError as error:
+        assert "looks like a file name" in str(error)
+        assert "\n" not in text.strip() and "\r" not in text.strip()
+        return None
+
+
 @given(st.text())
-def test_never_raises_on_any_text(text: str) -> None:
-    _check_invariants(read_keras_log(text))
+def test_never_raises_on_any_text_but_a_file_name(text: str) -> None:
+    log = _read_unless_file_name(text)
+    if log is not None:
+        _check_invariants(log)
 
 
 # Letters, punctuation and spaces, without digits (no counter or header can
@@ -351,8 +385,8 @@ _junk = st.text(
 
 @given(_junk)
 def test_junk_gives_no_epochs_and_is_kept(text: str) -> None:
-    log = read_keras_log(text)
-    assert log.epochs == [] and log.unparsed
+    log = _read_unless_file_name(text)
+    assert log is None or (log.epochs == [] and log.unparsed)
 
 
 _INJECTIONS = ["\r", "\b" * 7, "\n", "\x1b[1m", "\x1b[0m", "\x1b[32m", "\x1b[", "\x1b",

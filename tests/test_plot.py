@@ -301,7 +301,7 @@ def test_bounds_options_are_checked_by_lossbounds_bounds():
 
 def test_missing_matplotlib_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # import fails
-    with pytest.raises(ImportError, match=r"pip install lossbounds\[plot\]"):
+    with pytest.raises(ImportError, match=r"python -m pip install matplotlib"):
         plot_history(HISTORY, "bce")
 
 

@@ -67,3 +67,38 @@ def test_readme_command_line_examples_print_what_it_shows(capsys):
             printed = capsys.readouterr().out
             assert checker.check_output(shown.rstrip("\n") + "\n", printed, doctest.ELLIPSIS), (
                 f"{command}:\n{printed}")
+
+
+def test_lossbounds_keras_without_keras_says_what_to_install():
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['keras'] = None\n"  # import keras -> ModuleNotFoundError
+            "try:\n    import lossbounds.keras\n"
+            "except ModuleNotFoundError as error:\n    print(error.name, '|', error)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    name, message = done.stdout.strip().split(" | ")
+    assert name == "keras"
+    assert message.startswith("lossbounds.keras needs Keras 3 and a backend: python -m pip install keras")
+    assert '".[keras]"' in message and "pip install lossbounds" not in message
+
+
+def test_install_hints_do_not_name_a_package_index_release():
+    # lossbounds is not on PyPI: no hint may say `pip install lossbounds[...]`.
+    for path in [*ROOT.joinpath("lossbounds").rglob("*.py"), ROOT / "README.md",
+                 *ROOT.joinpath("docs").rglob("*.md")]:
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"pip install lossbounds\b(?!`? does not)", text), path
+
+
+def test_sdist_carries_what_the_tests_read():
+    # An sdist runs its own tests (the docs build and the browser test included): it carries the
+    # docs, the notebooks, mkdocs.yml, the benchmark report and CI, not the tests' screenshots.
+    import tomllib
+
+    sdist = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["sdist"]
+    for needed in ["lossbounds", "tests", "docs", "notebooks", "benchmarks", ".ci", "mkdocs.yml",
+                   "README.md", "LICENSE", "pyproject.toml"]:
+        assert needed in sdist["include"] and (ROOT / needed).exists(), needed
+    assert "tests/artifacts" in sdist["exclude"]
+    assert "tests/artifacts/" in (ROOT / ".gitignore").read_text().splitlines()

@@ -5,12 +5,15 @@ The docstrings are written for numpydoc (and read in a terminal with
 does not know. mkdocstrings renders docstrings as Markdown; this extension
 rewrites, before parsing:
 
-* ``:math:`x``` to arithmatex inline math, ``.. math::`` blocks to display
-  math;
+* ``:math:`x``` to arithmatex inline math, ``.. math::`` blocks (and the
+  one-line ``.. math:: x``) to display math;
 * ``:func:`f```, ``:class:``, ``:meth:``, ``:attr:``, ``:data:``,
   ``:mod:``, ``:doc:`` roles to inline code;
 * citations ``[1]_`` to ``[1]`` and their ``.. [1]`` targets to plain text;
 * simple tables (``====  ====`` rules) to Markdown tables;
+* definition lists (a term, its definition indented below it) to Markdown
+  definition lists, in the prose of a docstring (not in its Parameters,
+  Returns, ... sections, which numpydoc reads as such lists);
 * a paragraph ending in ``::`` followed by an indented block to a code block.
 
 The docstrings themselves are not changed.
@@ -48,6 +51,12 @@ def _blocks(lines: list[str]) -> list[str]:
     while i < len(lines):
         line = lines[i]
         stripped = line.strip()
+        if stripped.startswith(".. math::") and stripped != ".. math::":
+            # The one-line form, ".. math:: formula", maybe continued by an indented block.
+            line = line[: line.index(".. math::")] + ".. math::"
+            lines = [*lines[:i], line, " " * (_indent_of(line) + 4) + stripped[len(".. math::"):].strip(),
+                     *lines[i + 1:]]
+            stripped = ".. math::"
         is_math = stripped == ".. math::"
         is_literal = stripped.endswith("::") and not stripped.startswith("..") and stripped != "::"
         if is_math or is_literal or stripped == "::":
@@ -125,10 +134,65 @@ def _tables(lines: list[str]) -> list[str]:
     return out
 
 
+_SECTION_RULE = re.compile(r"^\s*-{3,}\s*$")
+# numpydoc sections whose text is prose, where a definition list may stand.
+_PROSE_SECTIONS = {"", "notes", "references", "warnings"}
+_LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)]|#\.)\s")
+
+
+def _definitions(lines: list[str]) -> list[str]:
+    """reST definition lists (a term, then its indented definition) to Markdown's ``def_list``."""
+    out: list[str] = []
+    section = ""
+    after_definition = -1  # the indent of the definition that ended on the line above, if one did
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        following = lines[i + 1] if i + 1 < len(lines) else ""
+        if line.strip() and _SECTION_RULE.match(following):
+            section = line.strip().lower()
+        is_term = (
+            section in _PROSE_SECTIONS
+            and line.strip()
+            and following.strip()
+            and _indent_of(following) > _indent_of(line)
+            and (i == 0 or not lines[i - 1].strip() or _SECTION_RULE.match(lines[i - 1])
+                 or after_definition == _indent_of(line))
+            and not line.rstrip().endswith(":")
+            and not line.lstrip().startswith(("..", ">>>", "```", "$$", "|"))
+            and not _LIST_ITEM.match(line)
+        )
+        if not is_term:
+            out.append(line)
+            after_definition = -1
+            i += 1
+            continue
+        base = _indent_of(line)
+        j = i + 1
+        body: list[str] = []
+        while j < len(lines) and (not lines[j].strip() or _indent_of(lines[j]) > base):
+            body.append(lines[j])
+            j += 1
+        blanks = 0
+        while body and not body[-1].strip():
+            body.pop()
+            blanks += 1
+        pad = " " * base
+        definition = textwrap.dedent("\n".join(body)).splitlines()
+        out.append(line)
+        out.append(f"{pad}:   {definition[0]}")
+        out.extend(f"{pad}    {d}" if d.strip() else "" for d in definition[1:])
+        out.extend([""] * blanks)
+        after_definition = -1 if blanks else base
+        i = j
+    return out
+
+
 def rst_to_markdown(text: str) -> str:
     """The docstring `text` with its reStructuredText constructs in Markdown."""
     lines = _tables(text.splitlines())
     lines = _blocks(lines)
+    lines = _definitions(lines)
     converted = []
     for line in lines:
         line = _MATH_ROLE.sub(lambda m: f"${m.group(1)}$", line)
