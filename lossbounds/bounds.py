@@ -408,7 +408,10 @@ def bounds(loss: str, y_true: Any = None, **options: Any) -> Bounds:
     prior = None
     data = {option.name for option in definition.data_options}
     if y_true is not None or any(setting.get(key) is not None for key in definition.prior_keys):
-        prior = definition.prior(setting, y_true)
+        try:
+            prior = definition.prior(setting, y_true)
+        except UndefinedBound:
+            prior = None  # no constant prediction is a baseline for this loss (CTC)
     else:
         unused = sorted(name for name in data if setting.get(name) is not None)
         if unused:

@@ -1,11 +1,583 @@
-"""Sequence losses: connectionist temporal classification (CTC).
+r"""Sequence losses: connectionist temporal classification (CTC).
 
 Each loss here is one `LossDefinition` (see `lossbounds.registry` and
 CONTRIBUTING.md): its names, options, per-sample function, bounds with their
 derivations, and the words `explain` uses for it.
+
+CTC scores a whole label sequence against a sequence of frames:
+:math:`-\ln P(\text{label} \mid \text{input})`, where :math:`P` sums the
+probabilities of every *alignment*, every frame-by-frame spelling of the label
+with blanks, that collapses to it [1]_. Keras 3 on TensorFlow computes it with
+TensorFlow's dense implementation (``tf.nn.ctc_loss`` with dense labels [2]_),
+whose state machine and stand-in for :math:`\ln 0` are reproduced here.
+
+References
+----------
+.. [1] A. Graves, S. Fernández, F. Gomez and J. Schmidhuber, "Connectionist
+   temporal classification: labelling unsegmented sequence data with recurrent
+   neural networks", *Proc. ICML* 2006, pp. 369-376.
+.. [2] K. C. Sim, A. Narayanan, T. Bagby, T. N. Sainath and M. Bacchiani,
+   "Improving the efficiency of forward-backward algorithm using batched
+   computation in TensorFlow", *Proc. ASRU* 2017.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from ..checks import EPSILON, plain, to_array
+from ..engine import Plan, cast
+from ..options import N_CLASSES, Option
+from ..registry import LossDefinition, Setting, UndefinedBound, register
+from ..text import PRINT_ATOL, Note, loss_value, number
+
 # The per-sample functions: lossbounds exports them.
-__all__: list[str] = []
+__all__ = ["ctc"]
+
+#: TensorFlow's stand-in for ln 0 in the dense CTC: float32(ln(1e-307)) = -706.8936
+#: (``ctc_state_log_probs`` in tensorflow/python/ops/ctc_ops.py). Every state but the
+#: two that end the label starts the backward pass with this log-probability
+#: instead of -inf, so an alignment that cannot finish the label costs about 707
+#: more than it would, rather than making the loss infinite.
+TF_LOG_ZERO = float(np.float32(math.log(1e-307)))
+
+#: Loss values that point at a label TensorFlow could not align: 706.89 plus the
+#: cost of the partial alignments (their probabilities sum to at most 1, so the
+#: value is never below 706.89; a few nats above it for an untrained model).
+_IMPOSSIBLE_RANGE = (-TF_LOG_ZERO - 0.01, -TF_LOG_ZERO + 50.0)
+
+#: C(n, k) is computed exactly (a big integer) while min(k, n - k) is at most this,
+#: and by lgamma beyond (long labels on very long inputs), to about 1e-10 absolute.
+_EXACT_COMB = 2000
+
+
+# --------------------------------------------------------------------------
+# Options
+
+
+def _check_length(value: Any, argument: str, minimum: int, what: str) -> int:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        hint = (f" Use {int(value)}." if isinstance(value, float) and value.is_integer()
+                else "")
+        raise TypeError(f"`{argument}` must be an int ({what}), got "
+                        f"{type(value).__name__}: {value!r}.{hint}")
+    if int(value) < minimum:
+        raise ValueError(f"`{argument}` must be at least {minimum} ({what}), got {int(value)}.")
+    return int(value)
+
+
+INPUT_LENGTH = Option(
+    "input_length", None,
+    lambda v: _check_length(v, "input_length", 1, "the number of frames T, y_pred.shape[1]"),
+    "frames T per sample (y_pred.shape[1]), for the uniform baseline",
+    flag="--input-length", parse=int, metavar="T")
+LABEL_LENGTH = Option(
+    "label_length", None,
+    lambda v: _check_length(v, "label_length", 0, "the number of labels in a sequence"),
+    "labels L per sequence (without padding), for the uniform baseline without y_true",
+    flag="--label-length", parse=int, metavar="L")
+
+
+# --------------------------------------------------------------------------
+# Values
+
+
+def _require_shapes(y_true: np.ndarray, y_pred: np.ndarray) -> None:
+    if y_pred.ndim != 3:
+        hint = (" Keras' class API squeezes a last axis of length 1, so y_pred of shape "
+                "(N, T, 1), a single class, arrives here as (N, T): with one class there is "
+                "only the blank and nothing to score." if y_pred.ndim == 2 else "")
+        raise ValueError(
+            f"ctc: `y_pred` must have shape (batch_size, frames, classes), the logits for "
+            f"each frame, got shape {y_pred.shape}.{hint}")
+    if y_true.ndim != 2:
+        raise ValueError(
+            f"ctc: `y_true` must have shape (batch_size, max_label_length), integer labels "
+            f"padded with 0, got shape {y_true.shape}.")
+    if y_true.shape[0] != y_pred.shape[0]:
+        raise ValueError(
+            f"ctc: `y_true` has {y_true.shape[0]} label sequences but `y_pred` has "
+            f"{y_pred.shape[0]} samples (shapes {y_true.shape} and {y_pred.shape}); they must "
+            "match. Keras raises an InvalidArgumentError from deep inside TensorFlow.")
+    if y_pred.shape[2] == 0:
+        raise ValueError(
+            f"ctc: `y_pred` has no classes (shape {y_pred.shape}); it needs at least the "
+            "blank, class 0.")
+    if y_true.shape[1] == 0 and y_pred.shape[0] > 0:
+        raise ValueError(
+            f"ctc: `y_true` has no columns (shape {y_true.shape}). TensorFlow then counts the "
+            "way from the start to the first blank twice, so Keras returns ln 2 = 0.693 less "
+            "than -ln P (a perfect prediction scores -0.693). Hint: give empty labels one "
+            "column of padding, np.zeros((batch_size, 1), int).")
+
+
+def _read_labels(y_true: np.ndarray, n_classes: int,
+                 label_dtype: np.dtype | None = None) -> np.ndarray:
+    """The labels as int64, checked: integers in [0, K), each row padded with 0 at its end.
+
+    Keras' class API first casts the labels to its compute dtype (float16
+    rounds labels above 2048), as `label_dtype` does here.
+    """
+    labels = y_true if label_dtype is None else cast(y_true, label_dtype)
+    if labels.dtype.kind == "b":
+        labels = labels.astype(np.int64)
+    if labels.dtype.kind == "f":
+        bad = ~np.isfinite(labels) | (labels != np.trunc(labels))
+        if bad.any():
+            i, j = np.argwhere(bad)[0]
+            raise ValueError(
+                f"ctc: `y_true` must hold integer labels, got {plain(labels[i, j])} in row {i}, "
+                f"position {j}. Keras truncates it to an integer and counts it as a label if it "
+                "is not 0. Hint: labels are class indices 1..K-1, padded with 0.")
+    outside = (labels < 0) | (labels >= n_classes)
+    if outside.any():
+        i, j = np.argwhere(outside)[0]
+        raise ValueError(
+            f"ctc: label {plain(labels[i, j])} in row {i}, position {j} of `y_true` is outside "
+            f"[0, {n_classes}) for y_pred with K = {n_classes} classes (class 0 is the blank, "
+            "labels are 1..K-1). TensorFlow gives such a label probability 1 in every frame, "
+            "so Keras silently returns a loss that is too low, even negative. Hint: the model "
+            "needs max label + 1 outputs, one per class plus the blank.")
+    labels = labels.astype(np.int64)
+    present = labels != 0
+    lengths = present.sum(axis=1)
+    padded = np.arange(labels.shape[1]) < lengths[:, None]
+    misplaced = present != padded
+    if misplaced.any():
+        i = int(np.argwhere(misplaced.any(axis=1))[0, 0])
+        j = int(np.argmax(~present[i]))
+        k = j + int(np.argmax(present[i, j:]))
+        taken = labels[i, : lengths[i]].tolist()
+        raise ValueError(
+            f"ctc: row {i} of `y_true` has the blank 0 at position {j} before label "
+            f"{labels[i, k]} at position {k}: 0 is the blank and may only pad the end of a "
+            f"row. Keras counts the nonzero entries ({lengths[i]}) and scores the first "
+            f"{lengths[i]} position(s), {taken}, reading each 0 as the blank's probability: a "
+            "silently wrong value. Hint: remove the 0s inside the labels, or add 1 to every "
+            "label if your classes start at 0.")
+    return labels
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    """tf.nn.log_softmax in float32: x - max - ln(sum(exp(x - max)))."""
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        shifted = logits - logits.max(axis=-1, keepdims=True)
+        return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def _ctc_reference(labels: np.ndarray, logits: np.ndarray) -> np.ndarray:
+    r"""TensorFlow's dense CTC, -ln of the backward pass from the start state, in float64.
+
+    The states (``_ctc_state_trans`` in TensorFlow): a start state, one state
+    per label *position* (padding included: a padding position is a label 0,
+    which reads the blank's probability), and a blank after each. A path
+    moves on by at most one label per frame, and skips the blank between two
+    positions only if their labels differ. The backward pass starts at 0 on
+    the label's last position and the blank after it, and at TF_LOG_ZERO
+    (not -inf) on every other state; its value at the start state, before the
+    first frame, is ln P.
+
+    The backward direction is TensorFlow's: a frame whose every state is
+    -inf is a NaN there (its per-frame normaliser is -inf), and a NaN in any
+    state reaches every other through the transition matrix. Both are
+    reproduced by rule below.
+    """
+    n, width = labels.shape
+    frames = logits.shape[1]
+    logp = _log_softmax(logits)
+    lengths = np.count_nonzero(labels, axis=1)
+    index = np.broadcast_to(labels[:, None, :], (n, frames, width))
+    label_logp = np.take_along_axis(logp, index, axis=2)
+    # TF reads a label position as sum_k logp_k * one_hot_k: another class's
+    # -inf (or any NaN) times 0 makes it NaN.
+    non_finite = ~np.isfinite(logp)
+    others = non_finite.sum(axis=2)[:, :, None] - np.take_along_axis(non_finite, index, axis=2)
+    nan_label = np.isnan(label_logp) | (others > 0)
+    blank_logp = logp[:, :, 0].astype(np.float64)
+    nan_row = nan_label.any(axis=(1, 2)) | np.isnan(blank_logp).any(axis=1)
+    label_logp = np.where(nan_label, 0.0, label_logp).astype(np.float64).transpose(1, 0, 2).copy()
+    blank_logp = np.where(np.isnan(blank_logp), 0.0, blank_logp).T.copy()
+
+    # step[s]: log weight of label position s -> s + 1 (s = 0 is the start state).
+    step = np.zeros((n, width))
+    if width > 1:
+        step[:, 1:] = np.where(labels[:, 1:] != labels[:, :-1], 0.0, -np.inf)
+    ends = np.arange(width + 1)[None, :] == lengths[:, None]
+    beta_label = np.where(ends, 0.0, TF_LOG_ZERO)  # start state, then positions 1..L
+    beta_blank = beta_label.copy()  # the blank after each of those
+    dead = np.zeros(n, bool)
+    emit_label = np.full((n, width + 1), -np.inf)  # the start state emits nothing
+    for t in range(frames - 1, -1, -1):
+        np.add(beta_label[:, 1:], label_logp[t], out=emit_label[:, 1:])
+        emit_blank = beta_blank + blank_logp[t][:, None]
+        forward = emit_label[:, 1:]
+        beta_label = np.logaddexp(emit_label, emit_blank)
+        beta_label[:, :-1] = np.logaddexp(beta_label[:, :-1], forward + step)
+        beta_blank = emit_blank.copy()
+        beta_blank[:, :-1] = np.logaddexp(emit_blank[:, :-1], forward)
+        dead |= np.isneginf(beta_label).all(axis=1) & np.isneginf(beta_blank).all(axis=1)
+    values = -beta_label[:, 0]
+    values[dead | nan_row] = np.nan
+    return values
+
+
+def _plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
+          epsilon: float = EPSILON, label_dtype: np.dtype | None = None) -> Plan:
+    _require_shapes(y_true, y_pred)
+    labels = _read_labels(y_true, y_pred.shape[2], label_dtype)
+    # Keras' ctc_loss runs TensorFlow in float32 and casts the result to
+    # result_type(y_pred, float32): float64 stays float64, the rest is float32.
+    result = np.dtype(np.float64 if np.dtype(dtype) == np.float64 else np.float32)
+
+    def reference() -> tuple[np.ndarray, None]:
+        with np.errstate(over="ignore"):  # beyond float16/32's range: inf, as in Keras
+            logits = cast(cast(y_pred, dtype), np.dtype(np.float32))
+            values = _ctc_reference(labels, logits).astype(np.float32)
+        return values.astype(result), None
+
+    return Plan(reference)
+
+
+def ctc(y_true: ArrayLike, y_pred: ArrayLike, *, epsilon: float = EPSILON) -> np.ndarray:
+    r"""CTC loss of each label sequence, as ``keras.losses.ctc`` on TensorFlow.
+
+    .. math::
+
+        \ell(y, x) = -\ln \sum_{\pi \in \mathcal{B}^{-1}(y)} \prod_{t=1}^{T}
+            \mathrm{softmax}(x_t)_{\pi_t},
+
+    where :math:`\mathcal{B}^{-1}(y)` is the set of alignments of the label
+    :math:`y`: the length-T frame sequences that collapse to :math:`y` once
+    repeats are merged and blanks (class 0) removed.
+
+    Parameters
+    ----------
+    y_true : array_like, shape (N, L)
+        Label sequences: integer classes 1..K-1, each row padded at its end
+        with 0 (the blank, which Keras' CTC reserves). A row of zeros is the
+        empty label. Integer-valued floats are accepted.
+    y_pred : array_like, shape (N, T, K)
+        Logits for each of the T frames (not probabilities: they are
+        log-softmaxed). Every sample uses all T frames.
+    epsilon : float in (0, 0.5), default 1e-7
+        Accepted so that every loss takes the same options; CTC clips
+        nothing, so it has no effect.
+
+    Returns
+    -------
+    numpy.ndarray, shape (N,)
+        float64 for float64 logits, float32 otherwise (Keras computes in
+        float32 either way).
+
+    Raises
+    ------
+    ValueError
+        For labels outside [0, K), non-integer labels, a 0 before a label
+        (0 only pads the end), a `y_true` without columns, and shapes that
+        do not match. Keras computes a silently wrong value for the labels
+        and the empty `y_true` (see Notes).
+
+    Notes
+    -----
+    Keras takes the label length to be the number of nonzero entries and
+    uses all T frames. TensorFlow's dense implementation gives every state
+    that does not end the label the log-probability ``ln(1e-307)`` =
+    -706.8936 instead of -inf, so a label that needs more frames than there
+    are (a label of length L needs L frames plus one for the blank between
+    each pair of equal neighbours) costs about 707 (706.89 plus the cost of
+    the best partial alignment), not ``inf``; and a feasible label with very
+    improbable alignments (logits thousands apart) is capped the same way
+    (1311.9 where the exact value is 2915.6). Both are reproduced here, as
+    are NaN results for NaN or infinite logits (an infinite logit makes the
+    log-softmax of the other classes NaN or -inf; TensorFlow multiplies
+    that by 0). The padding positions are states too: for very long inputs
+    with much padding (T = 3000, 100 positions of padding) TensorFlow's
+    1e-307 weight times the number of paths into the padding exceeds 1, and
+    Keras returns values below -ln P, even negative; lossbounds returns the
+    same.
+
+    Keras would score labels outside [0, K) as probability 1 (a value too
+    low, even negative), read a 0 before a label as a blank-probability
+    label, and with a `y_true` of no columns count one transition twice
+    (ln 2 too low); lossbounds raises instead. Keras raises on an empty
+    batch; lossbounds returns an empty array.
+
+    References
+    ----------
+    .. [1] A. Graves, S. Fernández, F. Gomez and J. Schmidhuber,
+       "Connectionist temporal classification: labelling unsegmented
+       sequence data with recurrent neural networks", *Proc. ICML* 2006.
+
+    See Also
+    --------
+    loss : the reduced value of ``keras.losses.CTC``.
+    lossbounds.baseline : the uniform baseline, ``T ln K - ln A``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import lossbounds
+    >>> y_true = [[1, 2], [1, 0]]  # two label sequences, padded with the blank 0
+    >>> lossbounds.ctc(y_true, np.zeros((2, 4, 3), "float32"))  # uniform logits: 4 ln 3 - ln A
+    array([1.686399, 2.091864], dtype=float32)
+    >>> lossbounds.ctc([[1, 2, 1]], np.zeros((1, 2, 3), "float32"))  # 3 labels in 2 frames
+    array([707.4814], dtype=float32)
+    """
+    return CTC().per_sample(y_true, y_pred, epsilon=epsilon)
+
+
+# --------------------------------------------------------------------------
+# Bounds
+
+
+def _log_comb(n: int, k: int) -> float:
+    """ln C(n, k) for 0 <= k <= n: exact where it is cheap, else by lgamma."""
+    if min(k, n - k) <= _EXACT_COMB:
+        return math.log(math.comb(n, k))
+    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+
+
+def log_alignments(length: int, repeats: int, frames: int) -> float:
+    r"""ln A: the log of the number of CTC alignments of a label with T frames.
+
+    An alignment spells the label as runs: a blank run (possibly empty),
+    a run of the first label (at least one frame), a blank run, ..., the
+    last label's run, a blank run. The L label runs are non-empty; of the
+    L + 1 blank runs, the r between two equal labels are non-empty too.
+    Taking one frame from each non-empty run leaves T - L - r frames split
+    among 2L + 1 runs, so
+
+    .. math:: A = \binom{T + L - r}{2L},
+
+    and A = 0 (-inf returned) when T < L + r.
+    """
+    n = frames + length - repeats
+    if n < 2 * length:
+        return -math.inf
+    return _log_comb(n, 2 * length)
+
+
+def _looks_impossible(value: float, s: Setting) -> bool:
+    """Is `value` in the range TensorFlow gives a label it cannot align (about 707)?
+
+    Not where uniform logits already cost half as much: such long sequences
+    reach these values with feasible labels too.
+    """
+    low, high = _IMPOSSIBLE_RANGE
+    if s["backend"] != "tensorflow" or not low <= value <= high:
+        return False
+    try:
+        return CTC().uniform(s) < low / 2
+    except UndefinedBound:
+        return True
+
+
+@register
+class CTC(LossDefinition):
+    r"""CTC: :math:`-\ln P(y \mid x)`, summed over the alignments of the label.
+
+    *Best case* 0. The alignments of a label are distinct frame sequences,
+    so :math:`P = \sum_{\pi} \prod_t q_t(\pi_t) \le \prod_t \sum_k q_t(k) =
+    1` and :math:`-\ln P \ge 0`. Logits that put a large margin (say 1e4)
+    on one alignment give :math:`P = 1` in float32: Keras returns 0 (or
+    -0.0). (TensorFlow adds the 1e-307-weighted paths that leave the label;
+    their total exceeds 1, and the loss goes below 0, only for absurd sizes
+    such as an empty label padded to 100 positions with 3000 frames.)
+
+    *Worst case* ``inf``: logits are not clipped, and a frame whose logit for
+    the needed label is :math:`M` below the others costs about :math:`M`.
+    (An impossible label, one longer than the frames allow, costs about 707
+    on TensorFlow: 706.89 plus the best partial alignment's cost.)
+
+    *Uniform baseline*: equal logits give every class :math:`1/K` in every
+    frame, so each of the :math:`A` alignments has probability
+    :math:`K^{-T}` and
+
+    .. math:: \ell = T \ln K - \ln A, \qquad A = \binom{T + L - r}{2L}
+
+    for a label of length L with r pairs of equal neighbours (see
+    `log_alignments`). It needs ``n_classes`` (K), ``input_length`` (T) and
+    ``label_length`` (L, no equal neighbours) or the labels ``y_true`` (the
+    mean over their rows, as Keras' default reduction gives).
+
+    *Prior baseline*: not defined. A constant prediction is the same logits
+    in every frame of every sample; which one is best depends on the label
+    lengths and the number of frames, not on class frequencies, so it is no
+    natural reference for sequences. The uniform baseline is the yardstick.
+
+    CTC is never negative at ordinary sizes for labels Keras scores
+    correctly; on TensorFlow labels outside [0, K) and a `y_true` without
+    columns (which lossbounds rejects) make it negative.
+    """
+
+    name = "ctc"
+    class_name = "CTC"
+    aliases = ("connectionist_temporal_classification",)
+    title = "CTC (connectionist temporal classification) loss"
+    bound_options = (N_CLASSES, INPUT_LENGTH, LABEL_LENGTH)
+    function = staticmethod(ctc)
+    integer_predictions = True
+    option_hints = {
+        "from_logits": "CTC always takes logits: Keras log-softmaxes y_pred itself.",
+        "blank_index": "Keras' CTC always uses class 0 as the blank.",
+        "mask_index": "Keras' CTC always uses class 0 as the blank.",
+        "logit_length": "Keras' CTC uses every frame; pass input_length=T for the baseline.",
+    }
+    prior_name = "no prior baseline"
+    prior_meaning = "the loss of the best constant logits (not defined for CTC)"
+
+    def plan(self, y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype,
+             **options: Any) -> Plan:
+        return _plan(y_true, y_pred, dtype, **options)
+
+    def class_options(self, dtype: np.dtype) -> dict[str, Any]:
+        return {"label_dtype": dtype}  # Keras' class API casts the labels to its dtype
+
+    def best(self, s: Setting) -> float:
+        return 0.0
+
+    def worst(self, s: Setting) -> float:
+        return math.inf
+
+    def uniform(self, s: Setting, y_true: Any = None) -> float:
+        k, frames, length = s["n_classes"], s["input_length"], s["label_length"]
+        if k is None or frames is None or (length is None and y_true is None):
+            raise UndefinedBound(self.uniform_missing(s) + ".")
+        if y_true is None:
+            return self._uniform_one(k, frames, length, 0, "a label of length")
+        labels = to_array(y_true, "y_true", allow_bool=True)
+        if labels.ndim != 2:
+            raise ValueError(f"ctc: `y_true` must have shape (batch_size, max_label_length), "
+                             f"integer labels padded with 0, got shape {labels.shape}.")
+        if labels.shape[0] == 0:
+            raise ValueError("ctc: `y_true` has no label sequences: a baseline needs at least "
+                             "one.")
+        labels = _read_labels(labels, k)
+        lengths = np.count_nonzero(labels, axis=1)
+        if length is not None and np.any(lengths != length):
+            i = int(np.argmax(lengths != length))
+            raise ValueError(
+                f"ctc: `label_length` = {length} but row {i} of `y_true` has {lengths[i]} "
+                "labels. Give one or the other: with y_true, each row's own length is used.")
+        repeats = np.zeros(labels.shape[0], np.int64)
+        if labels.shape[1] > 1:
+            repeats = np.sum((labels[:, 1:] == labels[:, :-1]) & (labels[:, 1:] != 0), axis=1)
+        pairs, counts = np.unique(np.stack([lengths, repeats], axis=1), axis=0,
+                                  return_counts=True)
+        total = math.fsum(
+            int(count) * self._uniform_one(k, frames, int(ell), int(r), "a label in y_true of length")
+            for (ell, r), count in zip(pairs, counts))
+        return total / labels.shape[0]
+
+    @staticmethod
+    def _uniform_one(k: int, frames: int, length: int, repeats: int, what: str) -> float:
+        log_a = log_alignments(length, repeats, frames)
+        if log_a == -math.inf:
+            raise UndefinedBound(
+                f"ctc has no uniform baseline: {what} {length}"
+                + (f" with {repeats} pairs of equal neighbours" if repeats else "")
+                + f" needs at least {length + repeats} frames, and input_length is {frames}. "
+                "No alignment exists; TensorFlow scores such a label at about 707, not inf.")
+        return frames * math.log(k) - log_a
+
+    def prior(self, s: Setting, y_true: Any) -> float:
+        raise UndefinedBound(
+            "ctc has no prior baseline: no constant prediction is a natural baseline for "
+            "sequences (the best constant logits depend on the label lengths and the number "
+            "of frames, not on class frequencies). Use the uniform baseline: "
+            "lossbounds.baseline('ctc', y_true, n_classes=K, input_length=T).")
+
+    def notes(self, s: Setting) -> tuple[Note, ...]:
+        return (
+            Note("unbounded_logits", "CTC takes logits, which are not clipped: one frame "
+                 "confidently wrong costs its logit gap, without limit."),
+            Note("impossible_alignment", (
+                "A label that needs more frames than the input has (L labels need L frames, "
+                "plus one for the blank between equal neighbours) cannot be aligned: "
+                "TensorFlow returns about 707 for it (706.89 = -ln 1e-307 plus the cost of "
+                "the best partial alignment), not inf; JAX and NumPy about 1e5, PyTorch inf.")),
+        )
+
+    def flags(self, s: Setting) -> tuple[Note, ...]:
+        frames, length = s["input_length"], s["label_length"]
+        if frames is not None and length is not None and length > frames:
+            return (Note("label_longer_than_input", (
+                f"label_length {length} is more than input_length {frames}: no alignment "
+                "exists, and TensorFlow scores every sample at about 707. Hint: keep more "
+                "frames (less downsampling), or shorter labels.")),)
+        return ()
+
+    # -- words -------------------------------------------------------------
+
+    def uniform_formula(self, s: Setting) -> str:
+        k, frames, length = s["n_classes"], s["input_length"], s["label_length"]
+        if k is None or frames is None:
+            return "T ln K - ln A"
+        if length is None:
+            return f"{frames} ln {k} - ln A"
+        return f"{frames} ln {k} - ln C({frames + length}, {2 * length})"
+
+    def uniform_meaning(self, s: Setting) -> str:
+        return ("the loss of uniform logits, every class equally likely in every frame (each "
+                "alignment of the label then has probability K^-T)")
+
+    def uniform_missing(self, s: Setting) -> str:
+        k, frames, length = s["n_classes"], s["input_length"], s["label_length"]
+        needed = [text for value, text in (
+            (k, "n_classes=K (y_pred.shape[2], the blank included)"),
+            (frames, "input_length=T (y_pred.shape[1])"),
+            (length, "label_length=L (or the labels y_true)")) if value is None]
+        if needed:
+            return ("ctc's uniform baseline T ln K - ln A depends on the frames, the classes and "
+                    "the label: pass " + ", ".join(needed))
+        if log_alignments(length, 0, frames) == -math.inf:
+            return (f"ctc has no uniform baseline: a label of length {length} cannot be aligned "
+                    f"with {frames} frames")
+        return "ctc's uniform baseline is not defined here"  # pragma: no cover
+
+    def measures(self, value: float, prior: float | None) -> dict[str, float | None]:
+        return {"geometric_mean_probability": math.exp(-value) if math.isfinite(value) else None}
+
+    def describe(self, value: float, numbers: Mapping[str, Any], s: Setting,
+                 marks: Mapping[str, Any]) -> list[str]:
+        lines = []
+        probability = numbers.get("geometric_mean_probability")
+        if probability is not None and value >= 0 and not _looks_impossible(value, s):
+            lines.append(
+                f"e^-{loss_value(value)} = {number(probability)} is the probability the model "
+                "gives the whole label sequence, all its alignments with the frames together "
+                "(a geometric mean over the samples).")
+        frames = s["input_length"]
+        if frames is not None and math.isfinite(value):
+            line = (f"Per frame that is {loss_value(value)} / {frames} = {number(value / frames)} "
+                    "nats")
+            uniform = marks.get("uniform")
+            if uniform is not None:
+                line += f", against {number(uniform / frames)} for uniform logits"
+            lines.append(line + ".")
+        return lines
+
+    def value_flags(self, value: float, s: Setting) -> tuple[Note, ...]:
+        found = []
+        if _looks_impossible(value, s):
+            found.append(Note("impossible_alignment", (
+                f"{loss_value(value)} is close to {-TF_LOG_ZERO:.2f} = -ln(1e-307), what "
+                "TensorFlow's CTC adds for a label it cannot align with the frames: the label is "
+                "longer than the input allows (L labels need L frames, plus one blank frame "
+                "between equal neighbours such as the two l's of 'hello'). Keras returns about "
+                "707 for it instead of inf; in a batch mean, one such sample adds 707/N. Check "
+                "the number of frames the model outputs (downsampling) against the longest "
+                "label.")))
+        if value < -PRINT_ATOL:
+            found.append(Note("labels_beyond_classes", (
+                f"{loss_value(value)} is negative, which -ln P cannot be: on TensorFlow a label "
+                "outside [0, K) gets probability 1 in every frame (y_pred needs one output per "
+                "class plus the blank 0), and a y_true with no columns counts one transition "
+                "twice (-ln 2 for a perfect prediction).")))
+        return tuple(found)
