@@ -576,7 +576,7 @@ def _level_findings(data: LogColumns, name: str, ys: Yardstick) -> list[Finding]
 def _value_findings(name, numbers_, y, ys: Yardstick) -> list[Finding]:
     """What the loss's definition reads in the final level (MAPE at 100, ...)."""
     level = _level(y)
-    return [Finding(note.code, "warning", (int(numbers_[-1]),), {"level": level},
+    return [Finding(note.code, note.severity, (int(numbers_[-1]),), {"level": level},
                     f"{name} (final level {loss_value(level)}): {note}")
             for note in ys.loss.value_flags(level, ys.setting)]
 

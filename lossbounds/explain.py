@@ -351,7 +351,9 @@ def _check_value(value: Any) -> float:
 
 
 def _ratio(value: float, base: float | None) -> float | None:
-    if base is None or not base > 0 or math.isnan(value):
+    # A share of a baseline means something for values between 0 and beyond it; a loss
+    # that can be negative (Poisson, cosine) is placed by its flags and sentences instead.
+    if base is None or not base > 0 or math.isnan(value) or value < 0:
         return None
     return value / base
 

@@ -28,17 +28,24 @@ PLATEAU_ATOL = 1e-3
 
 
 class Note(str):
-    """A note: its text (it is a `str`) with a stable `code` such as ``"cached_logits"``."""
+    """A note: its text (it is a `str`) with a stable `code` such as ``"cached_logits"``.
+
+    `severity` says how a log's diagnosis reports it when a value shows it:
+    ``"warning"`` (probably a problem) or ``"info"`` (how to read the value,
+    such as a negative Poisson loss, which is normal).
+    """
 
     code: str
+    severity: str
 
-    def __new__(cls, code: str, text: str) -> Note:
+    def __new__(cls, code: str, text: str, severity: str = "warning") -> Note:
         note = super().__new__(cls, text)
         note.code = code
+        note.severity = severity
         return note
 
-    def __reduce__(self) -> tuple[type[Note], tuple[str, str]]:
-        return (Note, (self.code, str(self)))
+    def __reduce__(self) -> tuple[type[Note], tuple[str, str, str]]:
+        return (Note, (self.code, str(self), self.severity))
 
     def as_dict(self) -> dict[str, str]:
         """``{"code": ..., "text": ...}``."""
@@ -54,13 +61,15 @@ def loss_value(value: float) -> str:
 
 def number(value: float) -> str:
     """A derived number, 4 significant digits."""
-    return "inf" if math.isinf(value) else f"{value:.4g}"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return f"{value:.4g}"
 
 
 def bound_value(value: float) -> str:
     """A bound in a table: 7 significant digits, small values in scientific notation."""
     if math.isinf(value):
-        return "inf (unbounded)"
+        return "inf (unbounded)" if value > 0 else "-inf (unbounded)"
     return f"{value:.7g}" if abs(value) >= 1e-4 or value == 0 else f"{value:.6e}"
 
 

@@ -1,11 +1,262 @@
-"""Similarity losses: cosine similarity.
+r"""Similarity losses: cosine similarity.
 
 Each loss here is one `LossDefinition` (see `lossbounds.registry` and
 CONTRIBUTING.md): its names, options, per-sample function, bounds with their
 derivations, and the words `explain` uses for it.
+
+Keras' cosine similarity loss is *minus* the cosine: -1 is perfect, 0 is
+orthogonal and +1 opposite, so it is negative by design.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from .. import _tfmath
+from ..checks import EPSILON, check_axis
+from ..engine import Plan, broadcast_shape, cast, same_rank
+from ..options import AXIS, SAMPLE_WEIGHT, Y_TRUE
+from ..registry import LossDefinition, Setting, register
+from ..text import PRINT_ATOL, Note, loss_value, number
+from .probabilistic import target_rows
+
 # The per-sample functions: lossbounds exports them.
-__all__: list[str] = []
+__all__ = ["cosine_similarity"]
+
+
+# --------------------------------------------------------------------------
+# Values
+
+
+def _rsqrt(x: np.ndarray) -> np.ndarray:
+    """``tf.math.rsqrt``, correctly rounded.
+
+    TensorFlow's is not, and its errors depend on the CPU: in float32 a
+    hardware approximation refined by a Newton step (up to 2.3e-7 relative,
+    on a quarter of inputs); in float16 the same for all but the last
+    ``size % 8`` elements of a tensor, which get the unrefined approximation
+    (up to 7e-4 relative, a float16 ulp). float64 is exact.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (1.0 / np.sqrt(x.astype(np.float64))).astype(x.dtype)
+
+
+def _normalize(x: np.ndarray, axis: int, epsilon: float) -> np.ndarray:
+    """Keras' ``ops.nn.normalize``: ``x * minimum(rsqrt(sum(x**2)), 1/epsilon)``, in x's dtype."""
+    x = x.reshape(1) if x.ndim == 0 else x
+    with np.errstate(all="ignore"):  # overflow to inf, 0 * inf = NaN, as in Keras
+        square_sum = np.expand_dims(np.asarray(_tfmath.reduce_sum(np.square(x), axis)), axis)
+        # Keras passes 1.0 / epsilon as a Python float: rounded to the dtype (inf in float16).
+        inverse = np.minimum(_rsqrt(square_sum), x.dtype.type(1.0 / epsilon))
+        return x * inverse
+
+
+def _cosine_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *, axis: Any = -1,
+                 epsilon: float = EPSILON) -> Plan:
+    y_true, y_pred = same_rank(y_true, y_pred)
+    shapes = {"y_true": y_true.shape or (1,), "y_pred": y_pred.shape or (1,)}  # 0-d: (1,)
+    where = {}
+    for argument, shape in shapes.items():
+        check_axis(axis, len(shape))
+        where[argument] = axis % len(shape) - len(shape)  # from the end: as broadcasting aligns
+    lengths = {argument: shapes[argument][where[argument]] for argument in shapes}
+    if where["y_true"] != where["y_pred"] or lengths["y_true"] != lengths["y_pred"]:
+        raise ValueError(
+            f"cosine_similarity: the vectors compared lie along axis={axis}, but there `y_true` "
+            f"(shape {y_true.shape}) has length {lengths['y_true']} and `y_pred` (shape "
+            f"{y_pred.shape}) has length {lengths['y_pred']}"
+            + ("" if where["y_true"] == where["y_pred"] else ", and the axis is not the same "
+               "dimension of the two once aligned for broadcasting")
+            + ". Keras would compare vectors of different lengths (a length-1 vector broadcast "
+            "against the other gives values outside [-1, 1]); lossbounds raises. Hint: give "
+            "both the same length along `axis`.")
+    true_like, pred_like = (np.broadcast_to(np.zeros((), bool), shape)  # shapes, no memory
+                            for shape in shapes.values())
+    broadcast_shape(true_like, pred_like, "cosine_similarity")
+
+    def reference() -> tuple[np.ndarray, None]:
+        y = _normalize(cast(y_true, dtype), axis, epsilon)
+        p = _normalize(cast(y_pred, dtype), axis, epsilon)
+        with np.errstate(all="ignore"):
+            return np.negative(np.asarray(_tfmath.reduce_sum(y * p, axis))), None
+
+    return Plan(reference)
+
+
+def cosine_similarity(y_true: ArrayLike, y_pred: ArrayLike, *, axis: int = -1,
+                      epsilon: float = EPSILON) -> np.ndarray:
+    r"""Minus the cosine similarity along `axis`, as ``keras.losses.cosine_similarity``.
+
+    .. math::
+
+        \ell(y, \hat y) = -\sum_{d=1}^{D} n(y)_d \, n(\hat y)_d, \qquad
+        n(x) = x \min\left(\frac{1}{\lVert x \rVert}, \frac{1}{\epsilon}\right)
+
+    -1 is perfect (the same direction), 0 is orthogonal, +1 is opposite. The
+    length of the vectors does not matter, only their direction.
+
+    Parameters
+    ----------
+    y_true : array_like
+        Target vectors. Cast to the dtype of `y_pred`.
+    y_pred : array_like
+        Predicted vectors. Must be floating point (Keras on TensorFlow rejects
+        integers).
+    axis : int, default -1
+        The axis the vectors lie along.
+    epsilon : float in (0, 0.5), default 1e-7
+        Keras' ``keras.config.epsilon()``: the inverse norm is capped at
+        :math:`1/\epsilon`.
+
+    Returns
+    -------
+    numpy.ndarray
+        Per-sample losses with `axis` removed, in `y_pred`'s dtype.
+
+    Raises
+    ------
+    ValueError
+        Where the two inputs do not hold vectors of the same length along
+        `axis` (say ``(N, 1)`` targets against ``(N, D)`` predictions): Keras
+        broadcasts the shorter one, normalised to :math:`\pm 1`, and returns
+        values outside [-1, 1]; lossbounds raises. Also for an `axis` out of
+        range.
+
+    Notes
+    -----
+    As in Keras 3, ``(N,)`` and ``(N, 1)`` are first brought to the same rank.
+    Keras' docstrings once called the loss "a negative quantity between -1
+    and 0"; it lies in [-1, 1], and float32 rounding can take it to
+    -1.0000002 or +1.0000002. An all-zero vector gives 0 (-0.0). Vectors
+    shorter than :math:`\epsilon` are scaled by :math:`1/\epsilon` rather
+    than normalised, so they score closer to 0: [1e-8, 0] against [1, 0] gives
+    -0.1, not -1 (Keras' NumPy backend divides exactly and gives -1). In
+    float16 :math:`1/\epsilon` overflows: an all-zero vector gives NaN, and a
+    vector with an entry above 256 gives 0 (its squared norm overflows).
+
+    TensorFlow's inverse square root is a CPU-dependent approximation, while
+    lossbounds rounds it correctly: float32 results agree to the 1e-6
+    contract, but in float16 the last ``N % 8`` of N vectors can differ from
+    Keras by a few float16 ulps (at most :math:`2^{-9}` measured).
+
+    See Also
+    --------
+    loss : the reduced value of ``keras.losses.CosineSimilarity``.
+
+    Examples
+    --------
+    >>> import lossbounds
+    >>> lossbounds.cosine_similarity([[0.0, 1.0], [1.0, 1.0], [1.0, 1.0]],
+    ...                              [[1.0, 0.0], [1.0, 1.0], [-1.0, -1.0]])
+    array([-0.        , -0.99999994,  0.99999994], dtype=float32)
+    >>> lossbounds.cosine_similarity([[1.0, 0.0]], [[1e-8, 0.0]])  # shorter than epsilon
+    array([-0.1], dtype=float32)
+    """
+    return CosineSimilarity().per_sample(y_true, y_pred, axis=axis, epsilon=epsilon)
+
+
+# --------------------------------------------------------------------------
+# Bounds
+
+
+@register
+class CosineSimilarity(LossDefinition):
+    r"""Cosine similarity loss, :math:`-\cos(y, \hat y)`: -1 perfect, 0 orthogonal, +1 opposite.
+
+    *Best case* -1, at :math:`\hat y = c\,y` with :math:`c > 0`; *worst
+    case* +1, at :math:`c < 0` (Cauchy-Schwarz: :math:`|n(y) \cdot
+    n(\hat y)| \le \lVert n(y) \rVert \lVert n(\hat y) \rVert \le 1`, and the
+    cap on the inverse norm only shortens :math:`n(x)`). Keras' float32
+    rounding reaches about :math:`\pm 1.0000002`.
+
+    *Uniform baseline* 0: predicting zeros, which Keras scores exactly 0 (so
+    does any direction orthogonal to every target).
+
+    *Prior baseline.* A constant prediction :math:`c` costs
+    :math:`-\overline{n(y)} \cdot c / \lVert c \rVert`, the mean being over
+    samples (weighted); by Cauchy-Schwarz the best direction is the mean
+    normalised target :math:`m = \overline{n(y)}`, and its loss is
+    :math:`-\lVert m \rVert`: -1 when every target points the same way, 0
+    when they cancel out.
+    """
+
+    name = "cosine_similarity"
+    class_name = "CosineSimilarity"
+    aliases = ("cosine", "cosine_proximity")  # a short form, and Keras 2's name of this loss
+    title = "cosine similarity loss"
+    keras_options = (AXIS,)
+    data_options = (Y_TRUE, SAMPLE_WEIGHT)
+    function = staticmethod(cosine_similarity)
+    prior_name = "mean target direction"
+    prior_meaning = "the loss of predicting the mean target direction for every input"
+
+    def plan(self, y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype,
+             **options: Any) -> Plan:
+        return _cosine_plan(y_true, y_pred, dtype, **options)
+
+    def best(self, s: Setting) -> float:
+        return -1.0
+
+    def worst(self, s: Setting) -> float:
+        return 1.0
+
+    def uniform(self, s: Setting, y_true: Any = None) -> float:
+        return 0.0
+
+    def prior(self, s: Setting, y_true: Any) -> float:
+        if y_true is None:
+            raise ValueError("prior_baseline('cosine_similarity') needs the targets `y_true`.")
+        rows, weights = target_rows(y_true, s.get("sample_weight"), axis=s["axis"])
+        with np.errstate(divide="ignore"):
+            inverse = np.minimum(1.0 / np.linalg.norm(rows, axis=1), 1.0 / s.semantics.epsilon)
+        mean = weights @ (rows * inverse[:, None])
+        return 0.0 - float(np.linalg.norm(mean))  # 0.0, not -0.0, where the targets cancel
+
+    def notes(self, s: Setting) -> tuple[Note, ...]:
+        if s.semantics.dtype == np.float16:
+            return (Note("float16_norms", (
+                "In float16 1/ε overflows, so nothing caps the inverse norm: an all-zero target "
+                "or prediction gives NaN (0 × inf), and a vector with an entry above 256 gives 0 "
+                "(its squared norm overflows).")),)
+        return (Note("tiny_vectors", (
+            f"Vectors shorter than ε = {s.semantics.epsilon:g} are scaled by 1/ε instead of "
+            "normalised, so they score closer to 0 ([1e-8, 0] against [1, 0] gives -0.1), and "
+            "an all-zero target or prediction gives exactly 0.")),)
+
+    # -- words -------------------------------------------------------------
+
+    def uniform_formula(self, s: Setting) -> str:
+        return "0"
+
+    def uniform_meaning(self, s: Setting) -> str:
+        return "the loss of predicting zeros (or any direction orthogonal to the targets)"
+
+    def value_flags(self, value: float, s: Setting) -> tuple[Note, ...]:
+        if value <= PRINT_ATOL:
+            return ()
+        return (Note("cosine_positive", (
+            f"a positive cosine similarity loss ({loss_value(value)}) means the predictions "
+            "point away from their targets on average (+1 is exactly opposite). Keras' loss is "
+            "minus the cosine, so learning drives it toward -1: check the sign of the targets "
+            "and of the model's output.")),)
+
+    def describe(self, value: float, numbers: Mapping[str, Any], s: Setting,
+                 marks: Mapping[str, Any]) -> list[str]:
+        lines = ["-1 is perfect, 0 is orthogonal, +1 is opposite: Keras' cosine similarity loss "
+                 "is minus the cosine of the angle between each prediction and its target, so "
+                 "it is negative when the model does well."]
+        if -1.0 - PRINT_ATOL <= value <= 1.0 + PRINT_ATOL:
+            cosine = min(1.0, max(-1.0, -value))
+            lines.append(f"{loss_value(value)} is a mean cosine of {number(cosine)}: an angle of "
+                         f"about {math.degrees(math.acos(cosine)):.3g}° between prediction and "
+                         "target if every sample were alike (0° perfect, 90° orthogonal).")
+        prior = marks["prior"]
+        if prior is not None:
+            lines.append(f"Predicting the mean target direction for every input scores "
+                         f"{number(prior)} (the prior baseline).")
+        return lines
