@@ -91,6 +91,8 @@ def half_sum(x: np.ndarray, axis: int) -> np.ndarray:
             total = _add(total, np.take(x, k, axis=axis))
         return total
     count = x.shape[-1]
+    if x.size == 0:  # no rows, or rows of nothing (each sums to 0)
+        return np.zeros(x.shape[:-1], _F16)
     rows = np.ascontiguousarray(x).reshape(-1, count)
     out = np.empty(rows.shape[0], _F16)
     if count <= _TREE_ABOVE:
