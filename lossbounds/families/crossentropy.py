@@ -329,6 +329,13 @@ class _Multiset:
     values: np.ndarray
     counts: np.ndarray
 
+    @classmethod
+    def of_classes(cls, present: np.ndarray, k: int) -> _Multiset:
+        """The frequencies of the classes that occur (counts, in class order) among K."""
+        scaled = _scaled(present)  # (no overflow in the sum)
+        return cls(np.append(scaled / scaled.sum(), 0.0),
+                   np.append(np.ones(present.size), k - present.size))
+
 
 def _mean_rows(y_true: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, float]:
     """The weighted mean of the target rows (one-hot, soft, or binary per output)."""
@@ -692,7 +699,10 @@ class _Categorical(_CrossEntropy):
     def prior(self, s: Setting, y_true: Any) -> float:
         sem, a = s.semantics, s.get("label_smoothing", 0.0)
         found = self.frequencies(s, y_true)
-        classes = found if isinstance(found, _Multiset) else _Multiset(found, np.ones(found.size))
+        # (dense frequencies take the same compact form, so that labels and their counts give
+        # the same value to the last bit)
+        classes = found if isinstance(found, _Multiset) else _Multiset.of_classes(
+            found[found > 0], found.size)
         k = float(classes.counts.sum())
         f = classes.values * (1 - a) + a / k
         w = classes.counts
@@ -925,8 +935,7 @@ class SparseCategoricalCrossentropy(_Categorical):
         present, inverse = np.unique(labels, return_inverse=True)
         counts = np.bincount(inverse.reshape(-1), weights=weights, minlength=present.size)
         require_nonempty(counts.sum())
-        return _Multiset(np.append(counts / counts.sum(), 0.0),
-                         np.append(np.ones(present.size), k - present.size))
+        return _Multiset.of_classes(counts, k)
 
     def clipping_notes(self, s: Setting) -> list[Note]:
         sem, k = s.semantics, s["n_classes"]
