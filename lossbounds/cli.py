@@ -19,6 +19,7 @@ import codecs
 import json
 import math
 import os
+import re
 import sys
 import textwrap
 from collections.abc import Sequence
@@ -28,13 +29,13 @@ import numpy as np
 
 from . import __version__
 from .bounds import baseline, bounds
-from .diagnose import Finding, LogColumns, diagnose, output_losses, read_columns
+from .diagnose import Diagnosis, LogColumns, diagnose, output_losses, read_columns
 from .explain import explain
-from .logs import TrainingLog, read_keras_log
+from .logs import TrainingLog, looks_like_metrics, read_keras_log
 from .options import ENVIRONMENT, Option
 from .registry import all_losses, available_losses
-from .text import PLATEAU_ATOL
-from .yardstick import Yardstick, all_plateaus, relative, yardstick
+from .text import PLATEAU_ATOL, epoch_ranges
+from .yardstick import Yardstick, all_plateaus, caches_logits, relative, yardstick
 
 __all__ = ["main"]
 
@@ -116,6 +117,67 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     _add_flags(parser, _flag_options(data=True))
 
 
+def _all_flags() -> dict[str, str]:
+    """Option name -> command-line flag, for every option that has one."""
+    return {option.name: option.flag for option in _flag_options(data=False)
+            + _flag_options(data=True) if option.flag is not None}
+
+
+_FLAGS = _all_flags()
+# Keras' own loss arguments: "a loss with from_logits=True" describes the user's Keras code,
+# not a lossbounds call, so a bare mention of one stays as written.
+_KERAS_ARGUMENTS = {option.name for loss in all_losses() for option in loss.keras_options}
+# A call of the Python API in a message: "lossbounds.baseline('mse', n_classes=10)",
+# "diagnose(log, 'mse', variance=V)".
+_CALL_RE = re.compile(r"(?:lossbounds\.)?(?P<func>bounds|baseline|explain|diagnose|prior_baseline|"
+                      r"best_case|worst_case)\((?P<args>[^()]{0,300})\)")
+# "n_classes=K (--n-classes K)": the flag is there already.
+_BOTH_RE = re.compile(r"\b[a-z_]{1,40}=[^\s,;()]{1,40} \((--[a-z][a-z0-9-]*(?: [A-Z]\w{0,2}\b)?)\)")
+# "(variance=..., or --variance)"
+_KEYWORD_OR_FLAG_RE = re.compile(r"\b[a-z_]{1,40}=\.\.\.,? or (--[a-z][a-z0-9-]*)")
+_KEYWORD_RE = re.compile(r"(?<![\w.-])(?P<name>[a-z_]{1,40})=(?P<value>[^\s,;()]{1,40})")
+_QUOTED_NAME_RE = re.compile(r"`(?P<name>[a-z_]{1,40})`")
+
+
+def cli_words(text: str) -> str:
+    """A message of the Python API as the command line says it: flags, not keywords.
+
+    >>> cli_words("Example: lossbounds.baseline('sparse_cce', n_classes=10).")
+    'Example: lossbounds baseline sparse_cce --n-classes 10.'
+    >>> cli_words("pass n_classes=K (--n-classes K), the number of units")
+    'pass --n-classes K, the number of units'
+    >>> cli_words("as in diagnose(log, 'mse', variance=V)")
+    'as in --loss mse --variance V'
+    """
+    text = _BOTH_RE.sub(lambda m: m.group(1), text)
+    text = _KEYWORD_OR_FLAG_RE.sub(lambda m: m.group(1), text)
+    text = _CALL_RE.sub(_call_words, text)
+    text = _KEYWORD_RE.sub(lambda m: (f"{_FLAGS[m['name']]} {m['value']}"
+                                      if m["name"] in _FLAGS and m["name"] not in _KERAS_ARGUMENTS
+                                      else m.group(0)), text)
+    return _QUOTED_NAME_RE.sub(lambda m: (_FLAGS[m["name"]] if m["name"] in _FLAGS
+                                          else m.group(0)), text)
+
+
+def _call_words(match: re.Match[str]) -> str:
+    func = match["func"]
+    words: list[str] = []
+    for argument in (a.strip() for a in match["args"].split(",")):
+        name, _, value = argument.partition("=")
+        if value:
+            words.append(f"{_FLAGS[name]} {value}" if name in _FLAGS else argument)
+        elif argument[:1] in "'\"" and argument:
+            loss = argument.strip("'\"")
+            words.append(f"--loss {loss}" if func == "diagnose" else loss)
+        elif func == "explain" and argument.lower() in ("value", "v"):
+            words.append("VALUE")
+    if func == "diagnose":
+        return " ".join(words)
+    command = {"prior_baseline": "bounds", "best_case": "bounds", "worst_case": "bounds"}.get(
+        func, func)
+    return " ".join(["lossbounds", command, *words])
+
+
 def _options(args: argparse.Namespace) -> dict:
     """The loss options given on the command line."""
     names = {option.name for option in _flag_options(data=False) + _flag_options(data=True)}
@@ -147,8 +209,28 @@ def _cmd_bounds(args: argparse.Namespace) -> int:
 
 
 def _cmd_baseline(args: argparse.Namespace) -> int:
-    print(repr(baseline(args.loss, **_options(args))))
+    options = _options(args)
+    value = baseline(args.loss, **options)
+    if args.value:
+        print(repr(value))
+        return EXIT_OK
+    ys = yardstick(args.loss, options)
+    given = " ".join(_flag_text(name, v) for name, v in options.items())
+    print(f"The uniform baseline of {ys.loss.name}{f' ({given})' if given else ''} is "
+          f"{ys.loss.uniform_formula(ys.setting)} = {value!r}: "
+          f"{ys.uniform_meaning()}. (--value prints the number alone.)")
     return EXIT_OK
+
+
+def _flag_text(name: str, value: Any) -> str:
+    flag = _FLAGS.get(name)
+    if flag is None:
+        return f"{name}={value!r}"
+    if value is True:
+        return flag
+    if isinstance(value, (list, tuple)):
+        value = ",".join(map(str, value))
+    return f"{flag} {value}"
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
@@ -159,7 +241,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         raise _UsageError(f"lossbounds explain: {problem}: give one, after VALUE or as --loss "
                           "(e.g. lossbounds explain 0.1956 sparse_cce -k 10)")
     result = explain(args.value, given[0], **_options(args))
-    print(_json(result.as_dict()) if args.json else result)
+    print(_json(result.as_dict()) if args.json else cli_words(str(result)))
     return EXIT_OK
 
 
@@ -169,20 +251,27 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
 def _cmd_check_log(args: argparse.Namespace) -> int:
     plot = _plot_module() if args.plot else None  # fail before printing anything
+    options = _options(args)
+    if args.loss is None and set(options) - {"n_classes"}:
+        given = ", ".join(_FLAGS.get(name, name) for name in options if name != "n_classes")
+        raise _UsageError(
+            f"lossbounds check-log: {given} belong{'s' if ',' not in given else ''} to a loss: "
+            "give it with --loss (e.g. --loss mse --variance 2.5), or leave "
+            f"{'it' if ',' not in given else 'them'} out")
     log, source = _read_log_argument(args.file)
     if not len(log):
         raise _UsageError(
             f"lossbounds: error: no Keras epochs found in {source} (expected model.fit "
             "output: lines like 'Epoch 1/10' and '... - loss: 0.1234')")
-    options = _options(args)
     findings = diagnose(log, args.loss, **options)
     ref = None if args.loss is None else yardstick(args.loss, options)
     status = EXIT_FINDINGS if any(f.severity == "error" for f in findings) else EXIT_OK
     data = read_columns(log)
+    skipped = [text for text in log.unparsed if looks_like_metrics(text)]
     if args.json:
-        print(_json(_report(source, data, ref, findings, status)))
+        print(_json(_report(source, data, ref, findings, status, skipped)))
     else:
-        print(_report_text(source, data, ref, findings))
+        print(_report_text(source, data, ref, findings, skipped))
     if plot is not None:
         _save_plot(plot, log, args.loss, options, args.plot)
     return status
@@ -258,8 +347,8 @@ def _save_plot(plot: Any, log: TrainingLog, loss: str | None, options: dict, pat
         plt.close(figure)
 
 
-def _report(source: str, data: LogColumns, ref: Yardstick | None, findings: list[Finding],
-            status: int) -> dict[str, Any]:
+def _report(source: str, data: LogColumns, ref: Yardstick | None, findings: Diagnosis,
+            status: int, skipped: list[str]) -> dict[str, Any]:
     """The JSON form of check-log's output."""
     uniform = _table_uniform(data, ref)
     epochs = []
@@ -268,31 +357,70 @@ def _report(source: str, data: LogColumns, ref: Yardstick | None, findings: list
                    if data.present[name][row]}
         loss = metrics.get("loss", math.nan)
         fraction = loss / uniform if uniform and math.isfinite(loss) else None
-        epochs.append({"epoch": int(number), "metrics": metrics, "fraction_of_uniform": fraction})
+        epoch = {"epoch": int(number), "metrics": metrics, "fraction_of_uniform": fraction}
+        if not data.complete[row]:
+            epoch["cut_off"] = data.progress[row] or True
+        if not data.known[row]:
+            epoch["number_known"] = False
+        epochs.append(epoch)
     return {
         "source": source,
         "loss": None if ref is None else ref.loss.name,
         "bounds": None if ref is None or ref.bounds is None else ref.bounds.as_dict(),
+        "verdict": cli_words(findings.verdict),
+        "runs": findings.runs,
         "epochs": epochs,
-        "findings": [finding.as_dict() for finding in findings],
+        "findings": [{**finding.as_dict(), "message": cli_words(finding.message)}
+                     for finding in findings],
+        "skipped": skipped,
         "exit_status": status,
     }
 
 
+#: Width of check-log's text.
+WIDTH = 100
+
+
 def _report_text(source: str, data: LogColumns, ref: Yardstick | None,
-                 findings: list[Finding]) -> str:
-    lines = [f"{source}: {data.numbers.size} epoch{'s' if data.numbers.size != 1 else ''}",
-             _reference_line(ref), ""]
-    lines.extend(_epoch_table(data, ref))
+                 findings: Diagnosis, skipped: list[str]) -> str:
+    """The verdict first, then the findings, then the numbers."""
+    count = data.numbers.size
+    runs = f", {findings.runs} separate runs" if findings.runs > 1 else ""
+    lines = [f"{source}: {count} epoch{'s' if count != 1 else ''}{runs}"]
+    lines.extend(textwrap.wrap(cli_words(findings.verdict), width=WIDTH))
     lines.append("")
     if findings:
-        lines.append("Findings:")
+        lines.append("Findings, the most likely cause first:")
         for finding in findings:
-            lines.append(textwrap.fill(str(finding), width=100, initial_indent="  ",
+            shown = _finding_text(finding)
+            lines.append(textwrap.fill(shown, width=WIDTH, initial_indent="  ",
                                        subsequent_indent="      "))
+            if finding.evidence:
+                lines.append(textwrap.fill(f"evidence: {finding.evidence}", width=WIDTH,
+                                           initial_indent="      ",
+                                           subsequent_indent="      "))
     else:
         lines.append("Findings: none.")
+    lines += ["", "The numbers:", _reference_line(ref)]
+    lines.extend(_epoch_table(data, ref))
+    if skipped:
+        lines += ["", "Skipped text that looks like metrics (read into no epoch: check it "
+                      "by eye):"]
+        lines.extend(f"  {text}" for text in skipped[:MAX_SKIPPED])
+        if len(skipped) > MAX_SKIPPED:
+            lines.append(f"  ... and {len(skipped) - MAX_SKIPPED} more (see --json)")
     return "\n".join(lines)
+
+
+#: Skipped lines shown in check-log's text; --json lists them all.
+MAX_SKIPPED = 10
+
+
+def _finding_text(finding: Any) -> str:
+    """`str(finding)` without its evidence (printed on its own line), in flags."""
+    where = f" ({epoch_ranges(finding.epochs)})" if finding.epochs else ""
+    run = f" run {finding.run}" if finding.run is not None else ""
+    return f"[{finding.severity}]{run} {finding.kind}{where}: {cli_words(finding.message)}"
 
 
 def _reference_line(ref: Yardstick | None) -> str:
@@ -301,13 +429,20 @@ def _reference_line(ref: Yardstick | None) -> str:
     b = ref.bounds
     if b is None:
         return f"loss: {ref.loss.name}; bounds unknown without --n-classes"
-    shown = ", ".join(f"{key}={value!r}" for key, value in b.options.items())
+    shown = " ".join(_flag_text(key, value) for key, value in b.options.items())
     parts = [f"best {b.best:.4g}"]
     if b.prior is not None:
         parts.append(f"prior {b.prior:.4g}")
     if b.uniform is not None:
         parts.append(f"uniform {ref.uniform_text()}")
-    parts.append("worst unbounded" if math.isinf(b.worst) else f"worst {b.worst:.4g}")
+    if math.isinf(b.worst):
+        parts.append("worst unbounded")
+    elif caches_logits(ref):
+        # The one answer to "what is the highest loss?" that explain and the plots give too.
+        parts.append(f"worst {b.worst:.4g} with clipped probabilities (unbounded in fit() on "
+                     "TensorFlow with a softmax or sigmoid last layer)")
+    else:
+        parts.append(f"worst {b.worst:.4g}")
     return f"loss: {b.loss}" + (f" ({shown})" if shown else "") + ": " + ", ".join(parts)
 
 
@@ -367,6 +502,13 @@ def _cell(value: float | None) -> str:
 def _epoch_notes(data: LogColumns, ref: Yardstick | None, uniform: float | None) -> list[list[str]]:
     plateaus = all_plateaus() if ref is None else ref.plateaus
     notes: list[list[str]] = [[] for _ in data.numbers]
+    for i, number in enumerate(data.numbers):
+        if i and number <= data.numbers[i - 1]:
+            notes[i].append("epoch numbers restart")
+        if not data.complete[i]:
+            notes[i].append(f"cut off at {data.progress[i]}" if data.progress[i] else "cut off")
+        if not data.known[i]:
+            notes[i].append("number unknown (no header)")
     for name in ("loss", "val_loss"):
         if name not in data.columns:
             continue
@@ -376,9 +518,10 @@ def _epoch_notes(data: LogColumns, ref: Yardstick | None, uniform: float | None)
                 notes[i].append(f"{name} NaN")
             elif any(abs(value - p.value) <= PLATEAU_ATOL for p in plateaus):
                 notes[i].append(f"{name} at clipping plateau")
-        if np.isfinite(values).sum() >= 2:
-            notes[int(np.nanargmin(np.where(np.isfinite(values), values, np.nan)))].append(
-                f"lowest {name}")
+        # The lowest of the complete epochs: a cut-off epoch's value is a partial mean.
+        usable = np.isfinite(values) & data.complete
+        if usable.sum() >= 2:
+            notes[int(np.nanargmin(np.where(usable, values, np.nan)))].append(f"lowest {name}")
     if uniform:
         for i, value in enumerate(data.columns["loss"]):
             where = relative(value, uniform) if math.isfinite(value) else None
@@ -438,6 +581,8 @@ def build_parser() -> argparse.ArgumentParser:
     command.set_defaults(run=_cmd_losses)
     command = commands.add_parser("baseline", help="the uniform baseline (ln K for K classes)")
     _add_bounds_options(command)
+    command.add_argument("--value", action="store_true",
+                         help="print the number alone (for scripts)")
     command.set_defaults(run=_cmd_baseline)
     command = commands.add_parser(
         "explain", help="what a loss value means, in plain sentences",
@@ -483,7 +628,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _UsageError as error:
         return _error(str(error))
     except (ValueError, TypeError) as error:
-        return _error(f"lossbounds: error: {error}")
+        return _error(f"lossbounds: error: {cli_words(str(error))}")
     except BrokenPipeError:  # `lossbounds ... | head`: stop quietly
         _silence_stdout()
         return EXIT_OK

@@ -62,19 +62,22 @@ from .text import (
     FLOAT32_RTOL,
     PLATEAU_ATOL,
     PRINT_ATOL,
+    for_python,
     loss_value,
     number,
-    percent,
     share,
 )
 from .yardstick import (
     MIN_ERROR_GAP,
     NON_FINITE,
     Yardstick,
+    above_worst,
+    above_worst_reason,
     below_best_reason,
     double_softmax_reason,
     plateau_reason,
     relative,
+    worst_sentence,
     yardstick,
 )
 
@@ -110,7 +113,8 @@ class Flag:
     ----------
     kind : str
         A stable name: ``"nan"``, ``"inf"``, ``"below_best"``,
-        ``"clipping_plateau"``, ``"worse_than_uniform"``, ``"at_uniform"``,
+        ``"clipping_plateau"``, ``"above_worst"`` (above the clipped worst
+        case: how it happens), ``"worse_than_uniform"``, ``"at_uniform"``,
         ``"worse_than_prior"``, ``"at_prior"``, ``"double_softmax"``, or one
         the loss defines (``"bce_on_multiclass"``).
     reason : str
@@ -370,11 +374,17 @@ def _flags(value: float, ys: Yardstick) -> tuple[Flag, ...]:
     uniform = uniform_flag(value, ys)
     # Worse than guessing is worse than the prior too: one flag says it.
     worse = uniform is not None and uniform.kind == "worse_than_uniform"
-    found = [_below_best(value, ys), _at_plateau(value, ys), uniform,
-             None if worse else prior_flag(value, ys), _at_double_softmax(value, ys)]
+    plateau = _at_plateau(value, ys)
+    found = [_below_best(value, ys), plateau, None if plateau else _above_worst(value, ys),
+             uniform, None if worse else prior_flag(value, ys), _at_double_softmax(value, ys)]
     found.extend(Flag(note.code, str(note)) for note in ys.loss.value_flags(value, ys.setting))
     found.extend(Flag(note.code, str(note)) for note in ys.loss.flags(ys.setting))
-    return tuple(flag for flag in found if flag is not None)
+    return tuple(Flag(flag.kind, for_python(flag.reason)) for flag in found if flag is not None)
+
+
+def _above_worst(value: float, ys: Yardstick) -> Flag | None:
+    """Above the clipped worst case: possible, and here is how (the most likely way first)."""
+    return Flag("above_worst", above_worst_reason(value, ys)) if above_worst(value, ys) else None
 
 
 def _below_best(value: float, ys: Yardstick) -> Flag | None:
@@ -442,15 +452,15 @@ def _sentences(value: float, ys: Yardstick, n: Mapping[str, Any]) -> tuple[str, 
                 f"prediction scores below {number(ys.floor)}.",)
     lines = [_position(value, ys, n)]
     if ys.bounds is not None:
-        lines.append(_range_sentence(ys.bounds))
+        lines.append(_range_sentence(ys))
     if ys.prior is not None and n["fraction_of_prior"] is not None and ys.loss.probabilistic:
         lines.append(f"Predicting the class frequencies alone scores {number(ys.prior)} "
                      f"(the prior baseline); {loss_value(value)} is "
-                     f"{percent(n['fraction_of_prior'])} of it.")
+                     f"{share(n['fraction_of_prior'])} it.")
     lines.extend(ys.loss.describe(value, n, ys.setting, ys.marks(value)))
     if ys.missing is not None:
         lines.append(f"Not computed: {ys.missing}.")
-    return tuple(lines)
+    return tuple(for_python(line) for line in lines)
 
 
 def _position(value: float, ys: Yardstick, n: Mapping[str, Any]) -> str:
@@ -471,7 +481,6 @@ def verdict(value: float, uniform: float) -> str:
     return "far better than guessing" if value <= FAR_BETTER * uniform else "better than guessing"
 
 
-def _range_sentence(b: Bounds) -> str:
-    worst = ("there is no upper limit" if math.isinf(b.worst)
-             else f"the highest Keras can print is {number(b.worst)}")
-    return f"The best value this loss can reach is {number(b.best)}; {worst}."
+def _range_sentence(ys: Yardstick) -> str:
+    assert ys.bounds is not None
+    return f"The best value this loss can reach is {number(ys.bounds.best)}; {worst_sentence(ys)}."

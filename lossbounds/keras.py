@@ -60,8 +60,9 @@ from .bounds import bounds as compute_bounds
 from .checks import check_n_classes
 from .diagnose import diagnose
 from .logs import Epoch, TrainingLog
+from .losses import loss as compute_loss
 from .registry import LossDefinition, accepted_names, all_losses, get_loss
-from .text import Note
+from .text import Note, for_python
 from .yardstick import uniform_text
 
 __all__ = [
@@ -710,18 +711,28 @@ class BoundsCallback(keras.callbacks.Callback):
     * **Before training** it warns about a head that does not fit the loss,
       as `bounds_for` notes it (logits fed to a loss that expects
       probabilities, a double softmax or sigmoid, a sigmoid under a
-      categorical loss, a single output unit), and checks the loss at init
-      [1]_ (`check_init_loss`):
+      categorical loss, a single output unit); with ``y_batch`` it runs the
+      checks `lossbounds.explain` runs on labels (labels outside ``[0, K)``,
+      with the hint to shift 1-based labels; binary cross-entropy on one-hot
+      labels, whose guessing baseline is then :math:`H_b(1/K)`, not
+      :math:`\ln 2`); and it checks the loss at init [1]_
+      (`check_init_loss`):
       on ``(x_batch, y_batch)`` if given, computed exactly as
       ``model.evaluate`` would; otherwise on the first training batch, whose
       logged loss Keras computes before the first weight update (in training
-      mode, so with dropout). A suspicious value gives a `LossBoundsWarning`.
+      mode, so with dropout, if the model has any). A suspicious value is
+      reported.
     * **At each epoch end** it adds ``loss_vs_uniform`` (and
       ``val_loss_vs_uniform``) to the logs, so History and the progress bar
       show the loss as a fraction of the uniform baseline (below 1 means
       better than guessing), and runs `lossbounds.interpret.diagnose` on the
-      history so far, warning once per new kind of finding of severity
+      history so far, reporting once each new kind of finding of severity
       ``"warning"`` or ``"error"``.
+
+    Each thing is said once, on its own line: with ``verbose >= 1`` as a
+    printed ``[lossbounds]`` line, with ``verbose=0`` as a `LossBoundsWarning`
+    (never both). Lines found during an epoch are printed when it is over,
+    after Keras' progress bar, so they never land in the middle of it.
 
     Parameters
     ----------
@@ -736,8 +747,9 @@ class BoundsCallback(keras.callbacks.Callback):
     tolerance : float, default 0.25
         Relative distance from a baseline that still counts as "at" it.
     verbose : int, default 1
-        0: warnings only; 1: also print them, and the init verdict; 2: also
-        print ``"info"`` findings.
+        0: a `LossBoundsWarning` for each problem, nothing printed; 1: print
+        each problem and the init verdict as a ``[lossbounds]`` line instead;
+        2: also print ``"info"`` findings.
     strict : bool, default False
         A monitoring callback must never stop training: by default anything
         that goes wrong inside it (a loss it cannot bound, labels it cannot
@@ -826,13 +838,21 @@ class BoundsCallback(keras.callbacks.Callback):
         self._options: dict[str, Any] = {}
         self._seen_kinds: set[str] = set()
         self._first_batch_pending = False
+        self._queued: list[str] = []  # lines said during an epoch: printed once it is over
+        self._in_epoch = False
 
     # -- Keras hooks ------------------------------------------------------
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._broken, self.bounds = False, None
         self.log, self._first_batch_pending, self._seen_kinds = TrainingLog(), False, set()
+        self._queued, self._in_epoch = [], False
         self._guarded("at the start of training", self._train_begin)
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        # Keras' progress bar (a callback after this one) has ended the last epoch's line.
+        self._flush()
+        self._in_epoch = True
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         self._guarded("after the first batch", self._train_batch_end, batch, logs)
@@ -841,6 +861,10 @@ class BoundsCallback(keras.callbacks.Callback):
         if logs is not None:
             self.log.epochs.append(_as_epoch(epoch, logs))  # kept even when checks fail
         self._guarded(f"at the end of epoch {epoch + 1}", self._epoch_end, logs)
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self._in_epoch = False
+        self._flush()
 
     def _guarded(self, when: str, hook: Any, *args: Any) -> None:
         """Run a check; a failure warns once (or raises, with strict=True), never stops fit."""
@@ -860,8 +884,17 @@ class BoundsCallback(keras.callbacks.Callback):
         if self.n_classes is not None:
             overrides["n_classes"] = self.n_classes
         self.bounds, self._options, mistakes = _model_bounds(self.model, self.loss, overrides)
+        one_hot = self._one_hot_classes()
+        if one_hot is not None and "n_classes" not in overrides:
+            # Binary cross-entropy on one-hot labels: K yes/no questions, as explain reads it.
+            overrides["n_classes"] = one_hot
+            self.bounds, self._options, mistakes = _model_bounds(self.model, self.loss, overrides)
         for mistake in mistakes:
             self._warn(f"model: {mistake}")
+        for flag in self._loss_flags():
+            self._seen_kinds.add(flag.code)  # said now: diagnose finds it again each epoch
+            self._warn(f"{flag.code}: {flag[0].upper()}{flag[1:]}")
+        labels_ok = self._check_labels()
         if self.bounds.uniform is None:
             self._say(f"no init check and no loss_vs_uniform: {self.bounds.loss} has no "
                       "uniform baseline here (give n_classes for one-hot targets).")
@@ -871,8 +904,9 @@ class BoundsCallback(keras.callbacks.Callback):
             # The weights are trained already: this is not an init.
             self._say(f"no init check: the model has already taken {steps} optimizer steps.")
         elif self.x_batch is not None:
-            self.init_loss = loss_on_batch(self.model, self.x_batch, self.y_batch)
-            self._judge_init(self._batch_prior())
+            if labels_ok:
+                self.init_loss = loss_on_batch(self.model, self.x_batch, self.y_batch)
+                self._judge_init(self._batch_prior())
         else:
             self._first_batch_pending = True
 
@@ -927,6 +961,50 @@ class BoundsCallback(keras.callbacks.Callback):
                 self._seen_kinds.add(finding.kind)
                 self._say(f"{finding.kind}: {finding.message}")
 
+    def _one_hot_classes(self) -> int | None:
+        """K when `y_batch` is one-hot over K > 2 outputs of a loss that scores each output
+        on its own (binary cross-entropy), else None."""
+        if self.y_batch is None or self.bounds is None:
+            return None
+        definition = get_loss(self.bounds.loss)
+        if definition.head != "sigmoid" or "n_classes" not in definition.option_names():
+            return None
+        try:
+            labels = np.asarray(self.y_batch, dtype=np.float64)
+        except (TypeError, ValueError):
+            return None
+        if labels.ndim < 2 or labels.shape[-1] <= 2 or labels.size == 0:
+            return None
+        one_hot = np.all((labels == 0) | (labels == 1)) and np.all(labels.sum(axis=-1) == 1)
+        return int(labels.shape[-1]) if one_hot else None
+
+    def _loss_flags(self) -> tuple[Any, ...]:
+        """What `lossbounds.explain` flags about the loss and its options (bce_on_multiclass)."""
+        assert self.bounds is not None
+        definition = get_loss(self.bounds.loss)
+        takes = set(definition.option_names())
+        setting = definition.setting({k: v for k, v in self._options.items() if k in takes},
+                                     allowed=definition.option_names())
+        return tuple(definition.flags(setting))
+
+    def _check_labels(self) -> bool:
+        """Run `lossbounds.loss` on `y_batch`: labels it refuses get its hint, not TensorFlow's
+        InvalidArgumentError. Returns whether the labels are usable."""
+        if self.y_batch is None or self.bounds is None:
+            return True
+        definition = get_loss(self.bounds.loss)
+        keras_names = {option.name for option in definition.keras_options} | {"epsilon"}
+        options = {k: v for k, v in self._options.items() if k in keras_names}
+        try:
+            y_pred = keras.ops.convert_to_numpy(self.model(self.x_batch, training=False))
+            compute_loss(definition.name, self.y_batch, y_pred, **options)
+        except ValueError as error:
+            self._warn(f"labels: {for_python(str(error))}")
+            return False
+        except Exception:  # shapes lossbounds cannot read: Keras will say what is wrong
+            return True
+        return True
+
     def _batch_prior(self) -> float | None:
         """The label entropy of `y_batch`, the prior baseline of the init check."""
         assert self.bounds is not None  # called by on_train_begin once it has the bounds
@@ -951,12 +1029,25 @@ class BoundsCallback(keras.callbacks.Callback):
             self._say(self.init_check.message)
 
     def _warn(self, message: str) -> None:
-        warnings.warn(message, LossBoundsWarning, stacklevel=3)
-        self._say(message)
+        """A problem, said once: printed (verbose >= 1) or a LossBoundsWarning (verbose=0)."""
+        if self.verbose:
+            self._say(message)
+        else:
+            warnings.warn(message, LossBoundsWarning, stacklevel=3)
 
     def _say(self, message: str) -> None:
-        if self.verbose:
-            print(f"[lossbounds] {message}")
+        if not self.verbose:
+            return
+        line = f"[lossbounds] {message}"
+        if self._in_epoch:
+            self._queued.append(line)  # the progress bar is drawing: after it
+        else:
+            print(line)
+
+    def _flush(self) -> None:
+        for line in self._queued:
+            print(line)
+        self._queued = []
 
 
 def _real(value: Any, argument: str) -> float:

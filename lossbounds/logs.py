@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import overload
 
-__all__ = ["Epoch", "TrainingLog", "read_keras_log", "read_keras_log_file"]
+__all__ = ["Epoch", "TrainingLog", "looks_like_metrics", "read_keras_log", "read_keras_log_file"]
 
 #: Longest entry kept in :attr:`TrainingLog.unparsed`; longer text is clipped.
 MAX_UNPARSED_CHARS = 200
@@ -126,8 +126,26 @@ _SUMMARY_RE = re.compile(
 )
 
 # What is left of a record once everything Keras printed is taken away, if it
-# holds nothing but separators and padding.
-_DEBRIS_RE = re.compile(r"[\s\-]*")
+# holds nothing but separators and padding, or the markers a paste adds around
+# a log: markdown quotes ("> "), knitr's "## ", code fences.
+_DEBRIS_RE = re.compile(r"[\s\->#`]*")
+
+# The markers a paste puts in front of each line: markdown quotes ("> ",
+# "> > "), knitr output ("## "), which hide a verbose=2 line's start.
+_QUOTE_RE = re.compile(r"[ \t]{0,8}(?:[>#]{1,4}[ \t]{0,8}){1,4}")
+
+# A header without "/M": Keras 0.x printed "Epoch 0", "Epoch 1", ... alone on a line.
+_BARE_HEADER_RE = re.compile(r"[ \t]{0,8}(?:[>#]{1,4}[ \t]{0,8}){0,4}Epoch[ \t]{1,8}"
+                             r"(?P<num>[0-9]{1,9})[ \t]{0,8}")
+
+# How a wrapped progress line's second part starts: the rest of a metric name (or a
+# whole " - name") and its colon, then a number.
+_CONTINUATION_RE = re.compile(r"[ \t]{0,8}(?:-[ \t]{1,4})?[\w.\-/]{0,100}:[ \t]{0,4}"
+                              r"[-+0-9.]|[ \t]{0,8}(?:-[ \t]{1,4})?[\w.\-/]{0,100}:[ \t]{0,4}(?i:nan|inf)")
+
+# A pair that looks like a metric: what check-log shows when such text was skipped.
+_METRIC_LIKE_RE = re.compile(
+    r"(?i)(?:val|loss|acc|mae|mse|error|metric)[\w. ]{0,40}:[ \t]{0,4}[-+]?(?:[0-9]|nan|inf)")
 
 _UNITS_PER_SECOND = {"us": 1e6, "µs": 1e6, "μs": 1e6, "ms": 1e3, "s": 1.0}
 
@@ -162,7 +180,15 @@ class Epoch:
         Seconds per step or sample: ``361us/sample`` is ``3.61e-4``.
     complete : bool
         ``progress == target``; ``False`` if the epoch was cut off.  verbose=2
-        lines without a counter are printed at epoch end, so they are complete.
+        lines without a counter are printed at epoch end, so they are complete,
+        and so is a ``60000/Unknown`` line with ``val_`` metrics (validation
+        runs only once the epoch is over).
+    number_known : bool
+        Whether the log tells the number: ``False`` for lines before any
+        ``Epoch N/M`` header and not followed by one (a paste that starts
+        mid-run, or Keras 3 with ``epochs=1``), numbered 1, 2, ... in order.
+        Headerless lines right before a header ``Epoch N/M`` are numbered
+        N - 1, N - 2, ... (known).
 
     Examples
     --------
@@ -186,6 +212,7 @@ class Epoch:
     seconds: float | None
     time_per_unit: float | None
     complete: bool
+    number_known: bool = True
 
     def __post_init__(self) -> None:
         # A read-only copy: epochs are shared values, like the log they come from.
@@ -208,6 +235,12 @@ class TrainingLog:
         ``fit`` epoch (e.g. ``evaluate`` output after the last epoch).  Each
         entry is whitespace-trimmed and clipped to
         :data:`MAX_UNPARSED_CHARS` characters.
+    events : list of str
+        The notes callbacks printed, as printed (clipped the same way):
+        ``"Epoch 3: early stopping"``, ``"Epoch 4: ReduceLROnPlateau reducing
+        learning rate to 0.0005."``, ``"Epoch 00001: val_loss improved from
+        inf to 7.38003, saving model to ..."``. `lossbounds.diagnose` reads
+        them.
 
     Notes
     -----
@@ -225,6 +258,7 @@ class TrainingLog:
 
     epochs: list[Epoch] = field(default_factory=list)
     unparsed: list[str] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)
 
     def history(self) -> dict[str, list[float]]:
         """Per-metric values over epochs, like ``keras.callbacks.History``.
@@ -289,6 +323,7 @@ class _Draft:
     total: int | None
     last: _Record | None = None
     unit: str | None = None
+    known: bool = True  # False: no header came before it
 
 
 def read_keras_log(text: str | os.PathLike[str]) -> TrainingLog:
@@ -412,6 +447,20 @@ def read_keras_log_file(path: str | os.PathLike[str]) -> TrainingLog:
         return read_keras_log(f.read())
 
 
+def looks_like_metrics(text: str) -> bool:
+    """Does skipped text hold something like a metric (``val. loss: 0.0160``)?
+
+    `lossbounds check-log` shows such text: values the reader could not place
+    in an epoch, so that none are lost silently.
+
+    Examples
+    --------
+    >>> looks_like_metrics("val. loss: 0.0160 - val. acc.: 0.9136"), looks_like_metrics("```")
+    (True, False)
+    """
+    return bool(_METRIC_LIKE_RE.search(text))
+
+
 def _check_text(text: object) -> None:
     """Raise a TypeError that says how to fix a non-``str`` argument."""
     if isinstance(text, str):
@@ -444,9 +493,64 @@ def _is_file_name(text: str) -> bool:
 def _records(text: str) -> Iterator[str]:
     """Split the text into records: lines and progress-line rewrites."""
     plain = _ANSI_RE.sub("", text)
-    for record in _RECORD_SEP_RE.split(plain):
-        if record and not record.isspace():
-            yield record
+    pieces = _RECORD_SEP_RE.split(plain)
+    separators = _RECORD_SEP_RE.findall(plain)
+    previous: str | None = None
+    for i, record in enumerate(pieces):
+        if not record or record.isspace():
+            continue
+        # A line wrapped by a terminal or an editor: a progress line, then a line that only
+        # completes its metrics. One line break in between, nothing else.
+        if (previous is not None and separators[i - 1].replace("\r", "") == "\n"
+                and _completes(previous, record)):
+            previous = _joined(previous, record)
+            continue
+        if previous is not None:
+            yield previous
+        previous = record
+    if previous is not None:
+        yield previous
+
+
+def _tail_metrics(record: str) -> tuple[int, str] | None:
+    """(metrics found, leftover text) of a record's last progress update, or None."""
+    anchors = list(_ANCHOR_RE.finditer(record))
+    if anchors:
+        last = anchors[-1]
+        if not last.group("prog"):
+            return None
+        body = record[last.end():]
+    else:
+        quote = _QUOTE_RE.match(record)
+        body = record[quote.end():] if quote else record
+        if not _SUMMARY_RE.match(body):
+            return None
+    parsed = _parse_body(body, progress=None, target=None, raw=body)
+    if parsed is None:
+        return None
+    return len(parsed.metrics), " ".join(w for w in parsed.rest.split() if w != "-")
+
+
+def _joined(first: str, second: str) -> str:
+    """The better of `first` and `second` joined as is (a terminal wrap) or with a space."""
+    glued, spaced = first + second, first.rstrip() + " " + second.lstrip()
+    a, b = _tail_metrics(glued), _tail_metrics(spaced)
+    if a is None:
+        return spaced
+    if b is None:
+        return glued
+    return glued if (a[0], -len(a[1])) >= (b[0], -len(b[1])) else spaced
+
+
+def _completes(first: str, second: str) -> bool:
+    """Does `second` only continue the metrics of the progress line `first`?"""
+    if len(second) > 2000 or not _CONTINUATION_RE.match(second) or _ANCHOR_RE.search(second):
+        return False
+    before = _tail_metrics(first)
+    if before is None:
+        return False
+    joined = _tail_metrics(_joined(first, second))
+    return joined is not None and joined[0] > before[0] and len(joined[1]) <= len(before[1])
 
 
 def _read_record(record: str, builder: _LogBuilder) -> None:
@@ -461,16 +565,24 @@ def _read_record(record: str, builder: _LogBuilder) -> None:
             builder.header(int(anchor.group("h_num")), int(anchor.group("h_tot")))
             _read_free_text(body, builder)
         elif anchor.group("note"):
-            pass  # "Epoch 5: early stopping" and other callback notes.
+            # "Epoch 5: early stopping" and other callback notes: kept as events.
+            builder.event(anchor.group("note") + body)
         else:
             _read_counter(anchor, body, builder)
 
 
 def _read_free_text(text: str, builder: _LogBuilder) -> None:
-    """Text outside a counter: a verbose=2 summary line, or junk."""
+    """Text outside a counter: a verbose=2 summary line (perhaps quoted), a bare
+    Keras 0.x header, or junk."""
+    bare = _BARE_HEADER_RE.fullmatch(text)
+    if bare:
+        builder.header(int(bare.group("num")), None)
+        return
     record = None
-    if _SUMMARY_RE.match(text):
-        record = _parse_body(text, progress=None, target=None, raw=text)
+    quote = _QUOTE_RE.match(text)
+    body = text[quote.end():] if quote else text
+    if _SUMMARY_RE.match(body):
+        record = _parse_body(body, progress=None, target=None, raw=text)
     if record is None:
         builder.junk(text)
     else:
@@ -606,12 +718,13 @@ class _LogBuilder:
         self.drafts: list[_Draft] = []
         self.current: _Draft | None = None
         self.unparsed: list[str] = []
+        self.events: list[str] = []
         self.headers_seen = False
         # After the bar of a headed epoch restarts without a new header, the
         # updates are not fit's (evaluate/predict after fit): skip to the next header.
         self.orphaned = False
 
-    def header(self, number: int, total: int) -> None:
+    def header(self, number: int, total: int | None) -> None:
         """An ``Epoch N/M`` line: close the epoch so far, open a new one."""
         self._close()
         self.current = _Draft(number, total)
@@ -633,10 +746,14 @@ class _LogBuilder:
         if self.current is None:
             # No header (yet): Keras 3 prints none when epochs == 1.
             number = self.drafts[-1].number + 1 if self.drafts else 1
-            self.current = _Draft(number, None)
+            self.current = _Draft(number, None, known=False)
         self.current.last = rec
         self.current.unit = self.current.unit or rec.unit
         self.junk(" ".join(word for word in rec.rest.split() if word != "-"))
+
+    def event(self, text: str) -> None:
+        """A callback's note, such as ``Epoch 5: early stopping``."""
+        self.events.append(_clip(" ".join(text.split())))
 
     def junk(self, text: str) -> None:
         """Keep a skipped, non-blank piece of text for ``unparsed``."""
@@ -646,20 +763,32 @@ class _LogBuilder:
     def finish(self) -> TrainingLog:
         """The log: every epoch that saw at least one progress update."""
         self._close()
+        self._number_headerless()
         log_unit = next((d.unit for d in self.drafts if d.unit), None)
-        return TrainingLog([_to_epoch(d, log_unit) for d in self.drafts], self.unparsed)
+        return TrainingLog([_to_epoch(d, log_unit) for d in self.drafts], self.unparsed,
+                           self.events)
 
     def _close(self) -> None:
         if self.current is not None and self.current.last is not None:
             self.drafts.append(self.current)
         self.current = None
 
+    def _number_headerless(self) -> None:
+        """Headerless epochs right before an ``Epoch N/M`` header are N-1, N-2, ..."""
+        for i in range(len(self.drafts) - 1, 0, -1):
+            after, before = self.drafts[i], self.drafts[i - 1]
+            if after.known and not before.known and after.number - 1 >= 0:
+                before.number, before.known = after.number - 1, True
+                before.total = before.total or after.total
+
 
 def _to_epoch(draft: _Draft, log_unit: str | None) -> Epoch:
     """The public :class:`Epoch` for a finished draft."""
     last = draft.last
     assert last is not None  # _close keeps only drafts with an update.
-    complete = last.progress is None or last.progress == last.target
+    # Validation runs once the epoch is over: a "60000/Unknown" line with val_ metrics ended it.
+    complete = (last.progress is None or last.progress == last.target
+                or (last.target is None and any(n.startswith("val_") for n in last.metrics)))
     return Epoch(
         number=draft.number,
         total=draft.total,
@@ -670,4 +799,5 @@ def _to_epoch(draft: _Draft, log_unit: str | None) -> Epoch:
         seconds=last.seconds,
         time_per_unit=last.time_per_unit,
         complete=complete,
+        number_known=draft.known,
     )

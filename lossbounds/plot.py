@@ -3,7 +3,9 @@ r"""Plot a training history against the bounds of its loss.
 `plot_history` draws the training and validation loss per epoch with
 horizontal reference lines at the best case, the prior baseline, the uniform
 baseline (:math:`\ln K`) and the worst case, and marks what
-`lossbounds.interpret.diagnose` finds. It needs matplotlib (the ``plot``
+`lossbounds.interpret.diagnose` finds. The axis is fitted to the curves: a
+bound far from them is marked at the edge of the axis, with its value,
+rather than squashing the curves into a corner. It needs matplotlib (the ``plot``
 extra: ``python -m pip install matplotlib``), which is imported only when a plot
 is drawn; figures are plain ``matplotlib.figure.Figure`` objects, so pyplot's
 global state and backend are left alone.
@@ -28,7 +30,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from .bounds import Bounds
-from .diagnose import diagnose
+from .diagnose import diagnose, run_rows
 from .logs import TrainingLog
 from .registry import get_loss
 from .yardstick import uniform_text
@@ -37,12 +39,15 @@ if TYPE_CHECKING:  # pragma: no cover
     import matplotlib.axes
     import matplotlib.figure
 
-__all__ = ["LOG_SCALE_RATIO", "plot_history"]
+__all__ = ["LOG_SCALE_RATIO", "MIN_CURVE_SHARE", "plot_history"]
 
-#: The y axis is logarithmic when the worst case exceeds the highest point of
-#: the curves by more than this factor: a linear axis would squash the curves
-#: into its bottom tenth.
+#: The y axis is logarithmic when the curves themselves span more than this
+#: factor (highest over lowest point, all positive): a linear axis would
+#: flatten their lower part.
 LOG_SCALE_RATIO = 10.0
+#: A reference line is drawn inside the axis only if the curves still fill at
+#: least this share of its height with it; a farther one is marked at the edge.
+MIN_CURVE_SHARE = 0.25
 
 _STYLE = {  # reference line: colour, line style
     "best": ("tab:green", ":"),
@@ -50,11 +55,14 @@ _STYLE = {  # reference line: colour, line style
     "uniform": ("0.35", "--"),
     "worst": ("tab:red", ":"),
 }
-# The note lossbounds.keras.bounds_for makes when fit() computes the loss from
-# cached logits: the clipped worst case then does not bound the curve.
-_CACHED_LOGITS_NOTE = "cached_logits_head"
+# The notes of bounds (any probability loss on TensorFlow) and lossbounds.keras.bounds_for
+# (a softmax or sigmoid head) when fit() can compute the loss from cached logits: the
+# clipped worst case then does not bound the curve. explain and check-log say the same.
+_CACHED_LOGITS_NOTES = ("cached_logits", "cached_logits_head")
 
-_SEVERITY_COLOURS = {"info": "0.4", "warning": "tab:orange", "error": "tab:red"}
+# Colours no curve or reference line uses: the curves are blue and orange, the
+# references green, purple, grey and red.
+_SEVERITY_COLOURS = {"info": "tab:cyan", "warning": "tab:brown", "error": "black"}
 # plot_history(findings=...): the severities marked.
 _MARK = {"error": ("error",), "warning": ("error", "warning"),
          "info": ("error", "warning", "info"), "none": ()}
@@ -70,7 +78,7 @@ class _Input(NamedTuple):
     history: dict[str, list[float]]  # metric -> values per epoch
     numbers: list[int]  # the x position (epoch number) of each epoch
     diagnosable: Any  # what to give interpret.diagnose
-    to_x: dict[int, int]  # diagnose's epoch numbers -> x positions
+    to_x: dict[Any, int]  # (run, epoch) of diagnose's findings -> x positions
     model: Any  # a Keras model (History.model), or None
 
 
@@ -78,7 +86,15 @@ def _as_input(history_or_log: Any) -> _Input:
     if isinstance(history_or_log, TrainingLog):
         log = _numbered(history_or_log)
         numbers = [ep.number for ep in log]
-        return _Input(log.history(), numbers, log, {n: n for n in numbers}, None)
+        # diagnose reads the log as printed (several runs are diagnosed one by one);
+        # its findings name a run and an epoch: place each on this plot's x.
+        to_x: dict[Any, int] = {}
+        groups = run_rows(history_or_log)
+        for run, (rows, renumbered) in enumerate(groups, start=1):
+            for position, row in enumerate(rows, start=1):
+                said = position if renumbered else history_or_log[row].number
+                to_x[(run if len(groups) > 1 else None, said)] = numbers[row]
+        return _Input(log.history(), numbers, history_or_log, to_x, None)
     history = history_or_log
     model = None
     if not isinstance(history, Mapping):
@@ -96,7 +112,8 @@ def _as_input(history_or_log: Any) -> _Input:
     if isinstance(epoch, Sequence) and epoch and len(epoch) == len(numbers):
         numbers = [int(e) + 1 for e in epoch]
     # diagnose numbers a dict's epochs 1, 2, ...
-    return _Input(history, numbers, history, {i + 1: n for i, n in enumerate(numbers)}, model)
+    return _Input(history, numbers, history,
+                  {(None, i + 1): n for i, n in enumerate(numbers)}, model)
 
 
 def _numbered(log: TrainingLog) -> TrainingLog:
@@ -158,7 +175,7 @@ def _reference_labels(bounds: Bounds) -> dict[str, str]:
         labels["uniform"] = f"uniform {uniform_text(bounds)}"
     if math.isinf(bounds.worst):
         labels["worst"] = "worst: unbounded"
-    elif any(getattr(note, "code", None) == _CACHED_LOGITS_NOTE for note in bounds.notes):
+    elif any(getattr(note, "code", None) in _CACHED_LOGITS_NOTES for note in bounds.notes):
         labels["worst"] = f"worst {bounds.worst:.4g} (clipped; fit() can exceed it)"
     else:
         labels["worst"] = f"worst {bounds.worst:.4g}"
@@ -204,39 +221,53 @@ def _draw_curves(ax: Any, epochs: np.ndarray, curves: dict[str, np.ndarray]) -> 
                 gid=f"lossbounds-curve-{name}", **style)
 
 
-def _use_log_scale(bounds: Bounds | None, top: float) -> bool:
-    if bounds is None or math.isinf(bounds.worst) or not top > 0:
+def _use_log_scale(finite: np.ndarray) -> bool:
+    """A log axis when the curves span orders of magnitude (and are all positive)."""
+    if finite.size == 0 or not np.all(finite > 0):
         return False
-    return bounds.worst / top > LOG_SCALE_RATIO
+    return float(finite.max()) / float(finite.min()) > LOG_SCALE_RATIO
 
 
-def _draw_references(ax: Any, bounds: Bounds, low: float | None, log: bool) -> None:
-    """Horizontal lines; on a log axis, values below the axis go in the legend only."""
+def _draw_references(ax: Any, bounds: Bounds, shown: set[str], low: float, high: float) -> None:
+    """Lines for the references inside the axis; the others marked at its edge."""
     labels = _reference_labels(bounds)
     values = {"best": bounds.best, "prior": bounds.prior, "uniform": bounds.uniform,
               "worst": bounds.worst}
+    edge_texts = {"above": 0, "below": 0}
     for name in ("worst", "uniform", "prior", "best"):  # the legend reads top-down, like the lines
         if name not in labels:
             continue
         label, value = labels[name], values[name]
         assert value is not None  # `_reference_labels` labels only the known values
         colour, style = _STYLE[name]
-        off_axis = math.isinf(value) or (log and (value <= 0 or (low is not None and value < low)))
-        if off_axis:
-            # A legend entry without a line: "worst: unbounded", "best 1.19e-07 (below the axis)".
-            suffix = "" if math.isinf(value) else " (below the axis)"
-            ax.plot([], [], linestyle="none", label=label + suffix, gid=f"lossbounds-ref-{name}")
-        else:
+        if name in shown:
             ax.axhline(value, color=colour, linestyle=style, linewidth=1.2, label=label,
                        gid=f"lossbounds-ref-{name}")
+            continue
+        if math.isinf(value):
+            # A legend entry without a line: "worst: unbounded".
+            ax.plot([], [], linestyle="none", label=label, gid=f"lossbounds-ref-{name}")
+            continue
+        side = "above" if value > high else "below"
+        ax.plot([], [], linestyle="none", marker="^" if side == "above" else "v", color=colour,
+                label=f"{label}, {side} the axis", gid=f"lossbounds-ref-{name}")
+        # Marked at the edge, with its value: far away, but not out of mind.
+        y = 1.0 if side == "above" else 0.0
+        offset = -4 - 11 * edge_texts[side] if side == "above" else 4 + 11 * edge_texts[side]
+        edge_texts[side] += 1
+        ax.annotate(f"{'▲' if side == 'above' else '▼'} {name} {value:.4g}", (1.0, y),
+                    xycoords="axes fraction", xytext=(-4, offset), textcoords="offset points",
+                    ha="right", va="top" if side == "above" else "bottom", fontsize=8,
+                    color=colour, gid=f"lossbounds-ref-edge-{name}")
 
 
 # Findings about the validation curve; others name it first ("val_loss stays ...").
 _VALIDATION_KINDS = ("overfitting", "growing_gap", "val_below_train")
 
 
-def _draw_findings(ax: Any, findings: list, to_x: dict[int, int],
+def _draw_findings(ax: Any, findings: list, to_x: dict[Any, int],
                    curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+    placed: list[tuple[float, float, float]] = []  # (x, y, width) of each label, in points
     for finding in findings:
         on_val = finding.kind in _VALIDATION_KINDS or finding.message.startswith("val_")
         curve = curves["val"] if on_val and "val" in curves else curves["train"]
@@ -250,35 +281,62 @@ def _draw_findings(ax: Any, findings: list, to_x: dict[int, int],
         # Training findings are labelled at their first epoch, validation ones at
         # their last, so that a kind found on both curves is not written twice in one place.
         at, dx, align = (-1, -6, "right") if on_val else (0, 6, "left")
-        ax.annotate(finding.kind, (xs[at], ys[at]), xytext=(dx, 10), textcoords="offset points",
+        if _past_right_edge(ax, xs[at], ys[at], dx, finding.kind) and align == "left":
+            dx, align = -6, "right"  # a label at the last epochs reads leftwards, inside the axes
+        dy = _free_height(ax, placed, xs[at], ys[at], dx, align, finding.kind)
+        ax.annotate(finding.kind, (xs[at], ys[at]), xytext=(dx, dy), textcoords="offset points",
                     ha=align, fontsize=8, color=colour,
                     gid=f"lossbounds-finding-label-{finding.kind}")
 
 
-def _finding_points(finding: Any, to_x: dict[int, int],
+#: Height of one finding label, and the width of one of its characters, in points (8 pt text).
+_LABEL_HEIGHT, _CHAR_WIDTH = 11.0, 5.0
+
+
+def _past_right_edge(ax: Any, x: float, y: float, dx: float, text: str) -> bool:
+    """Would a left-aligned label at (x, y) run past the right edge of the axes?"""
+    to_points = ax.figure.dpi_scale_trans.inverted()
+    point = to_points.transform(ax.transData.transform((x, y))) * 72
+    right = to_points.transform((ax.bbox.x1, ax.bbox.y1))[0] * 72
+    return point[0] + dx + _CHAR_WIDTH * len(text) > right
+
+
+def _free_height(ax: Any, placed: list[tuple[float, float, float]], x: float, y: float,
+                 dx: float, align: str, text: str) -> float:
+    """An offset above the point at which the label overlaps no label placed before."""
+    points = ax.figure.dpi_scale_trans.inverted().transform(ax.transData.transform((x, y))) * 72
+    width = _CHAR_WIDTH * len(text)
+    left = points[0] + dx - (width if align == "right" else 0.0)
+    dy = 10.0
+    while any(abs(points[1] + dy - top) < _LABEL_HEIGHT and left < other + w and other < left + width
+              for other, top, w in placed):
+        dy += _LABEL_HEIGHT
+    placed.append((left, points[1] + dy, width))
+    return dy
+
+
+def _finding_points(finding: Any, to_x: dict[Any, int],
                     curve: tuple[np.ndarray, np.ndarray]) -> tuple[list[float], list[float]]:
     """The points of `curve` at the finding's epochs (finite values only)."""
     epochs, values = curve
     where = {float(x): i for i, x in enumerate(epochs)}
     xs, ys = [], []
     for epoch in finding.epochs:
-        i = where.get(float(to_x.get(epoch, math.nan)))
+        i = where.get(float(to_x.get((finding.run, epoch), math.nan)))
         if i is not None and math.isfinite(values[i]):
             xs.append(float(epochs[i]))
             ys.append(float(values[i]))
     return xs, ys
 
 
-def _set_limits(ax: Any, bounds: Bounds | None, data_low: float, data_high: float,
-                log: bool) -> None:
+def _set_limits(ax: Any, low: float, high: float, log: bool) -> None:
     if log:
-        assert bounds is not None  # `_use_log_scale` chooses a log axis only with bounds
         ax.set_yscale("log")
-        ax.set_ylim(data_low / 2, bounds.worst * 1.6)
-    elif math.isfinite(data_high):
+        ax.set_ylim(low / 1.3, high * 1.3)
+    elif math.isfinite(high):
         # A margin below the lowest value keeps a best case of 0 off the frame.
-        span = (data_high - data_low) or abs(data_high) or 1.0
-        ax.set_ylim(data_low - 0.04 * span, data_high + 0.08 * span)
+        span = (high - low) or abs(high) or 1.0
+        ax.set_ylim(low - 0.04 * span, high + 0.08 * span)
 
 
 def plot_history(
@@ -331,13 +389,19 @@ def plot_history(
 
     Notes
     -----
-    The y axis turns logarithmic when the worst case is more than
-    `LOG_SCALE_RATIO` times the highest point of the curves, as for a
-    clipped cross-entropy (worst 16.118) after a few epochs. An infinite worst
-    case (logits, mean squared error without ranges) is not drawn; the legend
-    says "worst: unbounded". Findings of `lossbounds.interpret.diagnose` are
-    circled at their epochs and labelled with their kind, coloured by
-    severity.
+    The y axis fits the curves. A reference line is drawn inside it when the
+    curves still fill at least `MIN_CURVE_SHARE` (a quarter) of its height;
+    one farther away, such as the clipped worst case 16.118 above a loss of
+    0.5, is marked at the top or bottom edge with its value ("▲ worst 16.12")
+    and its legend entry says "above the axis". The axis turns logarithmic
+    when the curves span more than `LOG_SCALE_RATIO` (a loss falling from 10
+    to 0.1). An infinite worst case (logits, mean squared error without
+    ranges) is not drawn; the legend says "worst: unbounded". On TensorFlow a
+    clipped cross-entropy's worst case is labelled "(clipped; fit() can exceed
+    it)", the answer `lossbounds.explain` and ``check-log`` give too. Findings
+    of `lossbounds.interpret.diagnose` are circled at their epochs and
+    labelled with their kind, in colours no curve or line uses (brown for a
+    warning, black for an error), their labels stacked so that none overlap.
 
     See Also
     --------
@@ -348,10 +412,11 @@ def plot_history(
     --------
     >>> from lossbounds.plot import plot_history
     >>> fig = plot_history({"loss": [0.69, 0.52, 0.41]}, "bce")
-    >>> [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
-    ['loss', 'worst 16.12', 'uniform ln 2 = 0.6931', 'best 1.19e-07 (below the axis)']
-    >>> fig.axes[0].get_yscale()  # 16.12 / 0.69 > LOG_SCALE_RATIO
-    'log'
+    >>> [text.get_text() for text in fig.axes[0].get_legend().get_texts()]  # doctest: +NORMALIZE_WHITESPACE
+    ['loss', 'worst 16.12 (clipped; fit() can exceed it), above the axis',
+     'uniform ln 2 = 0.6931', 'best 1.19e-07']
+    >>> [text.get_text() for text in fig.axes[0].texts]  # the far worst case, at the edge
+    ['▲ worst 16.12']
     """
     data = _as_input(history_or_log)
     if metric not in data.history:
@@ -372,18 +437,17 @@ def plot_history(
 
     stacked = np.concatenate(list(curves.values()))
     finite = stacked[np.isfinite(stacked)]
-    top = float(finite.max()) if finite.size else math.nan
-    log = _use_log_scale(bounds, top)
-    low, high = _data_range(finite, bounds, log)
+    log = _use_log_scale(finite)
+    low, high, shown = _axis_range(finite, bounds, log)
     if bounds is not None:
-        _draw_references(ax, bounds, low, log)
+        _draw_references(ax, bounds, shown, low, high)
+    _set_limits(ax, low, high, log)
     if metric == "loss" and findings != "none":
         marked = _diagnose(data.diagnosable, bounds, options, _MARK[findings])
         by_curve = {"train": (epochs, curves[metric])}
         if f"val_{metric}" in curves:
             by_curve["val"] = (epochs, curves[f"val_{metric}"])
         _draw_findings(ax, marked, data.to_x, by_curve)
-    _set_limits(ax, bounds, low, high, log)
 
     ax.set_xlabel("epoch")
     ax.set_ylabel(metric + (" (log scale)" if log else ""))
@@ -425,23 +489,42 @@ def _bounds(loss: Any, model: Any, metric: str, options: dict) -> tuple[Bounds |
         ) from None
 
 
-def _data_range(finite: np.ndarray, bounds: Bounds | None, log: bool) -> tuple[float, float]:
-    """The y range the axis must show: the curves and the finite reference values.
+def _axis_range(finite: np.ndarray, bounds: Bounds | None,
+                log: bool) -> tuple[float, float, set[str]]:
+    """The y range of the axis, and the references drawn inside it.
 
-    On a log axis the best case (often about 1e-7) is left out, so that it
-    does not stretch the axis over decades the curves never visit.
+    The axis fits the curves; a finite reference joins it when the curves
+    still fill at least `MIN_CURVE_SHARE` of the height (on a log axis, of
+    its decades). Nearest first, so the uniform baseline next to the curves
+    is kept when the worst case far above them is not.
     """
-    values = list(finite)
-    if bounds is not None:
-        values += [v for v in (bounds.prior, bounds.uniform, bounds.worst)
-                   if v is not None and math.isfinite(v)]
-        if not log:
-            values.append(bounds.best)
-    if log:
-        values = [v for v in values if v > 0]
-    if not values:
-        return (1e-3, 1.0) if log else (0.0, 1.0)
-    return float(min(values)), float(max(values))
+    if finite.size == 0:
+        low, high = (1e-3, 1.0) if log else (0.0, 1.0)
+    else:
+        low, high = float(finite.min()), float(finite.max())
+    shown: set[str] = set()
+    if bounds is None:
+        return low, high, shown
+    scale = np.log if log else (lambda v: v)
+    data_span = (scale(high) - scale(low)) if finite.size else 0.0
+    if finite.size and data_span == 0:  # one epoch, or a flat curve: judge at its own scale
+        data_span = 0.5 if log else 0.5 * (abs(high) or 1.0)
+    refs = {"best": bounds.best, "prior": bounds.prior, "uniform": bounds.uniform,
+            "worst": bounds.worst}
+    usable = {name: value for name, value in refs.items() if value is not None
+              and math.isfinite(value) and (value > 0 or not log)}
+
+    def distance(item: tuple[str, float]) -> float:
+        value = item[1]
+        return max(low - value, value - high, 0.0)
+
+    for name, value in sorted(usable.items(), key=distance):
+        new_low, new_high = min(low, value), max(high, value)
+        span = scale(new_high) - scale(new_low)
+        if span == 0 or data_span >= MIN_CURVE_SHARE * span or finite.size == 0:
+            low, high = new_low, new_high
+            shown.add(name)
+    return low, high, shown
 
 
 def _diagnose(diagnosable: Any, bounds: Bounds | None, options: dict, severities: tuple) -> list:

@@ -272,6 +272,16 @@ class LossDefinition:
         """Warnings about the options themselves (a binary loss on K > 2 classes)."""
         return ()
 
+    @classmethod
+    def predicts_values(cls) -> bool:
+        """Are its targets real values (a regression loss), so that accuracy means nothing?
+
+        `lossbounds.diagnose` asks it before judging an accuracy column. The
+        default: a loss whose bounds take a target range (``y_range``) is a
+        regression loss; a definition can say otherwise by overriding this.
+        """
+        return any(option.name == "y_range" for option in cls.bound_options)
+
     def value_flags(self, value: float, s: Setting) -> tuple[Note, ...]:
         """What a finite value reveals about its cause, in this loss's terms.
 
@@ -337,7 +347,7 @@ def available_losses() -> list[dict[str, Any]]:
     --------
     >>> import lossbounds
     >>> [loss["name"] for loss in lossbounds.available_losses()][:2]
-    ['mean_squared_error', 'binary_crossentropy']
+    ['mean_squared_error', 'mean_absolute_error']
     """
     return [
         {"name": loss.name, "class_name": loss.class_name, "aliases": list(loss.aliases),

@@ -9,11 +9,12 @@ it without searching the text.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 
 __all__ = [
     "BASELINE_RTOL", "FLOAT32_RTOL", "PLATEAU_ATOL", "PRINT_ATOL", "Note", "bound_value",
-    "epoch_ranges", "loss_value", "number", "percent", "share",
+    "epoch_ranges", "for_python", "loss_value", "number", "percent", "printed", "share",
 ]
 
 #: Half a unit of the 4th decimal Keras prints: how far a printed value can be
@@ -57,6 +58,42 @@ def loss_value(value: float) -> str:
     if not math.isfinite(value):
         return str(value)
     return f"{value:.6g}"
+
+
+def printed(value: float) -> str:
+    """A value as Keras prints it in a log (4 decimals, or a 4-decimal mantissa below
+    1e-3), without trailing zeros: ``16771.4619``, ``0.33``, ``6.1347e-04``."""
+    if not math.isfinite(value):
+        return str(value)
+    if value != 0 and abs(value) < 1e-3:
+        return f"{value:.4e}"
+    text = f"{value:.4f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
+
+
+# A command-line flag with its value's placeholder, as loss definitions mention them
+# next to the keyword: "n_classes=K (--n-classes K)", "(variance=..., or --variance)".
+_FLAG = r"--[a-z][a-z0-9-]*(?: [A-Z][A-Za-z]{0,2}\b)?"
+_FLAG_ONLY = re.compile(r" ?\((?:" + _FLAG + r"[ ,]*)+\)")
+_FLAG_FIRST = re.compile(r"\((?:" + _FLAG + r" ?)+; ")
+_OR_FLAG = re.compile(r",? or " + _FLAG)
+
+
+def for_python(text: str) -> str:
+    """`text` without the command-line flags it mentions beside Python keywords.
+
+    Messages of the Python API name keyword arguments (``n_classes=K``); the
+    command line translates them to flags. Loss definitions sometimes name
+    both, "n_classes=K (--n-classes K)": this keeps the keyword.
+
+    >>> for_python("pass n_classes=K (--n-classes K), the number of units")
+    'pass n_classes=K, the number of units'
+    >>> for_python("pass the target variance (variance=..., or --variance) to compare")
+    'pass the target variance (variance=...) to compare'
+    """
+    text = _FLAG_FIRST.sub("(", text)
+    text = _FLAG_ONLY.sub("", text)
+    return _OR_FLAG.sub("", text)
 
 
 def number(value: float) -> str:

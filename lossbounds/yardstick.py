@@ -15,18 +15,31 @@ from typing import Any
 
 from .bounds import Bounds, bounds
 from .registry import LossDefinition, Plateau, Setting, UndefinedBound, all_losses, get_loss
-from .text import BASELINE_RTOL, FLOAT32_RTOL, PLATEAU_ATOL, PRINT_ATOL, loss_value, number
+from .text import (
+    BASELINE_RTOL,
+    FLOAT32_RTOL,
+    PLATEAU_ATOL,
+    PRINT_ATOL,
+    for_python,
+    loss_value,
+    number,
+)
 
 __all__ = [
     "MIN_ERROR_GAP",
+    "FLOAT_PLATEAUS",
     "NON_FINITE",
     "Yardstick",
+    "above_worst",
+    "above_worst_reason",
     "all_plateaus",
     "below_best_reason",
+    "caches_logits",
     "double_softmax_reason",
     "plateau_reason",
     "relative",
     "uniform_text",
+    "worst_sentence",
     "yardstick",
 ]
 
@@ -129,10 +142,10 @@ def yardstick(loss: Any, options: Mapping[str, Any]) -> Yardstick:
         found: Bounds | None = bounds(definition.name, **options)
         missing = None
     except UndefinedBound:
-        found, missing = None, definition.uniform_missing(setting)
+        found, missing = None, for_python(definition.uniform_missing(setting))
     if found is not None and found.uniform is None and (
             definition.uniform_needed or found.prior is None):
-        missing = definition.uniform_missing(setting)
+        missing = for_python(definition.uniform_missing(setting))
     return Yardstick(
         loss=definition,
         setting=setting,
@@ -140,7 +153,8 @@ def yardstick(loss: Any, options: Mapping[str, Any]) -> Yardstick:
         missing=missing,
         floor=found.best if found is not None else 0.0,
         wrong=definition.misclassified_floor(setting),
-        plateaus=_finite_sorted(definition.plateaus(setting)),
+        plateaus=_finite_sorted(definition.plateaus(setting)
+                                + (FLOAT_PLATEAUS if definition.probabilistic else ())),
         double_softmax=definition.double_softmax_floor(setting),
     )
 
@@ -154,18 +168,23 @@ def _finite_sorted(plateaus: tuple[Plateau, ...]) -> tuple[Plateau, ...]:
 
 
 def all_plateaus() -> tuple[Plateau, ...]:
-    """The clipping plateaus of every loss at Keras' defaults.
+    """The clipping plateaus of every probability loss at Keras' defaults.
 
-    What a log without a loss name is checked for.
+    What a log without a loss name is checked for: the ceilings of clipped
+    logarithms (16.1181, 15.9424, ...), values no other loss sits at by
+    chance. Other losses' plateaus can be round numbers (2.0) that a
+    regression loss may print, so they are checked only when the loss is named.
     """
     found: list[Plateau] = []
     for definition in all_losses():
+        if not definition.probabilistic:
+            continue
         try:
             default = definition.setting({}, allowed=definition.option_names())
             found.extend(definition.plateaus(default))
         except UndefinedBound:
             continue
-    return _finite_sorted(tuple(found))
+    return _finite_sorted(tuple(found) + FLOAT_PLATEAUS)
 
 
 def uniform_text(b: Bounds) -> str:
@@ -183,12 +202,74 @@ def relative(value: float, base: float) -> int:
 
 
 def below_best_reason(value: float, ys: Yardstick) -> str:
+    """Why a value below the best case cannot come from this loss, in the loss's own terms."""
+    checks = ["the loss name (a custom loss can be negative by design)"]
+    if "label_smoothing" in ys.setting.options:
+        checks.append("the label smoothing")
+    if ys.loss.probabilistic:
+        checks.append("targets outside [0, 1] (they make a cross-entropy negative)")
+    checks.append("negative sample or class weights")
     return (
         f"{loss_value(value)} is below {number(ys.floor)}, the lowest value {ys.loss.name} can "
-        "take with these options: it cannot come from this loss. Check the loss name, the label "
-        "smoothing, targets outside [0, 1] (they make cross-entropy negative), and sample "
-        "or class weights below 1."
+        f"take with these options: it cannot come from this loss. Check {_listed(checks)}."
     )
+
+
+def _listed(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+#: Ceilings of other clips a probability loss can meet: hand-written logs of clipped
+#: probabilities and other frameworks (the values their users paste into a Keras question).
+FLOAT_PLATEAUS = (
+    Plateau(126 * math.log(2), "-ln(FLT_MIN) = 126 ln 2: a probability clipped at the smallest "
+            "normal float32, 1.18e-38, as Caffe's SoftmaxWithLoss and log(max(p, FLT_MIN)) in "
+            "hand-written code do"),
+    Plateau(1022 * math.log(2), "-ln(DBL_MIN) = 1022 ln 2: a probability clipped at the "
+            "smallest normal float64, 2.2e-308"),
+)
+
+
+def caches_logits(ys: Yardstick) -> bool:
+    """Can fit() compute this loss from cached logits, beyond its clipped worst case?"""
+    return any(getattr(note, "code", None) in ("cached_logits", "cached_logits_head")
+               for note in (ys.bounds.notes if ys.bounds is not None else ()))
+
+
+def above_worst(value: float, ys: Yardstick) -> bool:
+    """Is `value` above the highest value the loss gives for valid predictions?"""
+    worst = ys.bounds.worst if ys.bounds is not None else math.inf
+    return math.isfinite(worst) and value > worst + PRINT_ATOL + FLOAT32_RTOL * abs(worst)
+
+
+def above_worst_reason(value: float, ys: Yardstick) -> str:
+    """What makes a loss exceed its clipped worst case, most likely first."""
+    assert ys.bounds is not None  # `above_worst` is true only with bounds
+    worst = number(ys.bounds.worst)
+    causes = []
+    if caches_logits(ys):
+        causes.append("on TensorFlow, with a softmax or sigmoid last layer, fit() and evaluate() "
+                      "compute this loss from the logits, unclipped, so a confidently wrong "
+                      "sample costs its logit gap, without limit (a large initial weight scale "
+                      "or a learning rate that blows up the logits gets there)")
+    causes += ["regularisation penalties added to the loss (kernel_regularizer, ...)",
+               "class_weight or sample weights above 1", "a loss with reduction='sum'"]
+    return (f"{loss_value(value)} is above {worst}, the most one sample can cost with clipped "
+            f"predictions: {'; or '.join(causes)}.")
+
+
+def worst_sentence(ys: Yardstick) -> str:
+    """The answer to "what is the highest loss?", with the cached-logits path when there is one."""
+    assert ys.bounds is not None
+    worst = ys.bounds.worst
+    if math.isinf(worst):
+        return "there is no upper limit"
+    if caches_logits(ys):
+        return (f"no sample costs more than {number(worst)} with clipped probabilities "
+                "(model.predict outputs, other backends), but inside fit() and evaluate() on "
+                "TensorFlow, with a softmax or sigmoid last layer, the loss comes from the logits "
+                "and has no upper limit")
+    return f"the highest Keras can print is {number(worst)}"
 
 
 def plateau_reason(value: float, plateau: Plateau) -> str:

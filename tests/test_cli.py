@@ -47,8 +47,14 @@ def test_bounds_with_data_prints_the_prior(capsys):
     assert "prior    2" in out
 
 
-def test_baseline_prints_one_number(capsys):
+def test_baseline_says_what_the_number_is(capsys):
+    # Issue 12: a bare number said nothing; it is now a sentence, and --value prints the
+    # number alone for scripts.
     status, out, _ = run(capsys, "baseline", "sparse_cce", "--n-classes", "7")
+    assert status == 0 and out.startswith("The uniform baseline of sparse_categorical_crossentropy"
+                                          " (--n-classes 7) is ln 7 = 1.9459101490553132")
+    assert "predicting 1/7 for every class" in out
+    status, out, _ = run(capsys, "baseline", "sparse_cce", "--n-classes", "7", "--value")
     assert status == 0 and float(out) == math.log(7)
 
 
@@ -64,12 +70,14 @@ def test_legacy_backend_and_logits(capsys):
     [
         (["bounds", "sparse_ce", "-k", "3"], "Did you mean 'sparse_cce'"),
         (["bounds", "cce", "--n-classes", "x"], "invalid int value"),
-        (["bounds", "cce", "--n-classes", "0"], "n_classes"),
-        (["bounds", "bce", "--n-classes", "1"], "n_classes"),
-        (["bounds", "cce", "-k", "3", "--label-smoothing", "2"], "label_smoothing"),
+        (["bounds", "cce", "--n-classes", "0"], "--n-classes must be"),
+        (["bounds", "bce", "--n-classes", "1"], "--n-classes must be"),
+        (["bounds", "cce", "-k", "3", "--label-smoothing", "2"], "--label-smoothing must"),
         (["bounds", "cce", "-k", "3", "--epsilon", "0.7"], "epsilon"),
         (["bounds", "cce", "-k", "3", "--backend", "pytroch"], "Did you mean 'torch'"),
-        (["baseline", "mse"], "prior_baseline"),
+        (["baseline", "mse"], "lossbounds bounds mse"),
+        (["baseline", "sparse_cce"], "lossbounds baseline sparse_categorical_crossentropy "
+                                     "--n-classes 10"),
         (["frobnicate"], "invalid choice"),
     ],
 )
@@ -78,6 +86,7 @@ def test_errors_are_one_line_with_status_2(capsys, argv, needle):
     assert status == 2 and out == ""
     assert err.count("\n") == 1 and needle in err
     assert "Traceback" not in err
+    assert "n_classes=" not in err and "lossbounds.baseline(" not in err  # flags, not Python
 
 
 def test_no_command_prints_help(capsys):
@@ -87,7 +96,7 @@ def test_no_command_prints_help(capsys):
 
 @pytest.mark.parametrize("entry", [["-m", "lossbounds"]])
 def test_python_dash_m_runs_the_cli(entry):
-    done = subprocess.run([sys.executable, *entry, "baseline", "cce", "-k", "2"],
+    done = subprocess.run([sys.executable, *entry, "baseline", "cce", "-k", "2", "--value"],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0 and float(done.stdout) == math.log(2)
     done = subprocess.run([sys.executable, *entry, "bounds", "nope"], capture_output=True,
@@ -149,11 +158,17 @@ def test_check_log_seed_far_better_than_guessing(capsys):
     status, out, err = run(capsys, "check-log", SEED_GOOD, "--loss", "sparse_cce", "-k", "10")
     assert status == 0 and err == ""
     lines = out.splitlines()
-    assert lines[1] == ("loss: sparse_categorical_crossentropy (n_classes=10): best 9e-07, "
-                        "uniform ln 10 = 2.303, worst 16.12")
-    assert lines[3].split() == ["epoch", "loss", "%", "uniform", "acc", "note"]
-    assert lines[4].split() == ["1", "0.8800", "38.2%", "0.7590"]
-    assert lines[3 + 50].split() == ["50", "0.1956", "8.5%", "0.9071"]
+    # Issue 12: a plain verdict first, then the findings, then the numbers.
+    assert lines[1].startswith("The training loss fell 78% (0.88 to 0.1956)")
+    assert out.index("Findings") < out.index("The numbers:") < out.index("0.8800")
+    reference = lines.index("The numbers:") + 1
+    assert lines[reference] == (
+        "loss: sparse_categorical_crossentropy (--n-classes 10): best 9e-07, uniform ln 10 = "
+        "2.303, worst 16.12 with clipped probabilities (unbounded in fit() on TensorFlow with a "
+        "softmax or sigmoid last layer)")
+    assert lines[reference + 1].split() == ["epoch", "loss", "%", "uniform", "acc", "note"]
+    assert lines[reference + 2].split() == ["1", "0.8800", "38.2%", "0.7590"]
+    assert lines[reference + 51].split() == ["50", "0.1956", "8.5%", "0.9071"]
     assert "[info] far_better_than_uniform (epoch 50)" in out and "rising_loss" not in out
     assert "8.5% of" in out.replace("\n      ", " ")
 
@@ -194,9 +209,15 @@ def test_check_log_from_stdin(capsys, monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="ascii"))
     status, out, _ = run(capsys, "check-log", "-", "--loss", "sparse_cce", "-k", "10")
     assert status == 0 and out.startswith("standard input: 50 epochs")
+    # One epoch above ln 2 is too early to call broken (issue 12): a warning, status 0.
     monkeypatch.setattr(sys, "stdin", io.StringIO("Epoch 1/1\n4/4 - 0s - loss: 0.9000\n"))
     status, out, _ = run(capsys, "check-log", "-", "--loss", "bce")
-    assert status == 1 and "above_uniform" in out
+    assert status == 0 and "above_uniform" in out and "after one epoch" in out
+    flat = "".join(f"Epoch {e}/6\n4/4 - 0s - loss: {v:.4f}\n"
+                   for e, v in enumerate([0.9, 0.81, 0.8, 0.81, 0.8, 0.8], start=1))
+    monkeypatch.setattr(sys, "stdin", io.StringIO(flat))
+    status, out, _ = run(capsys, "check-log", "-", "--loss", "bce")
+    assert status == 1 and "[error] above_uniform" in out
 
 
 def test_check_log_stdin_through_the_entry_point():
@@ -251,3 +272,73 @@ def test_check_log_plot_unwritable(capsys, tmp_path):
     status, out, err = run(capsys, "check-log", SEED_GOOD, "--plot",
                            str(tmp_path / "no" / "such" / "dir.png"))
     assert status == 2 and err.count("\n") == 1 and "cannot write" in err
+
+
+# --------------------------------------------------------------------------
+# check-log on real pastes (issue 12)
+
+WILD = Path(__file__).parent / "data" / "wild"
+
+
+def test_check_log_shows_skipped_metric_text_and_marks_cut_off_epochs(capsys):
+    status, out, _ = run(capsys, "check-log", str(WILD / "k0_epoch0_dotted_names_keras103.txt"))
+    assert status == 0
+    rows = {line.split()[0]: line for line in out.splitlines() if line[:5].strip().isdigit()}
+    assert "cut off at 10960/37800" in rows["2"] and "lowest" not in rows["2"]
+    skipped = out[out.index("Skipped text that looks like metrics"):]
+    assert "val. loss: 0.0160 val. acc.: 0.9136" in skipped
+    assert "Train on 37800 samples" not in skipped
+
+
+def test_check_log_k_without_loss_is_used_and_said(capsys):
+    status, out, _ = run(capsys, "check-log", str(WILD / "k20_v2_blank_lines_so45100045.txt"),
+                         "-k", "2")
+    flat = " ".join(out.split())
+    assert status == 0 and "--n-classes 2 sets the accuracy's chance level, 1/2" in flat
+    assert "[info] regularisation" in out  # -k 2 and the accuracy explain the loss above ln 2
+
+
+def test_check_log_loss_options_without_loss_are_a_usage_error(capsys):
+    status, out, err = run(capsys, "check-log", str(WILD / "k20_v2_blank_lines_so45100045.txt"),
+                           "--label-smoothing", "0.1")
+    assert status == 2 and out == "" and err.count("\n") == 1
+    assert "--label-smoothing belongs to a loss: give it with --loss" in err
+
+
+def test_check_log_splits_runs_and_marks_the_restarts(capsys):
+    status, out, _ = run(capsys, "check-log", str(WILD / "k208_eta_final_runs_pr8169.txt"),
+                         "--loss", "cce", "-k", "10")
+    assert status == 0
+    assert out.splitlines()[0].endswith(": 8 epochs, 4 separate runs")
+    assert out.splitlines()[1].startswith("This log holds 4 separate training runs")
+    table = out[out.index("The numbers:"):]
+    assert table.count("epoch numbers restart") == 3 and "[info] run 1 cut_off (epoch 3)" in out
+
+
+def test_check_log_json_has_the_verdict_runs_and_skipped_text(capsys):
+    status, out, _ = run(capsys, "check-log", str(WILD / "k0_epoch0_dotted_names_keras103.txt"),
+                         "--json")
+    payload = json.loads(out)
+    assert payload["verdict"].startswith("The training loss fell 64%")
+    assert payload["runs"] == 1 and payload["epochs"][2]["cut_off"] == "10960/37800"
+    assert "val. loss: 0.0160 val. acc.: 0.9136" in payload["skipped"]
+    assert all("evidence" in f for f in payload["findings"])
+
+
+def test_check_log_speaks_flags(capsys):
+    _, out, _ = run(capsys, "check-log", SEED_RISING)
+    assert "diagnose(log" not in out and "--loss binary_crossentropy" in " ".join(out.split())
+
+
+def test_explain_a_value_above_the_clipped_ceiling(capsys):
+    # Issue 12: 301.5, printed by a softmax model with a large init, was told "the highest
+    # Keras can print is 16.12".
+    status, out, _ = run(capsys, "explain", "301.5", "sparse_cce", "-k", "5")
+    assert status == 0 and "the highest Keras can print is 16.12" not in out
+    assert "has no upper limit" in out and "Flag above_worst" in out
+
+
+def test_keras_arguments_in_a_message_stay_as_written(capsys):
+    # "a loss with from_logits=True" describes the user's Keras code, not a flag to type.
+    _, out, _ = run(capsys, "explain", "1.4612", "sparse_cce", "-k", "10")
+    assert "from_logits=True" in out and "--from-logits True" not in out

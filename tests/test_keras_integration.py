@@ -218,10 +218,17 @@ def test_a_custom_loss_function_can_be_named():
     assert bounds_for(model, loss="sparse_cce").uniform == pytest.approx(math.log(K))
 
 
+class ContrastiveLoss(keras.losses.Loss):
+    """A loss lossbounds does not know (Huber and Hinge, used here before, are known now)."""
+
+    def call(self, y_true, y_pred):
+        return keras.ops.mean(keras.ops.square(y_pred - y_true), axis=-1)
+
+
 def test_unknown_keras_loss_is_named():
-    with pytest.raises(ValueError, match=r"Huber\(\) is not one lossbounds knows; it bounds "
-                                         r"mean_squared_error, binary_crossentropy"):
-        bounds_for(classifier(None, keras.losses.Huber(), units=1))
+    with pytest.raises(ValueError, match=r"ContrastiveLoss\(.*\) is not one lossbounds knows; it "
+                                         r"bounds mean_squared_error, mean_absolute_error"):
+        bounds_for(classifier(None, ContrastiveLoss(), units=1))
 
 
 def test_crossentropy_shortcut_needs_the_loss_named():
@@ -279,11 +286,17 @@ def test_a_large_final_bias_is_flagged(data, capsys):
     history, warned = fit(classifier(bias=10.0), x, y, callback, epochs=1)
     assert callback.init_check.kind == "above_uniform"
     assert callback.init_loss > 2 * math.log(K)
-    init = [w for w in warned if w.startswith("init loss")]
-    assert len(init) == 1
+    # Said once (issue 12): printed with verbose=1, not also a LossBoundsWarning.
+    assert not warned
+    init = [line for line in capsys.readouterr().out.splitlines() if "init loss" in line]
+    assert len(init) == 1 and init[0].startswith("[lossbounds] init loss")
     assert "above the uniform baseline ln 5 = 1.609" in init[0]
     assert "a final-layer bias that is not zero" in init[0]
-    assert "[lossbounds] init loss" in capsys.readouterr().out
+    # verbose=0: the same words as a warning, nothing printed
+    quiet = BoundsCallback(x[:64], y[:64], verbose=0)
+    _, warned = fit(classifier(bias=10.0), x, y, quiet, epochs=1)
+    assert [w for w in warned if w.startswith("init loss")] == [callback.init_check.message]
+    assert capsys.readouterr().out == ""
 
 
 def test_a_healthy_init_is_not_flagged(data, capsys):
@@ -415,8 +428,8 @@ def test_callback_argument_errors():
         BoundsCallback(verbose=True)
     with pytest.raises(TypeError, match="unexpected option.*'nclasses'"):
         BoundsCallback(nclasses=3)
-    with pytest.raises(ValueError, match="Unknown loss 'hinge'"):
-        BoundsCallback(loss="hinge")
+    with pytest.raises(ValueError, match="Unknown loss 'contrastive'"):  # hinge is known now
+        BoundsCallback(loss="contrastive")
 
 
 # --------------------------------------------------------------------------
@@ -433,16 +446,17 @@ def test_plot_history_reads_the_bounds_from_a_keras_history(data):
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert f"uniform ln {K} = {math.log(K):.4g}" in labels
     # A softmax head on TensorFlow: the logged loss is not bounded by the clipped worst case.
-    assert "worst 16.12 (clipped; fit() can exceed it)" in labels
+    # Far above these curves, it is marked at the edge of the axis (issue 12).
+    assert "worst 16.12 (clipped; fit() can exceed it), above the axis" in labels
 
 
 def test_plot_history_of_an_unknown_loss_says_how_to_plot_the_curves(data):
     from lossbounds.plot import plot_history
 
     x, y = data
-    model = classifier(None, keras.losses.Huber(), units=1)
+    model = classifier(None, ContrastiveLoss(), units=1)  # Huber is known now
     history = model.fit(x, y.astype("float32"), epochs=1, verbose=0)
-    with pytest.raises(ValueError, match="Huber.*pass history.history instead"):
+    with pytest.raises(ValueError, match="ContrastiveLoss.*pass history.history instead"):
         plot_history(history)
     assert plot_history(history.history).axes[0].get_title() == "loss (no bounds: pass loss=...)"
 
@@ -452,3 +466,59 @@ def test_import_lossbounds_does_not_import_keras():
             "assert 'keras' not in sys.modules and 'lossbounds.keras' not in sys.modules\n"
             "assert 'matplotlib' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=pathlib.Path(__file__).parent.parent)
+
+
+# --------------------------------------------------------------------------
+# The callback says what explain says, once, on its own line (issue 12)
+
+
+def test_bce_on_one_hot_labels_is_flagged_as_explain_flags_it(data):
+    x, y = data
+    onehot = np.eye(K, dtype="float32")[y]
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([keras.Input((D,)), layers.Dense(K, activation="sigmoid")])
+    model.compile("adam", "binary_crossentropy")
+    callback = BoundsCallback(x[:64], onehot[:64], verbose=0)
+    history, warned = fit(model, x, onehot, callback, epochs=2)
+    flagged = [w for w in warned if w.startswith("bce_on_multiclass")]
+    assert len(flagged) == 1  # said once, though diagnose finds it every epoch
+    assert lossbounds.explain(0.3, "bce", n_classes=K).kinds == ("bce_on_multiclass",)
+    # The ratio is to H_b(1/K), the guessing baseline explain uses for these labels.
+    uniform = lossbounds.baseline("bce", n_classes=K)
+    np.testing.assert_allclose(history.history["loss_vs_uniform"],
+                               np.array(history.history["loss"]) / uniform)
+
+
+def test_one_based_labels_get_the_hint_not_tensorflow_s_error(data, capsys):
+    x, y = data
+    callback = BoundsCallback(x[:64], y[:64] + 1)  # labels 1..K
+    with pytest.raises(Exception):  # noqa: B017 - fit itself fails, as it must, in TensorFlow
+        classifier().fit(x, y + 1, epochs=1, verbose=0, callbacks=[callback])
+    out = capsys.readouterr().out
+    assert "[lossbounds] labels:" in out and "shift 1-based labels down by one" in out
+    assert "InvalidArgumentError" not in out
+
+
+def test_each_thing_is_said_once_on_its_own_line_after_the_progress_bar(data, capsys):
+    x, y = data
+    callback = BoundsCallback()  # verbose=1: printed, never also warned
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        classifier(learning_rate=0.0).fit(x, y, epochs=3, batch_size=32, verbose=1,
+                                          callbacks=[callback])
+    assert not lossbounds_warnings(record)
+    out = capsys.readouterr().out
+    said = [line for line in out.splitlines() if "[lossbounds]" in line]
+    assert said and all(line.startswith("[lossbounds]") for line in said)  # never mid-bar
+    assert len(said) == len(set(said))
+    assert sum("at_uniform" in line for line in said) == 1
+
+
+def test_after_one_epoch_no_final_level_and_no_dropout_advice(data, capsys):
+    x, y = data
+    callback = BoundsCallback(verbose=2)
+    classifier(bias=10.0).fit(x, y, epochs=1, batch_size=32, verbose=0,
+                              validation_data=(x[:60], y[:60]), callbacks=[callback])
+    out = capsys.readouterr().out
+    assert "final level" not in out and "100% of the epochs" not in out
+    assert "with dropout on" not in out

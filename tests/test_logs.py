@@ -353,7 +353,9 @@ def _check_invariants(log: TrainingLog) -> None:
         assert all(isinstance(v, float) for v in ep.metrics.values())
         assert ep.unit in (None, "step", "sample")
         if ep.progress is not None:
-            assert ep.complete == (ep.progress == ep.target)
+            # A "60000/Unknown" line with val_ metrics ended its epoch: validation runs after it.
+            ended = ep.target is None and any(name.startswith("val_") for name in ep.metrics)
+            assert ep.complete == (ep.progress == ep.target or ended)
     for line in log.unparsed:
         assert line and line == line.strip() and len(line) <= MAX_UNPARSED_CHARS
     log.history()
@@ -537,3 +539,79 @@ def test_evaluate_after_fit_with_validation_same_length() -> None:
     log = read_keras_log(fit + evaluate)
     assert log.epochs == read_keras_log(fit).epochs
     assert log.unparsed[-1] == evaluate.strip()  # all of it, as printed
+
+
+# --- issue 12: what real pastes need ---------------------------------------------
+
+
+def test_verbose2_lines_quoted_in_markdown() -> None:
+    text = ("> Epoch 1/3\n>  - 510s - loss: 0.5000 - acc: 0.8000\n"
+            "> Epoch 2/3\n>  - 505s - loss: 0.4000 - acc: 0.8500\n"
+            "## Epoch 3/3\n## - 500s - loss: 0.3500 - acc: 0.8600\n")
+    log = read_keras_log(text)
+    assert [ep.metrics["loss"] for ep in log] == [0.5, 0.4, 0.35]
+    assert [ep.seconds for ep in log] == [510.0, 505.0, 500.0] and log.unparsed == []
+
+
+@pytest.mark.parametrize("wrap", ["glued", "spaced"])
+def test_a_final_line_wrapped_onto_a_second_line(wrap: str) -> None:
+    line = ("1875/1875 [==============================] - 5s 3ms/step - loss: 0.2900 - "
+            "accuracy: 0.8900 - val_loss: 0.3300 - val_accuracy: 0.8800")
+    cut = line.index("val_accuracy") + 7 if wrap == "glued" else line.index(" - val_loss")
+    text = f"Epoch 1/1\n{line[:cut]}\n{line[cut:]}\n"
+    (ep,) = read_keras_log(text)
+    assert dict(ep.metrics) == {"loss": 0.29, "accuracy": 0.89, "val_loss": 0.33,
+                                "val_accuracy": 0.88}
+
+
+def test_a_line_after_a_progress_line_is_not_joined_unless_it_continues_it() -> None:
+    log = read_keras_log("Epoch 1/1\n4/4 - 0s - loss: 0.5000\nTotal time: 879.5333\n")
+    assert dict(log[0].metrics) == {"loss": 0.5} and log.unparsed == ["Total time: 879.5333"]
+
+
+def test_a_first_line_without_a_header_takes_its_number_from_the_next_header() -> None:
+    text = ("100/100 [==============================] - 5s - loss: 0.5000\n"
+            "Epoch 53/100\n100/100 [==============================] - 5s - loss: 0.4000\n")
+    log = read_keras_log(text)
+    assert [(ep.number, ep.number_known) for ep in log] == [(52, True), (53, True)]
+
+
+def test_without_any_header_the_epoch_numbers_are_unknown() -> None:
+    text = ("100/100 [==============================] - 5s - loss: 0.5000\n"
+            " 10/100 [==>...........................] - ETA: 4s - loss: 0.4500\n"
+            "100/100 [==============================] - 5s - loss: 0.4000\n")
+    log = read_keras_log(text)
+    assert [(ep.number, ep.number_known) for ep in log] == [(1, False), (2, False)]
+
+
+def test_an_unknown_length_epoch_with_validation_is_complete() -> None:
+    (ep,) = read_keras_log("Epoch 1/12\n  60000/Unknown - 5s 87us/step - loss: 0.3281 - "
+                           "val_loss: 0.0761\n")
+    assert ep.target is None and ep.complete
+    (cut,) = read_keras_log("Epoch 1/12\n  13440/Unknown - 2s - loss: 0.8068\n")
+    assert not cut.complete
+
+
+def test_keras_0_headers_without_a_total() -> None:
+    text = ("Epoch 0\n37800/37800 [==============================] - 7s - loss: 0.0385\n"
+            "Epoch 1\n37800/37800 [==============================] - 8s - loss: 0.0140\n")
+    log = read_keras_log(text)
+    assert [(ep.number, ep.total, ep.metrics["loss"]) for ep in log] == [(0, None, 0.0385),
+                                                                          (1, None, 0.014)]
+
+
+def test_skipped_text_that_looks_like_metrics_is_recognised() -> None:
+    from lossbounds.logs import looks_like_metrics
+
+    assert looks_like_metrics("val. loss: 0.0160 val. acc.: 0.9136")
+    assert not looks_like_metrics("Train on 37800 samples, validate on 4200 samples")
+    assert not looks_like_metrics("```")
+
+
+def test_callback_notes_are_kept_as_events() -> None:
+    log = read_keras_log(_text("k3_early_stopping"))
+    assert log.events == ["Epoch 3: early stopping"]
+    text = ("Epoch 4/9\n4/4 - 0s - loss: 0.5000\n"
+            "Epoch 00004: ReduceLROnPlateau reducing learning rate to 0.0005000000237487257.\n")
+    assert read_keras_log(text).events == [
+        "Epoch 00004: ReduceLROnPlateau reducing learning rate to 0.0005000000237487257."]

@@ -115,11 +115,17 @@ def test_reference_lines_sit_at_the_bounds_and_are_labelled_with_their_values():
     prior = refs["lossbounds-ref-prior"]
     assert prior.get_ydata()[0] == pytest.approx(b.prior)
     assert prior.get_label() == f"prior (label entropy) {b.prior:.4g}"
+    # The worst case, 16.12, is far above curves that end at 0.8: marked at the top edge
+    # with its value instead of squashing them (issue 12); on TensorFlow fit() can exceed
+    # it, as explain and check-log say.
     worst = refs["lossbounds-ref-worst"]
-    assert worst.get_ydata()[0] == pytest.approx(lossbounds.worst_case("sparse_cce", n_classes=10))
-    assert worst.get_label() == "worst 16.12"
+    assert len(worst.get_xdata()) == 0
+    worst_label = "worst 16.12 (clipped; fit() can exceed it), above the axis"
+    assert worst.get_label() == worst_label
+    edge = [t for t in fig.axes[0].texts if t.get_gid() == "lossbounds-ref-edge-worst"]
+    assert [t.get_text() for t in edge] == ["▲ worst 16.12"]
     # The legend reads top-down, as the lines lie.
-    assert legend_texts(fig)[2:] == ["worst 16.12", "uniform ln 10 = 2.303",
+    assert legend_texts(fig)[2:] == [worst_label, "uniform ln 10 = 2.303",
                                      f"prior (label entropy) {b.prior:.4g}",
                                      f"best {b.best:.3g}"]
 
@@ -157,17 +163,33 @@ def test_mean_squared_error_without_ranges_has_no_uniform_and_unbounded_worst():
 # Scale
 
 
-def test_log_scale_when_the_worst_case_dwarfs_the_curves():
+def test_the_axis_fits_the_curves_and_marks_a_far_worst_case_at_its_edge():
+    # Issue 12: a linear axis up to 16.12 squashed these curves into its bottom tenth.
     fig = plot_history({"loss": [0.9, 0.5, 0.3]}, "sparse_cce", n_classes=10)
-    assert 16.1181 / 0.9 > LOG_SCALE_RATIO
     ax = fig.axes[0]
-    assert ax.get_yscale() == "log"
-    assert ax.get_ylabel() == "loss (log scale)"
+    assert ax.get_yscale() == "linear" and ax.get_ylabel() == "loss"
     low, high = ax.get_ylim()
-    # The axis spans the curves and the worst case, not the ~1e-6 best case.
-    assert 0.1 < low < 0.3 and high > 16.1181
+    # The curves and the nearby baselines (ln 10 = 2.303, the best case ~0), not 16.12.
+    assert low < 0 and 2.303 < high < 3
+    assert (0.9 - 0.3) / (math.log(10) - 0) >= 0.25  # with the lines, the curves fill a quarter
+    refs = artists(fig, "lossbounds-ref-")
+    assert refs["lossbounds-ref-uniform"].get_ydata()[0] == pytest.approx(math.log(10))
+    assert len(refs["lossbounds-ref-worst"].get_xdata()) == 0
+    assert [t.get_text() for t in ax.texts if t.get_gid() == "lossbounds-ref-edge-worst"] == [
+        "▲ worst 16.12"]
+
+
+def test_log_scale_when_the_curves_span_orders_of_magnitude():
+    fig = plot_history({"loss": [2.0, 0.5, 0.15]}, "sparse_cce", n_classes=10)
+    assert 2.0 / 0.15 > LOG_SCALE_RATIO
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log" and ax.get_ylabel() == "loss (log scale)"
+    low, high = ax.get_ylim()
+    # The ~1e-7 best case would add decades the curves never visit: marked at the edge;
+    # 16.12 is one decade above 2.0 and stays in view.
+    assert 0.1 < low < 0.15 and high > 16.1181
     best = artists(fig, "lossbounds-ref-")["lossbounds-ref-best"]
-    assert len(best.get_xdata()) == 0 and best.get_label().endswith("(below the axis)")
+    assert len(best.get_xdata()) == 0 and best.get_label().endswith("below the axis")
 
 
 def test_linear_scale_when_the_curves_reach_near_the_worst_case():
@@ -190,7 +212,8 @@ def test_a_rising_loss_is_circled_and_labelled():
     marker = artists(fig, "lossbounds-finding-")["lossbounds-finding-rising_loss"]
     np.testing.assert_array_equal(marker.get_xdata(), findings[0].epochs)
     np.testing.assert_allclose(marker.get_ydata(), [RISING["loss"][e - 1] for e in findings[0].epochs])
-    assert marker.get_markeredgecolor() == "tab:orange"  # a warning
+    # A warning, in a colour no curve uses: the validation curve is orange (issue 12).
+    assert marker.get_markeredgecolor() == "tab:brown"
     labels = [t.get_text() for t in fig.axes[0].texts]
     assert "rising_loss" in labels
 
@@ -244,7 +267,9 @@ def test_seed_logs_render(tmp_path, name, loss, options):
     fig = plot_history(log, loss, **options)
     train = artists(fig, "lossbounds-curve-")["lossbounds-curve-loss"]
     assert len(train.get_xdata()) == len(log) and train.get_xdata()[-1] == log[-1].number
-    assert fig.axes[0].get_yscale() == "log"  # losses of 0.2 against a worst case of 16.1
+    # Losses of 0.2 against a worst case of 16.1: the axis fits the losses, 16.1 is at its edge.
+    low, high = fig.axes[0].get_ylim()
+    assert high < 16.1181 and "lossbounds-ref-edge-worst" in [t.get_gid() for t in fig.axes[0].texts]
     path = tmp_path / (name + ".png")
     fig.savefig(path)
     assert path.read_bytes().startswith(PNG_MAGIC)
@@ -313,3 +338,43 @@ def test_importing_lossbounds_plot_is_cheap_and_leaves_pyplot_alone():
         "assert 'matplotlib.pyplot' not in sys.modules, 'plot_history loaded pyplot'\n"
     )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+# --------------------------------------------------------------------------
+# Readable plots (issue 12)
+
+
+def test_finding_labels_at_one_epoch_do_not_collide():
+    # A loss frozen at the clipping ceiling: several findings start at the same epoch.
+    history = {"loss": [2.5, 16.1181, 16.1181, 16.1181, 16.1181],
+               "val_loss": [2.4, 16.1181, 16.1181, 16.1181, 16.1181]}
+    fig = plot_history(history, "sparse_cce", n_classes=10, findings="info")
+    labels = [t for t in fig.axes[0].texts
+              if (t.get_gid() or "").startswith("lossbounds-finding-label-")]
+    assert len(labels) >= 2
+    placed = [(t.xy, t.xyann) for t in labels]
+    same_anchor = [(a, b) for i, a in enumerate(placed) for b in placed[i + 1:] if a[0] == b[0]]
+    assert all(a[1] != b[1] for a, b in same_anchor)  # stacked, never on top of each other
+
+
+def test_finding_colours_clash_with_no_curve_or_line():
+    fig = plot_history(RISING, "sparse_cce", n_classes=10)
+    used = {line.get_color() for line in fig.axes[0].get_lines()
+            if (line.get_gid() or "").startswith(("lossbounds-curve-", "lossbounds-ref-"))}
+    marker = artists(fig, "lossbounds-finding-")["lossbounds-finding-rising_loss"]
+    assert marker.get_markeredgecolor() not in used
+
+
+def test_findings_of_separate_runs_land_on_their_run():
+    def run(losses):
+        return "".join(f"Epoch {e}/{len(losses)}\n4/4 - 0s - loss: {v:.4f}\n"
+                       for e, v in enumerate(losses, start=1))
+    text = run([1.0, 0.8, 0.7, 0.65, 0.6]) + run([1.0, 0.8, 0.7, 2.6, 0.6, 0.58])
+    log = read_keras_log(text)
+    spike = [f for f in diagnose(log) if f.kind == "spike"]
+    assert [(f.run, f.epochs) for f in spike] == [(2, (4,))]
+    fig = plot_history(log, findings="warning")
+    marker = artists(fig, "lossbounds-finding-")["lossbounds-finding-spike"]
+    # Run 2's epoch 4 is the ninth epoch of the plot.
+    np.testing.assert_array_equal(marker.get_xdata(), [9])
+    np.testing.assert_allclose(marker.get_ydata(), [2.6])
