@@ -35,7 +35,8 @@ from ..engine import (
     row_sum,
 )
 
-__all__ = ["plan_binary", "plan_categorical", "plan_sparse"]
+__all__ = ["plan_binary", "plan_categorical", "plan_sparse", "sigmoid_cross_entropy_with_logits",
+           "smooth_binary", "smooth_categorical"]
 
 _F32 = np.float32
 
@@ -53,11 +54,22 @@ def _flushed(value: Any) -> Any:
     return _tfmath.flush_subnormals(np.asarray(value))[()]
 
 
-def _smooth_binary(y_true: np.ndarray, label_smoothing: float) -> np.ndarray:
-    # y * (1 - a) + 0.5 * a, each Python scalar rounded to the tensor dtype
-    # (and a subnormal 0.5 * a read as 0).
+def smooth_binary(y_true: np.ndarray, label_smoothing: float) -> np.ndarray:
+    """Keras' binary label smoothing, ``y * (1 - a) + 0.5 * a``.
+
+    Each Python scalar is rounded to the tensor dtype, and a subnormal
+    ``0.5 * a`` is read as 0, as TensorFlow reads it.
+    """
     dtype = y_true.dtype.type
     return y_true * dtype(1.0 - label_smoothing) + _flushed(dtype(0.5 * label_smoothing))
+
+
+def sigmoid_cross_entropy_with_logits(labels: np.ndarray, logits: np.ndarray) -> np.ndarray:
+    """``tf.nn.sigmoid_cross_entropy_with_logits``: max(x, 0) - x y + log1p(exp(-|x|))."""
+    positive = logits >= 0
+    relu = np.where(positive, logits, 0).astype(logits.dtype)
+    negative_abs = np.where(positive, -logits, logits)
+    return (relu - logits * labels) + np.log1p(np.exp(negative_abs))
 
 
 def _binary_elementwise(
@@ -65,12 +77,7 @@ def _binary_elementwise(
 ) -> np.ndarray:
     with np.errstate(all="ignore"):
         if from_logits:
-            # tf.nn.sigmoid_cross_entropy_with_logits:
-            # max(x, 0) - x * y + log1p(exp(-|x|))
-            positive = y_pred >= 0
-            relu = np.where(positive, y_pred, 0).astype(y_pred.dtype)
-            negative_abs = np.where(positive, -y_pred, y_pred)
-            return (relu - y_pred * y_true) + np.log1p(np.exp(negative_abs))
+            return sigmoid_cross_entropy_with_logits(y_true, y_pred)
         p = clip(y_pred, epsilon)
         # -(y log p + (1 - y) log(1 - p)), the backend's two logs; negating
         # each term first changes no bit.
@@ -81,14 +88,17 @@ def _binary_elementwise(
 
 def _bce_reference(y_true, y_pred, from_logits, label_smoothing, axis, epsilon):
     if label_smoothing:
-        y_true = _smooth_binary(y_true, label_smoothing)
+        y_true = smooth_binary(y_true, label_smoothing)
     elementwise = _binary_elementwise(y_true, y_pred, from_logits, epsilon)
     return _tfmath.keras_mean(elementwise, axis=axis)
 
 
-def _smooth_categorical(y_true: np.ndarray, label_smoothing: float) -> np.ndarray:
-    # y * (1 - a) + a / K, K from y_true's last axis (Keras 3, whatever `axis` is);
-    # TF reads a subnormal a, or a / K, as 0.
+def smooth_categorical(y_true: np.ndarray, label_smoothing: float) -> np.ndarray:
+    """Keras' categorical label smoothing, ``y * (1 - a) + a / K``.
+
+    K is the size of y_true's *last* axis (Keras 3.15, whatever `axis` is);
+    TensorFlow reads a subnormal ``a``, or ``a / K``, as 0.
+    """
     dtype = y_true.dtype.type
     shift = _flushed(_flushed(dtype(label_smoothing)) / dtype(y_true.shape[-1]))
     return y_true * dtype(1.0 - label_smoothing) + shift
@@ -111,7 +121,7 @@ def _log_softmax_parts(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _cce_reference(y_true, y_pred, from_logits, label_smoothing, axis, epsilon):
     if label_smoothing:
-        y_true = _smooth_categorical(y_true, label_smoothing)
+        y_true = smooth_categorical(y_true, label_smoothing)
     with np.errstate(all="ignore"):
         if from_logits:
             # TF moves the class axis last, then runs its softmax kernel:
@@ -260,7 +270,7 @@ def _binary_from_logits(y_true, y_pred, ws):
     """BCE on logits: TF's max(x, 0) - x y + log1p(exp(-|x|)), through reused buffers."""
     job = ws.job
     if job.label_smoothing:
-        y_true = _smooth_binary(y_true, job.label_smoothing)
+        y_true = smooth_binary(y_true, job.label_smoothing)
     softplus = np.abs(y_pred, out=ws.array("softplus", y_pred.shape))
     np.negative(softplus, out=softplus)
     np.exp(softplus, out=softplus)
@@ -438,7 +448,7 @@ def _two_class_logits(y_true, y_pred, ws):
         loss = np.clip(shifted, 0, np.inf, out=shifted)
         return np.add(loss, softplus, out=loss)
     if job.label_smoothing:
-        y_true = _smooth_categorical(y_true, job.label_smoothing)
+        y_true = smooth_categorical(y_true, job.label_smoothing)
     first = np.clip(difference, 0, np.inf, out=ws.array("first", (rows,)))  # max(d, 0)
     np.add(softplus, first, out=first)
     np.multiply(first, y_true[:, 0], out=first)
@@ -457,7 +467,7 @@ def _two_class_probabilities(y_true, y_pred, ws):
     """
     job = ws.job
     if job.label_smoothing:
-        y_true = _smooth_categorical(y_true, job.label_smoothing)
+        y_true = smooth_categorical(y_true, job.label_smoothing)
     rows = y_pred.shape[0]
     total = row_sum(y_pred, ws)
     logs = ws.array("logs", (2, rows))

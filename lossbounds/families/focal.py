@@ -39,6 +39,11 @@ from ..engine import Plan, caller_outside_package, cast, clip, require_rank
 from ..options import AXIS, COUNTS, FROM_LOGITS, LABEL_SMOOTHING, N_CLASSES, SAMPLE_WEIGHT, Y_TRUE, Option
 from ..registry import LossDefinition, Plateau, Setting, UndefinedBound, register
 from ..text import Note, loss_value, number, percent
+from .crossentropy_kernels import (
+    sigmoid_cross_entropy_with_logits,
+    smooth_binary,
+    smooth_categorical,
+)
 
 # The per-sample functions: lossbounds exports them.
 __all__ = [
@@ -206,33 +211,6 @@ def _promoted(dtype: np.dtype, *values: Any) -> np.dtype:
     return result
 
 
-def _flushed(value: Any) -> Any:
-    """A scalar as TensorFlow's CPU kernels read it: subnormal float32/float64 is 0.
-
-    Copied from `crossentropy_kernels` (a private helper there).
-    """
-    return _tfmath.flush_subnormals(np.asarray(value))[()]
-
-
-def _smooth_binary(y_true: np.ndarray, label_smoothing: float) -> np.ndarray:
-    """``y * (1 - a) + 0.5 * a``, each Python scalar rounded to the tensor dtype.
-
-    Copied from `crossentropy_kernels._smooth_binary` (private there).
-    """
-    dtype = y_true.dtype.type
-    return y_true * dtype(1.0 - label_smoothing) + _flushed(dtype(0.5 * label_smoothing))
-
-
-def _smooth_categorical(y_true: np.ndarray, label_smoothing: float) -> np.ndarray:
-    """``y * (1 - a) + a / K`` with K from y_true's *last* axis, whatever `axis` is (Keras 3.15).
-
-    Copied from `crossentropy_kernels._smooth_categorical` (private there).
-    """
-    dtype = y_true.dtype.type
-    shift = _flushed(_flushed(dtype(label_smoothing)) / dtype(y_true.shape[-1]))
-    return y_true * dtype(1.0 - label_smoothing) + shift
-
-
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     """``tf.nn.sigmoid``: e / (1 + e) with e = exp(x), and 1 where e overflows.
 
@@ -243,17 +221,6 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):
         e = np.exp(x)
         return np.where(np.isinf(e), one, e / (one + e))
-
-
-def _sigmoid_cross_entropy_with_logits(labels: np.ndarray, logits: np.ndarray) -> np.ndarray:
-    """``tf.nn.sigmoid_cross_entropy_with_logits``: max(x, 0) - x y + log1p(exp(-|x|)).
-
-    Copied from `crossentropy_kernels._binary_elementwise` (private there).
-    """
-    positive = logits >= 0
-    relu = np.where(positive, logits, 0).astype(logits.dtype)
-    negative_abs = np.where(positive, -logits, logits)
-    return (relu - logits * labels) + np.log1p(np.exp(negative_abs))
 
 
 def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
@@ -312,12 +279,12 @@ def _bfce_reference(y_true: np.ndarray, y_pred: np.ndarray, *, apply_class_balan
     one = kind(1)
     with np.errstate(all="ignore"):
         if label_smoothing:
-            y_true = _smooth_binary(y_true, label_smoothing)
+            y_true = smooth_binary(y_true, label_smoothing)
         if from_logits:
             # ops.sigmoid attaches the logits; TF's binary_crossentropy then
             # takes them, unclipped: the cross-entropy part is the logits formula.
             p = _sigmoid(y_pred)
-            bce = _sigmoid_cross_entropy_with_logits(y_true, y_pred)
+            bce = sigmoid_cross_entropy_with_logits(y_true, y_pred)
         else:
             p = y_pred
             clipped = clip(p, epsilon)
@@ -494,7 +461,7 @@ def _cfce_reference(y_true: np.ndarray, y_pred: np.ndarray, *, alpha: float | _P
     kind = y_pred.dtype.type
     with np.errstate(all="ignore"):
         if label_smoothing:
-            y_true = _smooth_categorical(y_true, label_smoothing)
+            y_true = smooth_categorical(y_true, label_smoothing)
         if from_logits:
             y_pred = _softmax(y_pred, axis)  # no cached logits here: clipped like probabilities
         y_pred = _tfmath.flush_subnormals(y_pred)
