@@ -26,7 +26,7 @@ import numpy as np
 
 from . import _tfmath
 from .backends import Backend
-from .checks import EPSILON, to_array
+from .checks import EPSILON, MAX_ELEMENTS, to_array
 
 __all__ = [
     "Job", "Kernel", "LabelReader", "Plan", "RejectedBlock", "Workspace", "as_rows",
@@ -87,13 +87,23 @@ def require_rank(array: np.ndarray, argument: str, loss: str) -> None:
 
 
 def broadcast_shape(a: np.ndarray, b: np.ndarray, what: str) -> tuple[int, ...]:
+    """The shape `a` and `b` broadcast to; refused beyond `MAX_ELEMENTS` (bounded memory)."""
     try:
-        return np.broadcast_shapes(a.shape, b.shape)
+        shape = np.broadcast_shapes(a.shape, b.shape)
     except ValueError:
         raise ValueError(
             f"{what}: shapes {a.shape} and {b.shape} do not broadcast against "
             "each other."
         ) from None
+    if math.prod(shape) > MAX_ELEMENTS:
+        # (2**16, 1) against (1, 2**15): small inputs, 2**31 results (8 GiB)
+        raise ValueError(
+            f"{what}: shapes {a.shape} and {b.shape} broadcast to {shape}, "
+            f"{math.prod(shape):.3g} elements; lossbounds handles at most 2**30 per call. "
+            "Hint: check the shapes (a (N,) against (N, 1) or a transposed input broadcasts "
+            "every target against every prediction), or compute batch by batch."
+        )
+    return shape
 
 
 # --------------------------------------------------------------------------

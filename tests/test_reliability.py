@@ -301,3 +301,15 @@ def test_theil_sen_is_exact_on_short_curves_and_close_on_long_ones():
     assert _theil_sen_slope(short) == pytest.approx(stats.theilslopes(short).slope, rel=1e-12)
     long = np.linspace(0, 1, 4000) + rng.normal(0, 0.05, 4000)
     assert _theil_sen_slope(long) == pytest.approx(stats.theilslopes(long).slope, rel=0.02)
+
+
+def test_a_broadcast_result_beyond_the_limit_is_refused():
+    # Two small inputs whose broadcast is 2**31 values (8 GiB): refused before any work.
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"broadcast to \(65536, 32768\).*at most 2\*\*30"):
+            lossbounds.mean_squared_error(np.zeros((2**16, 1), "f4"), np.zeros((1, 2**15), "f4"))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**20
