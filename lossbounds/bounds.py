@@ -71,11 +71,12 @@ _OPTIONS_DOC = """
 """
 
 
-def _setting(loss: Any, options: Mapping[str, Any], caller: str, *, data: bool = False
-             ) -> tuple[LossDefinition, Setting]:
+def _setting(loss: Any, options: Mapping[str, Any], caller: str, *, data: bool = False,
+             classes_from_data: bool = False) -> tuple[LossDefinition, Setting]:
     definition = get_loss(loss)
     allowed = definition.option_names(data=data)
-    return definition, definition.setting(options, allowed=allowed, caller=caller)
+    return definition, definition.setting(options, allowed=allowed, caller=caller,
+                                          classes_from_data=classes_from_data)
 
 
 def best_case(loss: str, **options: Any) -> float:
@@ -395,11 +396,7 @@ def bounds(loss: str, y_true: Any = None, **options: Any) -> Bounds:
       note: With the TensorFlow backend, ... the cached logits, unclipped: ...
       note: Rows that do not sum to 1, which Keras accepts, can reach 17.90986 here ...
     """
-    definition, setting = _setting(loss, options, "bounds", data=True)
-    if setting.get("n_classes") is None:
-        k = definition.classes_in_data(setting)  # K is the length of the class counts
-        if k is not None:
-            setting = setting.replace(n_classes=k)
+    definition, setting = _setting(loss, options, "bounds", data=True, classes_from_data=True)
     best, worst = definition.best(setting), definition.worst(setting)
     try:
         uniform: float | None = definition.uniform(setting, y_true)

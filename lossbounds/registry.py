@@ -88,6 +88,8 @@ class Setting:
     def replace(self, **changes: Any) -> Setting:
         """The same setting with some options changed (and checked again)."""
         merged = {name: self.options[name] for name in self.given}
+        if self.options.get("n_classes") is not None:  # given, or read from the data
+            merged["n_classes"] = self.options["n_classes"]
         return self.loss.setting({**merged, **changes}, allowed=tuple(self.options))
 
 
@@ -169,8 +171,13 @@ class LossDefinition:
         return cls.bound_options + cls.keras_options + ENVIRONMENT + cls.data_options
 
     def setting(self, options: Mapping[str, Any], *, allowed: Iterable[str] | None = None,
-                caller: str | None = None) -> Setting:
-        """Check `options` (a TypeError names the options this loss has) and fill defaults."""
+                caller: str | None = None, classes_from_data: bool = False) -> Setting:
+        """Check `options` (a TypeError names the options this loss has) and fill defaults.
+
+        With `classes_from_data`, an ``n_classes`` not given is read from the
+        data where the loss can (the length of the class counts,
+        `classes_in_data`), as `lossbounds.bounds` and `explain` do.
+        """
         allowed = tuple(self.option_names(data=True) if allowed is None else allowed)
         unknown = sorted(set(options) - set(allowed))
         if unknown:
@@ -191,7 +198,13 @@ class LossDefinition:
             checked[name] = option.validate(options.get(name, option.default))
         found = semantics(checked.get("epsilon", EPSILON), checked.get("dtype", "float32"),
                           checked.get("backend", "tensorflow"), checked.get("from_logits", False))
-        return Setting(self, MappingProxyType(checked), frozenset(options), found)
+        setting = Setting(self, MappingProxyType(checked), frozenset(options), found)
+        if classes_from_data and "n_classes" in checked and checked["n_classes"] is None:
+            k = self.classes_in_data(setting)  # K is the length of the class counts
+            if k is not None:
+                checked["n_classes"] = by_name["n_classes"].validate(k)
+                setting = Setting(self, MappingProxyType(checked), frozenset(options), found)
+        return setting
 
     # -- values ------------------------------------------------------------
 

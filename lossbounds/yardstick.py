@@ -133,11 +133,7 @@ class Yardstick:
 def yardstick(loss: Any, options: Mapping[str, Any]) -> Yardstick:
     """Measure `loss` under `options` (those of `lossbounds.bounds`) once."""
     definition = get_loss(loss)
-    setting = definition.setting(options, caller="explain")
-    if setting.get("n_classes") is None:
-        k = definition.classes_in_data(setting)  # K classes counted
-        if k is not None:
-            setting = setting.replace(n_classes=k)
+    setting = definition.setting(options, caller="explain", classes_from_data=True)
     try:
         found: Bounds | None = bounds(definition.name, **options)
         missing = None
