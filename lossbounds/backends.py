@@ -59,6 +59,8 @@ class Backend:
     ----------
     name : str
         ``"tensorflow"``, ``"jax"``, ``"torch"``, ``"numpy"`` or ``"tf_keras"``.
+    title : str
+        For people: ``"Keras 3 on JAX"``, ``"tf.keras 2.x"``.
     renormalises_sparse : bool
         Sparse categorical cross-entropy on probabilities clips, takes logs
         and renormalises them as logits (TensorFlow and tf.keras), rather
@@ -75,10 +77,37 @@ class Backend:
     """
 
     name: str
+    title: str
     renormalises_sparse: bool = False
     caches_logits: bool = False
     clips_binary_logits: bool = False
     clamps_logs: bool = False
+
+    def has_loss(self, loss: Any) -> bool:
+        """Does this backend's Keras have `loss` (a `LossDefinition`)?"""
+        return True
+
+    def require(self, loss: Any) -> None:
+        """Raise a ValueError if this backend's Keras has no such loss."""
+        if not self.has_loss(loss):
+            raise ValueError(
+                f"`backend={self.name!r}`: {self.title} has no {loss.name} loss "
+                f"(Keras 3 added it). Hint: use a Keras 3 backend, such as "
+                f"backend='tensorflow'."
+            )
+
+    def function_inputs(self, loss: Any, y_true: np.ndarray, y_pred: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray]:
+        """The inputs as this backend's loss function computes with them (their dtypes)."""
+        return y_true, y_pred
+
+    def function_result(self, loss: Any, values: np.ndarray, given: np.dtype) -> np.ndarray:
+        """The per-sample values in the dtype this backend returns for `y_pred` of dtype `given`."""
+        return values
+
+    def class_dtype(self, loss: Any, dtype: np.dtype) -> np.dtype:
+        """The dtype a loss class asked for `dtype` computes in on this backend."""
+        return dtype
 
     @staticmethod
     def clip_bounds(epsilon: float, dtype: Any) -> tuple[Any, Any]:
@@ -111,6 +140,9 @@ class Backend:
 
 @dataclass(frozen=True)
 class _TfKeras(Backend):
+    def has_loss(self, loss: Any) -> bool:
+        return bool(loss.in_tf_keras)
+
     def binary_costs(self, p: np.ndarray, epsilon: float, dtype: Any, *, exact: bool = False
                      ) -> tuple[np.ndarray, np.ndarray]:
         # Keras 2: -(y log(p + eps) + (1 - y) log(1 - p + eps)), every step in the dtype.
@@ -130,11 +162,13 @@ class _Torch(Backend):
 
 
 _BACKENDS = {
-    "tensorflow": Backend("tensorflow", renormalises_sparse=True, caches_logits=True),
-    "jax": Backend("jax"),
-    "torch": _Torch("torch", clamps_logs=True),
-    "numpy": Backend("numpy", clips_binary_logits=True),
-    "tf_keras": _TfKeras("tf_keras", renormalises_sparse=True, caches_logits=True),
+    "tensorflow": Backend("tensorflow", "Keras 3 on TensorFlow", renormalises_sparse=True,
+                          caches_logits=True),
+    "jax": Backend("jax", "Keras 3 on JAX"),
+    "torch": _Torch("torch", "Keras 3 on PyTorch", clamps_logs=True),
+    "numpy": Backend("numpy", "Keras 3 on NumPy", clips_binary_logits=True),
+    "tf_keras": _TfKeras("tf_keras", "tf.keras 2.x", renormalises_sparse=True,
+                         caches_logits=True),
 }
 
 #: Backends whose values and bounds differ: Keras 3's four and legacy tf.keras (Keras 2).

@@ -1,4 +1,4 @@
-r"""Keras 3 losses (TensorFlow backend) reproduced in numpy.
+r"""Keras 3 losses reproduced in numpy, on every Keras backend.
 
 The four per-sample functions take Keras' names, argument order and defaults
 and return what ``keras.losses.<same name>`` returns: the same values (to
@@ -28,6 +28,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import families
+from .backends import get_backend
 from .checks import EPSILON, as_float_dtype, check_epsilon, check_reduction, to_array
 from .engine import reduce_weighted, same_rank, stream_reduce
 
@@ -68,6 +69,7 @@ def loss(
     reduction: str | None = "sum_over_batch_size",
     dtype: Any = None,
     epsilon: float = EPSILON,
+    backend: str = "tensorflow",
     **options: Any,
 ) -> float | np.ndarray:
     r"""The value a Keras loss class instance returns, such as ``keras.losses.MeanSquaredError()``.
@@ -103,6 +105,9 @@ def loss(
         ``"float64"`` or ``"mixed_float16"``.
     epsilon : float in (0, 0.5), default 1e-7
         Keras' clip epsilon.
+    backend : {"tensorflow", "jax", "torch", "numpy", "tf_keras"}, default "tensorflow"
+        The Keras backend whose value to reproduce; ``"tf_keras"`` is legacy
+        tf.keras 2.x. See :doc:`backends`.
     **options
         The loss's own options: ``from_logits``, ``label_smoothing``,
         ``axis``, ``ignore_class``.
@@ -134,12 +139,14 @@ def loss(
         raise TypeError(
             f"{definition.class_name} has no option {', '.join(map(repr, unknown))}; its "
             f"options are {', '.join(keras_options) or 'none'} (plus sample_weight, "
-            "reduction, dtype and epsilon)."
+            "reduction, dtype, epsilon and backend)."
             + "".join(f" {definition.option_hints[name]}" for name in unknown
                       if name in definition.option_hints)
         )
     reduction = check_reduction(reduction)
-    compute_dtype = as_float_dtype(dtype)
+    found = get_backend(backend)
+    found.require(definition)
+    compute_dtype = found.class_dtype(definition, as_float_dtype(dtype))
     kwargs = {name: option.validate(options.get(name, option.default))
               for name, option in keras_options.items()}
     kwargs["epsilon"] = check_epsilon(epsilon)
@@ -149,7 +156,7 @@ def loss(
     prediction = to_array(y_pred, "y_pred", allow_bool=True)
     truth = to_array(y_true, "y_true", allow_bool=True)
     truth, prediction = same_rank(truth, prediction)
-    plan = definition.plan(truth, prediction, compute_dtype, **kwargs)
+    plan = definition.plan_on(found, truth, prediction, compute_dtype, **kwargs)
     if plan.job is not None and reduction not in (None, "none"):
         streamed = stream_reduce(plan.job, sample_weight, reduction)
         if streamed is not None:
@@ -169,7 +176,7 @@ class LossMeter:
     r"""The running training loss, as Keras' progress bar shows it.
 
     ``LossMeter(loss_name, **options)`` takes `loss`'s arguments (``from_logits``,
-    ``reduction``, ``dtype``, ``epsilon``, ...). Each ``update(y_true, y_pred,
+    ``reduction``, ``dtype``, ``epsilon``, ``backend``, ...). Each ``update(y_true, y_pred,
     sample_weight=None)`` computes one batch's loss exactly as the Keras loss
     class does and adds it; ``result()`` is then the value ``fit`` would print.
 
@@ -213,11 +220,12 @@ class LossMeter:
         if "sample_weight" in options:
             raise TypeError("Pass `sample_weight` to update(), once per batch.")
         names = [option.name for option in self._loss.keras_options]
-        unknown = sorted(set(options) - set(names) - {"reduction", "dtype", "epsilon"})
+        unknown = sorted(set(options) - set(names) - {"reduction", "dtype", "epsilon", "backend"})
         if unknown:
             raise TypeError(
                 f"{self._loss.class_name} has no option {', '.join(map(repr, unknown))}; its "
-                f"options are {', '.join(names) or 'none'} (plus reduction, dtype and epsilon)."
+                f"options are {', '.join(names) or 'none'} (plus reduction, dtype, epsilon "
+                "and backend)."
             )
         self._options = options
         self._lock = threading.Lock()  # updates from several threads must not be lost

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .backends import Semantics, semantics
+from .backends import Backend, Semantics, get_backend, semantics
 from .checks import EPSILON, to_array
 from .engine import predictions, targets
-from .options import ENVIRONMENT, EPSILON_OPTION, Option
+from .options import BACKEND, ENVIRONMENT, EPSILON_OPTION, Option
 from .text import Note
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -132,6 +132,11 @@ class LossDefinition:
     function: ClassVar[Callable[..., Any]]
     #: Integer predictions are accepted (and computed in float32), as Keras does for this loss.
     integer_predictions: ClassVar[bool] = False
+    #: Does legacy tf.keras 2.x (``backend="tf_keras"``) have this loss?
+    in_tf_keras: ClassVar[bool] = True
+    #: Arrays the function API takes besides `y_true`, `y_pred` and the options
+    #: (Circle's reference embeddings), handed to the plan as given.
+    function_arrays: ClassVar[tuple[str, ...]] = ()
     #: Boolean targets are accepted (cast to the prediction dtype).
     boolean_targets: ClassVar[bool] = True
     #: Hints for options this loss does not have, shown with the TypeError.
@@ -210,16 +215,36 @@ class LossDefinition:
 
     def plan(self, y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype,
              **options: Any) -> Plan:
-        """Checks of the inputs, then a kernel job or the reference (see `lossbounds.engine`)."""
+        """Checks of the inputs, then a kernel job or the reference (see `lossbounds.engine`).
+
+        This is the value on the TensorFlow backend; `plan_on` gives the others.
+        """
         raise NotImplementedError
+
+    def plan_on(self, backend: Backend, y_true: np.ndarray, y_pred: np.ndarray,
+                dtype: np.dtype, **options: Any) -> Plan:
+        """The plan on `backend`, for inputs `backend` has already cast (`Backend.function_inputs`).
+
+        By default every backend computes TensorFlow's formula; a loss whose
+        backends compute different values overrides this and says where.
+        """
+        return self.plan(y_true, y_pred, dtype, **options)
 
     def per_sample(self, y_true: ArrayLike, y_pred: ArrayLike, **options: Any) -> np.ndarray:
         """The per-sample losses, ``keras.losses.<name>(y_true, y_pred, **options)``."""
-        by_name = {option.name: option for option in self.keras_options + (EPSILON_OPTION,)}
+        by_name = {option.name: option
+                   for option in self.keras_options + (EPSILON_OPTION, BACKEND)}
+        arrays = {name: options.pop(name) for name in self.function_arrays if name in options}
         checked = {name: by_name[name].validate(value) for name, value in options.items()}
+        backend = get_backend(checked.pop("backend", BACKEND.default))
+        backend.require(self)
         prediction = predictions(y_pred, self.name, allow_int=self.integer_predictions)
         truth = targets(y_true) if self.boolean_targets else to_array(y_true, "y_true")
-        return self.plan(truth, prediction, prediction.dtype, **checked).values()[0]
+        given = prediction.dtype
+        truth, prediction = backend.function_inputs(self, truth, prediction)
+        values = self.plan_on(backend, truth, prediction, prediction.dtype,
+                              **arrays, **checked).values()[0]
+        return backend.function_result(self, values, given)
 
     def class_options(self, dtype: np.dtype) -> dict[str, Any]:
         """Extra arguments `plan` takes from Keras' class API (it casts labels, say)."""

@@ -1,17 +1,46 @@
-"""Calling real Keras 3 (TensorFlow backend) and comparing lossbounds with it."""
+"""Calling real Keras and comparing lossbounds with it.
+
+The reference is Keras 3 on TensorFlow, unless ``LOSSBOUNDS_BACKEND`` names
+another backend: tests/test_backends.py runs tests/on_backend.py once per
+backend, each in its own process (Keras fixes its backend at import), with
+``KERAS_BACKEND`` set, or with legacy tf.keras 2.x (``tf_keras``) imported as
+``keras``.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import warnings
 
-import keras
 import numpy as np
 from compare import assert_close  # noqa: F401  (re-exported for the tests)
 
 from lossbounds.registry import all_losses
 
-assert keras.backend.backend() == "tensorflow", "the reference is Keras 3 on TensorFlow"
+#: The backend Keras runs on in this process, as lossbounds' `backend=` names it.
+BACKEND = os.environ.get("LOSSBOUNDS_BACKEND", "tensorflow")
+
+if BACKEND == "tf_keras":
+    import tf_keras as keras  # legacy Keras 2 (it reads no KERAS_BACKEND)
+
+    def _get_epsilon() -> float:
+        return keras.backend.epsilon()
+
+    def _set_epsilon(value: float) -> None:
+        keras.backend.set_epsilon(value)
+else:
+    import keras
+
+    assert keras.backend.backend() == BACKEND, (
+        f"Keras runs on {keras.backend.backend()}, the tests expect {BACKEND}: "
+        "set KERAS_BACKEND before Keras is imported")
+
+    def _get_epsilon() -> float:
+        return keras.config.epsilon()
+
+    def _set_epsilon(value: float) -> None:
+        keras.config.set_epsilon(value)
 
 # Keras' class of each loss, from lossbounds' definitions (one place per fact).
 CLASS_NAMES = {loss.name: loss.class_name for loss in all_losses()}
@@ -20,12 +49,12 @@ CLASS_NAMES = {loss.name: loss.class_name for loss in all_losses()}
 @contextlib.contextmanager
 def keras_epsilon(epsilon: float):
     """Keras' clip epsilon is a global setting read at call time."""
-    previous = keras.config.epsilon()
-    keras.config.set_epsilon(epsilon)
+    previous = _get_epsilon()
+    _set_epsilon(epsilon)
     try:
         yield
     finally:
-        keras.config.set_epsilon(previous)
+        _set_epsilon(previous)
 
 
 def run(call):
@@ -36,7 +65,14 @@ def run(call):
             result = call()
     except Exception as error:  # Keras raises many kinds; we only record it
         return "error", error
-    return "value", np.asarray(result)
+    return "value", to_numpy(result)
+
+
+def to_numpy(result) -> np.ndarray:
+    """A backend's tensor as a numpy array (a torch tensor through ``.numpy()``)."""
+    if hasattr(result, "detach"):
+        result = result.detach().cpu().numpy()
+    return np.asarray(result)
 
 
 def keras_function(name, y_true, y_pred, *, epsilon=1e-7, **options):

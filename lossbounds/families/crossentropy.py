@@ -57,6 +57,7 @@ def binary_crossentropy(
     label_smoothing: float = 0.0,
     axis: int = -1,
     epsilon: float = EPSILON,
+    backend: str = "tensorflow",
 ) -> np.ndarray:
     r"""Binary cross-entropy, averaged over `axis`, as ``keras.losses.binary_crossentropy``.
 
@@ -86,6 +87,9 @@ def binary_crossentropy(
         The axis the elementwise losses are averaged over.
     epsilon : float in (0, 0.5), default 1e-7
         Keras' clip epsilon, ``keras.config.epsilon()``.
+    backend : {"tensorflow", "jax", "torch", "numpy", "tf_keras"}, default "tensorflow"
+        The Keras backend whose value to reproduce (``keras.backend.backend()``;
+        ``"tf_keras"`` is legacy tf.keras 2.x). See :doc:`backends`.
 
     Returns
     -------
@@ -115,7 +119,7 @@ def binary_crossentropy(
     """
     return BinaryCrossentropy().per_sample(y_true, y_pred, from_logits=from_logits,
                                            label_smoothing=label_smoothing, axis=axis,
-                                           epsilon=epsilon)
+                                           epsilon=epsilon, backend=backend)
 
 
 def categorical_crossentropy(
@@ -126,6 +130,7 @@ def categorical_crossentropy(
     label_smoothing: float = 0.0,
     axis: int = -1,
     epsilon: float = EPSILON,
+    backend: str = "tensorflow",
 ) -> np.ndarray:
     r"""Categorical cross-entropy, as ``keras.losses.categorical_crossentropy``.
 
@@ -156,6 +161,9 @@ def categorical_crossentropy(
         The class axis.
     epsilon : float in (0, 0.5), default 1e-7
         Keras' clip epsilon.
+    backend : {"tensorflow", "jax", "torch", "numpy", "tf_keras"}, default "tensorflow"
+        The Keras backend whose value to reproduce (``keras.backend.backend()``;
+        ``"tf_keras"`` is legacy tf.keras 2.x). See :doc:`backends`.
 
     Returns
     -------
@@ -182,7 +190,7 @@ def categorical_crossentropy(
     """
     return CategoricalCrossentropy().per_sample(y_true, y_pred, from_logits=from_logits,
                                                 label_smoothing=label_smoothing, axis=axis,
-                                                epsilon=epsilon)
+                                                epsilon=epsilon, backend=backend)
 
 
 def sparse_categorical_crossentropy(
@@ -193,6 +201,7 @@ def sparse_categorical_crossentropy(
     ignore_class: int | None = None,
     axis: int = -1,
     epsilon: float = EPSILON,
+    backend: str = "tensorflow",
 ) -> np.ndarray:
     r"""Cross-entropy from integer labels, as ``keras.losses.sparse_categorical_crossentropy``.
 
@@ -224,6 +233,9 @@ def sparse_categorical_crossentropy(
         The class axis. The TensorFlow backend supports only the last axis.
     epsilon : float in (0, 0.5), default 1e-7
         Keras' clip epsilon.
+    backend : {"tensorflow", "jax", "torch", "numpy", "tf_keras"}, default "tensorflow"
+        The Keras backend whose value to reproduce (``keras.backend.backend()``;
+        ``"tf_keras"`` is legacy tf.keras 2.x). See :doc:`backends`.
 
     Returns
     -------
@@ -256,7 +268,7 @@ def sparse_categorical_crossentropy(
     """
     return SparseCategoricalCrossentropy().per_sample(y_true, y_pred, from_logits=from_logits,
                                                       ignore_class=ignore_class, axis=axis,
-                                                      epsilon=epsilon)
+                                                      epsilon=epsilon, backend=backend)
 
 
 # --------------------------------------------------------------------------

@@ -353,6 +353,7 @@ def binary_focal_crossentropy(
     label_smoothing: float = 0.0,
     axis: int = -1,
     epsilon: float = EPSILON,
+    backend: str = "tensorflow",
 ) -> np.ndarray:
     r"""Binary focal cross-entropy, averaged over `axis`, as ``keras.losses.binary_focal_crossentropy``.
 
@@ -393,6 +394,9 @@ def binary_focal_crossentropy(
         The axis the elementwise losses are averaged over.
     epsilon : float in (0, 0.5), default 1e-7
         Keras' clip epsilon, ``keras.config.epsilon()``.
+    backend : {"tensorflow", "jax", "torch", "numpy", "tf_keras"}, default "tensorflow"
+        The Keras backend whose value to reproduce (``keras.backend.backend()``;
+        ``"tf_keras"`` is legacy tf.keras 2.x). See :doc:`backends`.
 
     Returns
     -------
@@ -447,7 +451,7 @@ def binary_focal_crossentropy(
     """
     return BinaryFocalCrossentropy().per_sample(
         y_true, y_pred, apply_class_balancing=apply_class_balancing, alpha=alpha, gamma=gamma,
-        from_logits=from_logits, label_smoothing=label_smoothing, axis=axis, epsilon=epsilon)
+        from_logits=from_logits, label_smoothing=label_smoothing, axis=axis, epsilon=epsilon, backend=backend)
 
 
 # --------------------------------------------------------------------------
@@ -532,6 +536,7 @@ def categorical_focal_crossentropy(
     label_smoothing: float = 0.0,
     axis: int = -1,
     epsilon: float = EPSILON,
+    backend: str = "tensorflow",
 ) -> np.ndarray:
     r"""Categorical focal cross-entropy, as ``keras.losses.categorical_focal_crossentropy``.
 
@@ -570,6 +575,9 @@ def categorical_focal_crossentropy(
         The class axis.
     epsilon : float in (0, 0.5), default 1e-7
         Keras' clip epsilon.
+    backend : {"tensorflow", "jax", "torch", "numpy", "tf_keras"}, default "tensorflow"
+        The Keras backend whose value to reproduce (``keras.backend.backend()``;
+        ``"tf_keras"`` is legacy tf.keras 2.x). See :doc:`backends`.
 
     Returns
     -------
@@ -618,7 +626,7 @@ def categorical_focal_crossentropy(
     """
     return CategoricalFocalCrossentropy().per_sample(
         y_true, y_pred, alpha=alpha, gamma=gamma, from_logits=from_logits,
-        label_smoothing=label_smoothing, axis=axis, epsilon=epsilon)
+        label_smoothing=label_smoothing, axis=axis, epsilon=epsilon, backend=backend)
 
 
 # --------------------------------------------------------------------------
@@ -703,6 +711,7 @@ def categorical_generalized_cross_entropy(
     q: float = 0.5,
     *,
     epsilon: float = EPSILON,
+    backend: str = "tensorflow",
 ) -> np.ndarray:
     r"""Generalized cross-entropy, as ``keras.losses.categorical_generalized_cross_entropy``.
 
@@ -729,6 +738,9 @@ def categorical_generalized_cross_entropy(
     epsilon : float in (0, 0.5), default 1e-7
         Accepted so that every loss takes the same options; this loss clips
         nothing, so it has no effect.
+    backend : {"tensorflow", "jax", "torch", "numpy", "tf_keras"}, default "tensorflow"
+        The Keras backend whose value to reproduce (``keras.backend.backend()``;
+        ``"tf_keras"`` is legacy tf.keras 2.x). See :doc:`backends`.
 
     Returns
     -------
@@ -769,7 +781,8 @@ def categorical_generalized_cross_entropy(
     ...     [0, 1, 0, 1], [[0.7, 0.3], [0.2, 0.8], [0.6, 0.4], [0.4, 0.6]], 0.5)
     array([0.32667994, 0.21114564, 0.45080662, 0.45080662], dtype=float32)
     """
-    return CategoricalGeneralizedCrossEntropy().per_sample(y_true, y_pred, q=q, epsilon=epsilon)
+    return CategoricalGeneralizedCrossEntropy().per_sample(y_true, y_pred, q=q, epsilon=epsilon,
+                                                           backend=backend)
 
 
 # --------------------------------------------------------------------------
@@ -1585,6 +1598,8 @@ class CategoricalGeneralizedCrossEntropy(LossDefinition):
     prior baseline is :math:`(1 - S^{1-q})/q` (f = (.75, .25), q = 0.5:
     c = (.9, .1), 0.4188612; predicting f gives 0.4509619).
     """
+
+    in_tf_keras = False  # Keras 3 added it
 
     name = _GCE
     class_name = "CategoricalGeneralizedCrossEntropy"

@@ -252,7 +252,8 @@ def _categorical_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype) -
     return Plan(reference)
 
 
-def hinge(y_true: ArrayLike, y_pred: ArrayLike, *, epsilon: float = EPSILON) -> np.ndarray:
+def hinge(y_true: ArrayLike, y_pred: ArrayLike, *, epsilon: float = EPSILON,
+          backend: str = "tensorflow") -> np.ndarray:
     r"""Hinge loss averaged over the last axis, as ``keras.losses.hinge``.
 
     With labels :math:`y \in \{-1, +1\}` and scores :math:`\hat y`,
@@ -275,6 +276,9 @@ def hinge(y_true: ArrayLike, y_pred: ArrayLike, *, epsilon: float = EPSILON) -> 
     epsilon : float in (0, 0.5), default 1e-7
         Accepted so that every loss takes the same options; the hinge clips
         nothing, so it has no effect.
+    backend : {"tensorflow", "jax", "torch", "numpy", "tf_keras"}, default "tensorflow"
+        The Keras backend whose value to reproduce (``keras.backend.backend()``;
+        ``"tf_keras"`` is legacy tf.keras 2.x). See :doc:`backends`.
 
     Returns
     -------
@@ -323,11 +327,12 @@ def hinge(y_true: ArrayLike, y_pred: ArrayLike, *, epsilon: float = EPSILON) -> 
     >>> lossbounds.hinge([[0.0, 1.0], [-1.0, 1.0]], [[0.3, 0.8], [0.3, 0.8]])  # 0 stays 0
     array([0.6 , 0.75], dtype=float32)
     """
-    return Hinge().per_sample(y_true, y_pred, epsilon=epsilon)
+    return Hinge().per_sample(y_true, y_pred, epsilon=epsilon, backend=backend)
 
 
 
-def squared_hinge(y_true: ArrayLike, y_pred: ArrayLike, *, epsilon: float = EPSILON) -> np.ndarray:
+def squared_hinge(y_true: ArrayLike, y_pred: ArrayLike, *, epsilon: float = EPSILON,
+                  backend: str = "tensorflow") -> np.ndarray:
     r"""Squared hinge loss averaged over the last axis, as ``keras.losses.squared_hinge``.
 
     With labels :math:`y \in \{-1, +1\}` and scores :math:`\hat y`,
@@ -345,6 +350,9 @@ def squared_hinge(y_true: ArrayLike, y_pred: ArrayLike, *, epsilon: float = EPSI
         Scores. Must be floating point.
     epsilon : float in (0, 0.5), default 1e-7
         Accepted so that every loss takes the same options; it has no effect.
+    backend : {"tensorflow", "jax", "torch", "numpy", "tf_keras"}, default "tensorflow"
+        The Keras backend whose value to reproduce (``keras.backend.backend()``;
+        ``"tf_keras"`` is legacy tf.keras 2.x). See :doc:`backends`.
 
     Returns
     -------
@@ -379,11 +387,12 @@ def squared_hinge(y_true: ArrayLike, y_pred: ArrayLike, *, epsilon: float = EPSI
     >>> lossbounds.squared_hinge([[0.0, 1.0], [-1.0, 1.0]], [[0.3, 0.8], [0.3, 0.8]])
     array([0.52     , 0.8649999], dtype=float32)
     """
-    return SquaredHinge().per_sample(y_true, y_pred, epsilon=epsilon)
+    return SquaredHinge().per_sample(y_true, y_pred, epsilon=epsilon, backend=backend)
 
 
 def categorical_hinge(y_true: ArrayLike, y_pred: ArrayLike, *,
-                      epsilon: float = EPSILON) -> np.ndarray:
+                      epsilon: float = EPSILON,
+                      backend: str = "tensorflow") -> np.ndarray:
     r"""Categorical hinge loss, as ``keras.losses.categorical_hinge``.
 
     With one-hot labels :math:`y` and scores :math:`\hat y` over K classes,
@@ -408,6 +417,9 @@ def categorical_hinge(y_true: ArrayLike, y_pred: ArrayLike, *,
         floating point.
     epsilon : float in (0, 0.5), default 1e-7
         Accepted so that every loss takes the same options; it has no effect.
+    backend : {"tensorflow", "jax", "torch", "numpy", "tf_keras"}, default "tensorflow"
+        The Keras backend whose value to reproduce (``keras.backend.backend()``;
+        ``"tf_keras"`` is legacy tf.keras 2.x). See :doc:`backends`.
 
     Returns
     -------
@@ -448,7 +460,7 @@ def categorical_hinge(y_true: ArrayLike, y_pred: ArrayLike, *,
     >>> lossbounds.categorical_hinge([[1.0, 0.0, 0.0]], [[-5.0, -6.0, -7.0]])  # 1 + 0 - (-5)
     array([6.], dtype=float32)
     """
-    return CategoricalHinge().per_sample(y_true, y_pred, epsilon=epsilon)
+    return CategoricalHinge().per_sample(y_true, y_pred, epsilon=epsilon, backend=backend)
 
 
 # --------------------------------------------------------------------------

@@ -28,8 +28,8 @@ from numpy.typing import ArrayLike
 
 from .. import _tfmath
 from ..checks import EPSILON, check_bool, check_real, plain, to_array
-from ..engine import Plan, cast, predictions, targets
-from ..options import EPSILON_OPTION, Y_TRUE, Option
+from ..engine import Plan, cast, predictions
+from ..options import Y_TRUE, Option
 from ..registry import LossDefinition, Setting, UndefinedBound, register
 from ..text import Note, loss_value, number
 
@@ -288,7 +288,8 @@ def _plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *, gamma: flo
 
 def circle(y_true: ArrayLike, y_pred: ArrayLike, *, ref_labels: ArrayLike | None = None,
            ref_embeddings: ArrayLike | None = None, remove_diagonal: bool = True,
-           gamma: float = 80.0, margin: float = 0.4, epsilon: float = EPSILON) -> np.ndarray:
+           gamma: float = 80.0, margin: float = 0.4, epsilon: float = EPSILON,
+           backend: str = "tensorflow") -> np.ndarray:
     r"""Circle loss, as ``keras.losses.circle``.
 
     For a sample with label :math:`y_i` and embedding :math:`x_i`, and the
@@ -332,6 +333,9 @@ def circle(y_true: ArrayLike, y_pred: ArrayLike, *, ref_labels: ArrayLike | None
     epsilon : float in (0, 0.5), default 1e-7
         Accepted so that every loss takes the same options; Circle loss does
         not use Keras' epsilon, so it has no effect.
+    backend : {"tensorflow", "jax", "torch", "numpy", "tf_keras"}, default "tensorflow"
+        The Keras backend whose value to reproduce (``keras.backend.backend()``;
+        ``"tf_keras"`` is legacy tf.keras 2.x). See :doc:`backends`.
 
     Returns
     -------
@@ -386,7 +390,7 @@ def circle(y_true: ArrayLike, y_pred: ArrayLike, *, ref_labels: ArrayLike | None
     """
     return Circle().per_sample(y_true, y_pred, ref_labels=ref_labels,
                                ref_embeddings=ref_embeddings, remove_diagonal=remove_diagonal,
-                               gamma=gamma, margin=margin, epsilon=epsilon)
+                               gamma=gamma, margin=margin, epsilon=epsilon, backend=backend)
 
 
 # --------------------------------------------------------------------------
@@ -477,6 +481,8 @@ class Circle(LossDefinition):
     pair of their own :math:`P_i`, :math:`N_i` values.
     """
 
+    in_tf_keras = False  # Keras 3 added it
+
     name = "circle"
     class_name = "Circle"
     aliases = ("circle_loss",)
@@ -489,23 +495,14 @@ class Circle(LossDefinition):
     #: Integer embeddings give float32 losses, as Keras' matmul computes them in float32.
     integer_predictions = True
     prior_keys = ("n_positives", "n_negatives")
+    function_arrays = ("ref_labels", "ref_embeddings")
     prior_name = "collapsed embeddings"
     prior_meaning = ("the loss of a constant embedding (all samples collapsed to one point), "
                      "the best constant prediction")
 
     def plan(self, y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype,
              **options: Any) -> Plan:
-        return _plan(y_true, y_pred, dtype, **options)
-
-    def per_sample(self, y_true: ArrayLike, y_pred: ArrayLike, *, ref_labels: Any = None,
-                   ref_embeddings: Any = None, **options: Any) -> np.ndarray:
-        """``keras.losses.circle(...)``: the function API also takes reference labels and embeddings."""
-        by_name = {option.name: option for option in self.keras_options + (EPSILON_OPTION,)}
-        checked = {name: by_name[name].validate(value) for name, value in options.items()}
-        prediction = predictions(y_pred, self.name, allow_int=True)
-        return self.plan(targets(y_true), prediction, _float(prediction.dtype),
-                         ref_labels=ref_labels, ref_embeddings=ref_embeddings,
-                         **checked).values()[0]
+        return _plan(y_true, y_pred, _float(dtype), **options)
 
     def class_options(self, dtype: np.dtype) -> dict[str, Any]:
         return {"label_dtype": dtype}  # Keras' class casts the labels to its dtype first

@@ -176,7 +176,8 @@ def _poisson_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
     return Plan(reference)
 
 
-def poisson(y_true: ArrayLike, y_pred: ArrayLike, *, epsilon: float = EPSILON) -> np.ndarray:
+def poisson(y_true: ArrayLike, y_pred: ArrayLike, *, epsilon: float = EPSILON,
+            backend: str = "tensorflow") -> np.ndarray:
     r"""Poisson loss over the last axis, as ``keras.losses.poisson``.
 
     .. math::
@@ -200,6 +201,9 @@ def poisson(y_true: ArrayLike, y_pred: ArrayLike, *, epsilon: float = EPSILON) -
     epsilon : float in (0, 0.5), default 1e-7
         Keras' ``keras.config.epsilon()``, added inside the logarithm (in the
         dtype of `y_pred`).
+    backend : {"tensorflow", "jax", "torch", "numpy", "tf_keras"}, default "tensorflow"
+        The Keras backend whose value to reproduce (``keras.backend.backend()``;
+        ``"tf_keras"`` is legacy tf.keras 2.x). See :doc:`backends`.
 
     Returns
     -------
@@ -241,7 +245,7 @@ def poisson(y_true: ArrayLike, y_pred: ArrayLike, *, epsilon: float = EPSILON) -
     >>> lossbounds.poisson([[0.0, 1.0, 10.0], [2.0, 2.0, 2.0]], [[0.5, 1.0, 10.0], [0.0, 1.0, 2.0]])
     array([-3.8419507, 11.2832985], dtype=float32)
     """
-    return Poisson().per_sample(y_true, y_pred, epsilon=epsilon)
+    return Poisson().per_sample(y_true, y_pred, epsilon=epsilon, backend=backend)
 
 
 def _poisson_cost(y: float, p: float, eps: float) -> float:
@@ -439,7 +443,8 @@ def _kld_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
     return Plan(reference)
 
 
-def kl_divergence(y_true: ArrayLike, y_pred: ArrayLike, *, epsilon: float = EPSILON) -> np.ndarray:
+def kl_divergence(y_true: ArrayLike, y_pred: ArrayLike, *, epsilon: float = EPSILON,
+                  backend: str = "tensorflow") -> np.ndarray:
     r"""Kullback-Leibler divergence over the last axis, as ``keras.losses.kl_divergence``.
 
     Both inputs are clipped to :math:`[\epsilon, 1]`, never renormalised:
@@ -462,6 +467,9 @@ def kl_divergence(y_true: ArrayLike, y_pred: ArrayLike, *, epsilon: float = EPSI
         Predicted distributions. Must be floating point.
     epsilon : float in (0, 0.5), default 1e-7
         Keras' ``keras.config.epsilon()``, the lower clip bound.
+    backend : {"tensorflow", "jax", "torch", "numpy", "tf_keras"}, default "tensorflow"
+        The Keras backend whose value to reproduce (``keras.backend.backend()``;
+        ``"tf_keras"`` is legacy tf.keras 2.x). See :doc:`backends`.
 
     Returns
     -------
@@ -505,7 +513,7 @@ def kl_divergence(y_true: ArrayLike, y_pred: ArrayLike, *, epsilon: float = EPSI
     >>> lossbounds.kl_divergence([[0.5, 0.5]], [[1.0, 1.0]])  # not a distribution: below 0
     array([-0.6931472], dtype=float32)
     """
-    return KLDivergence().per_sample(y_true, y_pred, epsilon=epsilon)
+    return KLDivergence().per_sample(y_true, y_pred, epsilon=epsilon, backend=backend)
 
 
 def _kld_best(k: int | None, eps: float) -> float:

@@ -34,7 +34,6 @@ from numpy.typing import ArrayLike
 from .. import _tfmath
 from ..checks import (
     EPSILON,
-    check_epsilon,
     check_n_classes,
     check_real,
     plain,
@@ -48,11 +47,9 @@ from ..engine import (
     broadcast_shape,
     cast,
     make_job,
-    predictions,
     require_rank,
     row_mean,
     same_rank,
-    targets,
 )
 from ..options import (
     COUNT,
@@ -119,7 +116,7 @@ def _plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
 
 
 def mean_squared_error(y_true: ArrayLike, y_pred: ArrayLike, *,
-                       epsilon: float = EPSILON) -> np.ndarray:
+                       epsilon: float = EPSILON, backend: str = "tensorflow") -> np.ndarray:
     r"""Mean squared error over the last axis, as ``keras.losses.mean_squared_error``.
 
     .. math::
@@ -135,6 +132,9 @@ def mean_squared_error(y_true: ArrayLike, y_pred: ArrayLike, *,
     epsilon : float in (0, 0.5), default 1e-7
         Accepted so that every loss takes the same options; mean squared
         error clips nothing, so it has no effect.
+    backend : {"tensorflow", "jax", "torch", "numpy", "tf_keras"}, default "tensorflow"
+        The Keras backend whose value to reproduce (``keras.backend.backend()``;
+        ``"tf_keras"`` is legacy tf.keras 2.x). See :doc:`backends`.
 
     Returns
     -------
@@ -159,9 +159,7 @@ def mean_squared_error(y_true: ArrayLike, y_pred: ArrayLike, *,
     >>> lossbounds.mean_squared_error([[0.0, 1.0], [1.0, 1.0]], [[0.5, 0.5], [1.0, 0.0]])
     array([0.25, 0.5 ], dtype=float32)
     """
-    check_epsilon(epsilon)
-    prediction = predictions(y_pred, "mean_squared_error", allow_int=True)
-    return _plan(targets(y_true), prediction, prediction.dtype).values()[0]
+    return MeanSquaredError().per_sample(y_true, y_pred, epsilon=epsilon, backend=backend)
 
 
 # --------------------------------------------------------------------------
@@ -223,6 +221,7 @@ class MeanSquaredError(LossDefinition):
     bound_options = (N_CLASSES, Y_RANGE, PRED_RANGE)
     data_options = (Y_TRUE, SAMPLE_WEIGHT, COUNT, MEAN, VARIANCE)
     function = staticmethod(mean_squared_error)
+    integer_predictions = True
     prior_keys = ("variance",)
     uniform_needed = False
     prior_name = "target variance"
@@ -535,7 +534,8 @@ def _mae_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
 
 
 def mean_absolute_error(y_true: ArrayLike, y_pred: ArrayLike, *,
-                        epsilon: float = EPSILON) -> np.ndarray:
+                        epsilon: float = EPSILON,
+                        backend: str = "tensorflow") -> np.ndarray:
     r"""Mean absolute error over the last axis, as ``keras.losses.mean_absolute_error``.
 
     .. math::
@@ -552,6 +552,9 @@ def mean_absolute_error(y_true: ArrayLike, y_pred: ArrayLike, *,
     epsilon : float in (0, 0.5), default 1e-7
         Accepted so that every loss takes the same options; mean absolute
         error uses no epsilon, so it has no effect.
+    backend : {"tensorflow", "jax", "torch", "numpy", "tf_keras"}, default "tensorflow"
+        The Keras backend whose value to reproduce (``keras.backend.backend()``;
+        ``"tf_keras"`` is legacy tf.keras 2.x). See :doc:`backends`.
 
     Returns
     -------
@@ -586,7 +589,7 @@ def mean_absolute_error(y_true: ArrayLike, y_pred: ArrayLike, *,
     >>> lossbounds.mean_absolute_error([[0.0, 1.0], [1.0, 1.0]], [[0.5, 0.5], [1.0, 3.0]])
     array([0.5, 1. ], dtype=float32)
     """
-    return MeanAbsoluteError().per_sample(y_true, y_pred, epsilon=epsilon)
+    return MeanAbsoluteError().per_sample(y_true, y_pred, epsilon=epsilon, backend=backend)
 
 
 @register
@@ -674,7 +677,8 @@ def _mape_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
 
 
 def mean_absolute_percentage_error(y_true: ArrayLike, y_pred: ArrayLike, *,
-                                   epsilon: float = EPSILON) -> np.ndarray:
+                                   epsilon: float = EPSILON,
+                                   backend: str = "tensorflow") -> np.ndarray:
     r"""Mean absolute percentage error, as ``keras.losses.mean_absolute_percentage_error``.
 
     .. math::
@@ -692,6 +696,9 @@ def mean_absolute_percentage_error(y_true: ArrayLike, y_pred: ArrayLike, *,
     epsilon : float in (0, 0.5), default 1e-7
         Keras' ``keras.config.epsilon()``: the smallest divisor, in the dtype
         of `y_pred` (1.1920929e-07 in float16).
+    backend : {"tensorflow", "jax", "torch", "numpy", "tf_keras"}, default "tensorflow"
+        The Keras backend whose value to reproduce (``keras.backend.backend()``;
+        ``"tf_keras"`` is legacy tf.keras 2.x). See :doc:`backends`.
 
     Returns
     -------
@@ -730,7 +737,7 @@ def mean_absolute_percentage_error(y_true: ArrayLike, y_pred: ArrayLike, *,
     ...     [[100.0, 200.0], [1.0, -2.0], [0.0, 1.0]], [[90.0, 210.0], [0.0, 0.0], [1e-3, 1.0]])
     array([7.5000005e+00, 1.0000000e+02, 5.0000000e+05], dtype=float32)
     """
-    return MeanAbsolutePercentageError().per_sample(y_true, y_pred, epsilon=epsilon)
+    return MeanAbsolutePercentageError().per_sample(y_true, y_pred, epsilon=epsilon, backend=backend)
 
 
 def _mape_ratio(y: float, p: float, eps: float) -> float:
@@ -911,7 +918,8 @@ def _msle_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
 
 
 def mean_squared_logarithmic_error(y_true: ArrayLike, y_pred: ArrayLike, *,
-                                   epsilon: float = EPSILON) -> np.ndarray:
+                                   epsilon: float = EPSILON,
+                                   backend: str = "tensorflow") -> np.ndarray:
     r"""Mean squared logarithmic error, as ``keras.losses.mean_squared_logarithmic_error``.
 
     .. math::
@@ -930,6 +938,9 @@ def mean_squared_logarithmic_error(y_true: ArrayLike, y_pred: ArrayLike, *,
         Keras' ``keras.config.epsilon()``, the floor of both inputs. Keras
         makes it a float32 tensor, so it is 1.0000000116860974e-07 even in
         float64.
+    backend : {"tensorflow", "jax", "torch", "numpy", "tf_keras"}, default "tensorflow"
+        The Keras backend whose value to reproduce (``keras.backend.backend()``;
+        ``"tf_keras"`` is legacy tf.keras 2.x). See :doc:`backends`.
 
     Returns
     -------
@@ -964,7 +975,7 @@ def mean_squared_logarithmic_error(y_true: ArrayLike, y_pred: ArrayLike, *,
     >>> lossbounds.mean_squared_logarithmic_error([[0.0, 1.0], [1.0, 3.0]], [[0.0, 3.0], [-5.0, 3.0]])
     array([0.2402265 , 0.24022643], dtype=float32)
     """
-    return MeanSquaredLogarithmicError().per_sample(y_true, y_pred, epsilon=epsilon)
+    return MeanSquaredLogarithmicError().per_sample(y_true, y_pred, epsilon=epsilon, backend=backend)
 
 
 @register
@@ -1117,7 +1128,8 @@ def _huber_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
 
 
 def huber(y_true: ArrayLike, y_pred: ArrayLike, *, delta: float = 1.0,
-          epsilon: float = EPSILON) -> np.ndarray:
+          epsilon: float = EPSILON,
+          backend: str = "tensorflow") -> np.ndarray:
     r"""Huber loss, averaged over the last axis, as ``keras.losses.huber``.
 
     For the error :math:`e = \hat y - y`,
@@ -1141,6 +1153,9 @@ def huber(y_true: ArrayLike, y_pred: ArrayLike, *, delta: float = 1.0,
     epsilon : float in (0, 0.5), default 1e-7
         Accepted so that every loss takes the same options; the Huber loss
         uses no epsilon, so it has no effect.
+    backend : {"tensorflow", "jax", "torch", "numpy", "tf_keras"}, default "tensorflow"
+        The Keras backend whose value to reproduce (``keras.backend.backend()``;
+        ``"tf_keras"`` is legacy tf.keras 2.x). See :doc:`backends`.
 
     Returns
     -------
@@ -1185,7 +1200,7 @@ def huber(y_true: ArrayLike, y_pred: ArrayLike, *, delta: float = 1.0,
     >>> lossbounds.huber([[0.0], [0.0]], [[3.0], [0.5]], delta=2.5)
     array([4.375, 0.125], dtype=float32)
     """
-    return Huber().per_sample(y_true, y_pred, delta=delta, epsilon=epsilon)
+    return Huber().per_sample(y_true, y_pred, delta=delta, epsilon=epsilon, backend=backend)
 
 
 def _huber_location(y: np.ndarray, w: np.ndarray, delta: float) -> float:
@@ -1376,7 +1391,8 @@ def _log_cosh_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
     return Plan(reference)
 
 
-def log_cosh(y_true: ArrayLike, y_pred: ArrayLike, *, epsilon: float = EPSILON) -> np.ndarray:
+def log_cosh(y_true: ArrayLike, y_pred: ArrayLike, *, epsilon: float = EPSILON,
+             backend: str = "tensorflow") -> np.ndarray:
     r"""Logarithm of the hyperbolic cosine of the error, as ``keras.losses.log_cosh``.
 
     .. math::
@@ -1396,6 +1412,9 @@ def log_cosh(y_true: ArrayLike, y_pred: ArrayLike, *, epsilon: float = EPSILON) 
     epsilon : float in (0, 0.5), default 1e-7
         Accepted so that every loss takes the same options; log-cosh uses
         no epsilon, so it has no effect.
+    backend : {"tensorflow", "jax", "torch", "numpy", "tf_keras"}, default "tensorflow"
+        The Keras backend whose value to reproduce (``keras.backend.backend()``;
+        ``"tf_keras"`` is legacy tf.keras 2.x). See :doc:`backends`.
 
     Returns
     -------
@@ -1430,7 +1449,7 @@ def log_cosh(y_true: ArrayLike, y_pred: ArrayLike, *, epsilon: float = EPSILON) 
     >>> lossbounds.log_cosh([[0.0, 1.0], [0.0, 0.0]], [[1.0, 1.0], [0.0, 0.0]])
     array([0.2168904, 0.       ], dtype=float32)
     """
-    return LogCosh().per_sample(y_true, y_pred, epsilon=epsilon)
+    return LogCosh().per_sample(y_true, y_pred, epsilon=epsilon, backend=backend)
 
 
 def _log_cosh(x: np.ndarray) -> np.ndarray:

@@ -400,7 +400,8 @@ def _tversky_formula(alpha: float, beta: float, epsilon: float
 
 
 def dice(y_true: ArrayLike, y_pred: ArrayLike, *, axis: Axis = None,
-         epsilon: float = EPSILON) -> np.ndarray:
+         epsilon: float = EPSILON,
+         backend: str = "tensorflow") -> np.ndarray:
     r"""Dice loss, as ``keras.losses.dice``.
 
     With the sums over `axis` (every axis by default: the whole batch),
@@ -427,6 +428,9 @@ def dice(y_true: ArrayLike, y_pred: ArrayLike, *, axis: Axis = None,
         ``(N, H, W, C)`` batch.
     epsilon : float in (0, 0.5), default 1e-7
         Keras' ``keras.config.epsilon()``, added to the denominator only.
+    backend : {"tensorflow", "jax", "torch", "numpy", "tf_keras"}, default "tensorflow"
+        The Keras backend whose value to reproduce (``keras.backend.backend()``;
+        ``"tf_keras"`` is legacy tf.keras 2.x). See :doc:`backends`.
 
     Returns
     -------
@@ -482,11 +486,12 @@ def dice(y_true: ArrayLike, y_pred: ArrayLike, *, axis: Axis = None,
     >>> lossbounds.dice(y_true, y_pred, axis=(1, 2, 3))  # per image
     array([0.5       , 0.75757575], dtype=float32)
     """
-    return Dice().per_sample(y_true, y_pred, axis=axis, epsilon=epsilon)
+    return Dice().per_sample(y_true, y_pred, axis=axis, epsilon=epsilon, backend=backend)
 
 
 def tversky(y_true: ArrayLike, y_pred: ArrayLike, *, alpha: float = 0.5, beta: float = 0.5,
-            axis: Axis = None, epsilon: float = EPSILON) -> np.ndarray:
+            axis: Axis = None, epsilon: float = EPSILON,
+            backend: str = "tensorflow") -> np.ndarray:
     r"""Tversky loss, as ``keras.losses.tversky`` in the installed Keras.
 
     With the sums over `axis` (every axis by default: the whole batch),
@@ -520,6 +525,9 @@ def tversky(y_true: ArrayLike, y_pred: ArrayLike, *, alpha: float = 0.5, beta: f
         the whole batch, one 0-d value.
     epsilon : float in (0, 0.5), default 1e-7
         Keras' ``keras.config.epsilon()``, added to the denominator only.
+    backend : {"tensorflow", "jax", "torch", "numpy", "tf_keras"}, default "tensorflow"
+        The Keras backend whose value to reproduce (``keras.backend.backend()``;
+        ``"tf_keras"`` is legacy tf.keras 2.x). See :doc:`backends`.
 
     Returns
     -------
@@ -568,7 +576,7 @@ def tversky(y_true: ArrayLike, y_pred: ArrayLike, *, alpha: float = 0.5, beta: f
     array(0.6666666, dtype=float32)
     """
     return Tversky().per_sample(y_true, y_pred, alpha=alpha, beta=beta, axis=axis,
-                                epsilon=epsilon)
+                                epsilon=epsilon, backend=backend)
 
 
 # --------------------------------------------------------------------------
@@ -587,6 +595,8 @@ def _mask_statistics(y_true: Any, axis: Axis, loss: str) -> tuple[np.ndarray, in
 
 class _Overlap(LossDefinition):
     """What Dice and Tversky share: the mask, the foreground fraction, the words."""
+
+    in_tf_keras = False  # Keras 3 added it
 
     bound_options = (FOREGROUND, PRED_RANGE)
     data_options = (Y_TRUE,)

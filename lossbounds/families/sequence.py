@@ -244,7 +244,8 @@ def _plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
     return Plan(reference)
 
 
-def ctc(y_true: ArrayLike, y_pred: ArrayLike, *, epsilon: float = EPSILON) -> np.ndarray:
+def ctc(y_true: ArrayLike, y_pred: ArrayLike, *, epsilon: float = EPSILON,
+        backend: str = "tensorflow") -> np.ndarray:
     r"""CTC loss of each label sequence, as ``keras.losses.ctc`` on TensorFlow.
 
     .. math::
@@ -268,6 +269,9 @@ def ctc(y_true: ArrayLike, y_pred: ArrayLike, *, epsilon: float = EPSILON) -> np
     epsilon : float in (0, 0.5), default 1e-7
         Accepted so that every loss takes the same options; CTC clips
         nothing, so it has no effect.
+    backend : {"tensorflow", "jax", "torch", "numpy", "tf_keras"}, default "tensorflow"
+        The Keras backend whose value to reproduce (``keras.backend.backend()``;
+        ``"tf_keras"`` is legacy tf.keras 2.x). See :doc:`backends`.
 
     Returns
     -------
@@ -329,7 +333,7 @@ def ctc(y_true: ArrayLike, y_pred: ArrayLike, *, epsilon: float = EPSILON) -> np
     >>> lossbounds.ctc([[1, 2, 1]], np.zeros((1, 2, 3), "float32"))  # 3 labels in 2 frames
     array([707.4814], dtype=float32)
     """
-    return CTC().per_sample(y_true, y_pred, epsilon=epsilon)
+    return CTC().per_sample(y_true, y_pred, epsilon=epsilon, backend=backend)
 
 
 # --------------------------------------------------------------------------
@@ -415,6 +419,8 @@ class CTC(LossDefinition):
     correctly; on TensorFlow labels outside [0, K) and a `y_true` without
     columns (which lossbounds rejects) make it negative.
     """
+
+    in_tf_keras = False  # Keras 3 added it
 
     name = "ctc"
     class_name = "CTC"

@@ -89,7 +89,8 @@ def _cosine_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *, axi
 
 
 def cosine_similarity(y_true: ArrayLike, y_pred: ArrayLike, *, axis: int = -1,
-                      epsilon: float = EPSILON) -> np.ndarray:
+                      epsilon: float = EPSILON,
+                      backend: str = "tensorflow") -> np.ndarray:
     r"""Minus the cosine similarity along `axis`, as ``keras.losses.cosine_similarity``.
 
     .. math::
@@ -112,6 +113,9 @@ def cosine_similarity(y_true: ArrayLike, y_pred: ArrayLike, *, axis: int = -1,
     epsilon : float in (0, 0.5), default 1e-7
         Keras' ``keras.config.epsilon()``: the inverse norm is capped at
         :math:`1/\epsilon`.
+    backend : {"tensorflow", "jax", "torch", "numpy", "tf_keras"}, default "tensorflow"
+        The Keras backend whose value to reproduce (``keras.backend.backend()``;
+        ``"tf_keras"`` is legacy tf.keras 2.x). See :doc:`backends`.
 
     Returns
     -------
@@ -157,7 +161,7 @@ def cosine_similarity(y_true: ArrayLike, y_pred: ArrayLike, *, axis: int = -1,
     >>> lossbounds.cosine_similarity([[1.0, 0.0]], [[1e-8, 0.0]])  # shorter than epsilon
     array([-0.1], dtype=float32)
     """
-    return CosineSimilarity().per_sample(y_true, y_pred, axis=axis, epsilon=epsilon)
+    return CosineSimilarity().per_sample(y_true, y_pred, axis=axis, epsilon=epsilon, backend=backend)
 
 
 # --------------------------------------------------------------------------
