@@ -74,6 +74,11 @@ class Backend:
     clamps_logs : bool
         Logarithms are clamped at -100 (PyTorch's ``binary_cross_entropy``),
         so no loss is infinite.
+    float64_function, float64_class : str
+        What most losses make of float64 inputs (function API) and of
+        ``dtype="float64"`` (class API): see `float64_rule`. JAX runs without
+        x64, so it computes float32; NumPy's ``convert_to_tensor`` downcasts
+        float64; PyTorch's ``ops.mean`` computes float64 in float32.
     """
 
     name: str
@@ -82,6 +87,8 @@ class Backend:
     caches_logits: bool = False
     clips_binary_logits: bool = False
     clamps_logs: bool = False
+    float64_function: str = "exact"
+    float64_class: str = "exact"
 
     def has_loss(self, loss: Any) -> bool:
         """Does this backend's Keras have `loss` (a `LossDefinition`)?"""
@@ -96,18 +103,46 @@ class Backend:
                 f"backend='tensorflow'."
             )
 
+    def float64_rule(self, loss: Any, api: str) -> str:
+        """What this backend makes of float64 for `loss` (a `LossDefinition`).
+
+        ``"exact"``: float64 throughout; ``"float32"``: computed and returned in
+        float32; ``"float32_inside"``: returned as float64, computed in float32.
+        `api` is ``"function"`` (float64 inputs) or ``"class"`` (``dtype="float64"``).
+        The backend's rule holds unless the loss lists an exception for it
+        (``LossDefinition.float64_function`` and ``float64_class``).
+        """
+        if api == "function":
+            return loss.float64_function.get(self.name, self.float64_function)
+        return loss.float64_class.get(self.name, self.float64_class)
+
     def function_inputs(self, loss: Any, y_true: np.ndarray, y_pred: np.ndarray
                         ) -> tuple[np.ndarray, np.ndarray]:
-        """The inputs as this backend's loss function computes with them (their dtypes)."""
+        """The inputs in the dtype this backend's loss function computes them in."""
+        if y_pred.dtype == np.float64 and self.float64_rule(loss, "function") != "exact":
+            y_pred = y_pred.astype(np.float32)
+            if y_true.dtype == np.float64:
+                y_true = y_true.astype(np.float32)
         return y_true, y_pred
 
     def function_result(self, loss: Any, values: np.ndarray, given: np.dtype) -> np.ndarray:
         """The per-sample values in the dtype this backend returns for `y_pred` of dtype `given`."""
+        if given == np.float64 and self.float64_rule(loss, "function") == "float32_inside":
+            return values.astype(np.float64)
         return values
 
     def class_dtype(self, loss: Any, dtype: np.dtype) -> np.dtype:
         """The dtype a loss class asked for `dtype` computes in on this backend."""
+        if dtype == np.float64 and self.float64_rule(loss, "class") != "exact":
+            return np.dtype(np.float32)
         return dtype
+
+    def class_result(self, loss: Any, values: Any, dtype: np.dtype) -> Any:
+        """A loss class's result (a float, or per-sample values) as this backend returns it."""
+        if (dtype == np.float64 and isinstance(values, np.ndarray)
+                and self.float64_rule(loss, "class") == "float32_inside"):
+            return values.astype(np.float64)
+        return values
 
     @staticmethod
     def clip_bounds(epsilon: float, dtype: Any) -> tuple[Any, Any]:
@@ -164,9 +199,12 @@ class _Torch(Backend):
 _BACKENDS = {
     "tensorflow": Backend("tensorflow", "Keras 3 on TensorFlow", renormalises_sparse=True,
                           caches_logits=True),
-    "jax": Backend("jax", "Keras 3 on JAX"),
-    "torch": _Torch("torch", "Keras 3 on PyTorch", clamps_logs=True),
-    "numpy": Backend("numpy", "Keras 3 on NumPy", clips_binary_logits=True),
+    "jax": Backend("jax", "Keras 3 on JAX", float64_function="float32",
+                   float64_class="float32"),
+    "torch": _Torch("torch", "Keras 3 on PyTorch", clamps_logs=True,
+                    float64_function="float32_inside", float64_class="float32"),
+    "numpy": Backend("numpy", "Keras 3 on NumPy", clips_binary_logits=True,
+                     float64_function="float32", float64_class="float32"),
     "tf_keras": _TfKeras("tf_keras", "tf.keras 2.x", renormalises_sparse=True,
                          caches_logits=True),
 }

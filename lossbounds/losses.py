@@ -165,7 +165,7 @@ def loss(
     result = reduce_weighted(values, sample_weight, mask, reduction, compute_dtype)
     if np.ndim(result) == 0:
         return float(result)
-    return result
+    return found.class_result(definition, result, as_float_dtype(dtype))
 
 
 # --------------------------------------------------------------------------

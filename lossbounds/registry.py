@@ -132,6 +132,16 @@ class LossDefinition:
     function: ClassVar[Callable[..., Any]]
     #: Integer predictions are accepted (and computed in float32), as Keras does for this loss.
     integer_predictions: ClassVar[bool] = False
+    #: Where this loss's float64 differs from its backend's rule (`Backend.float64_rule`):
+    #: backend name -> "exact", "float32" or "float32_inside", for float64 inputs to the
+    #: function, and for a class with ``dtype="float64"``.
+    float64_function: ClassVar[Mapping[str, str]] = {}
+    float64_class: ClassVar[Mapping[str, str]] = {}
+    #: Where this loss's values differ from TensorFlow's on another backend, in words:
+    #: backend name -> a sentence for the docs' table ("Sparse labels >= K raise here;
+    #: Keras silently returns 0."). Backends not listed compute TensorFlow's values
+    #: (up to float rounding and the float64 rules).
+    backend_differences: ClassVar[Mapping[str, str]] = {}
     #: Does legacy tf.keras 2.x (``backend="tf_keras"``) have this loss?
     in_tf_keras: ClassVar[bool] = True
     #: Arrays the function API takes besides `y_true`, `y_pred` and the options

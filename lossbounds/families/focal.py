@@ -1414,6 +1414,9 @@ class CategoricalFocalCrossentropy(LossDefinition):
     Never negative for targets in [0, 1], which lossbounds enforces.
     """
 
+    # float64 on PyTorch (and NumPy): see Backend.float64_rule; measured with Keras 3.15.1
+    float64_function = {"torch": "exact"}
+
     name = _CFCE
     class_name = "CategoricalFocalCrossentropy"
     aliases = ("cfce", "categorical_focal", "categorical_focal_loss")

@@ -830,6 +830,9 @@ class Hinge(_BinaryMargin):
     Never negative: a maximum with 0.
     """
 
+    # float64 on PyTorch (and NumPy): see Backend.float64_rule; measured with Keras 3.15.1
+    float64_function = {"torch": "float32"}
+
     name = "hinge"
     class_name = "Hinge"
     aliases = ("hinge_loss",)
@@ -874,6 +877,9 @@ class SquaredHinge(_BinaryMargin):
 
     Never negative.
     """
+
+    # float64 on PyTorch (and NumPy): see Backend.float64_rule; measured with Keras 3.15.1
+    float64_function = {"torch": "float32"}
 
     name = "squared_hinge"
     class_name = "SquaredHinge"
@@ -944,6 +950,9 @@ class CategoricalHinge(_Margin):
 
     Never negative.
     """
+
+    # float64 on PyTorch (and NumPy): see Backend.float64_rule; measured with Keras 3.15.1
+    float64_function = {"torch": "float32"}
 
     name = "categorical_hinge"
     class_name = "CategoricalHinge"

@@ -481,6 +481,9 @@ class Circle(LossDefinition):
     pair of their own :math:`P_i`, :math:`N_i` values.
     """
 
+    # float64 on PyTorch (and NumPy): see Backend.float64_rule; measured with Keras 3.15.1
+    float64_function = {"torch": "float32"}
+
     in_tf_keras = False  # Keras 3 added it
 
     name = "circle"

@@ -596,6 +596,10 @@ def _mask_statistics(y_true: Any, axis: Axis, loss: str) -> tuple[np.ndarray, in
 class _Overlap(LossDefinition):
     """What Dice and Tversky share: the mask, the foreground fraction, the words."""
 
+    # float64 on PyTorch (and NumPy): see Backend.float64_rule; measured with Keras 3.15.1
+    float64_function = {"torch": "exact"}
+    float64_class = {"torch": "exact", "numpy": "float32_inside"}
+
     in_tf_keras = False  # Keras 3 added it
 
     bound_options = (FOREGROUND, PRED_RANGE)

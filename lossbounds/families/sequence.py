@@ -420,6 +420,9 @@ class CTC(LossDefinition):
     columns (which lossbounds rejects) make it negative.
     """
 
+    # float64 on PyTorch (and NumPy): see Backend.float64_rule; measured with Keras 3.15.1
+    float64_function = {"torch": "float32"}
+
     in_tf_keras = False  # Keras 3 added it
 
     name = "ctc"
