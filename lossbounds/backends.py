@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .checks import check_bool, check_epsilon
+from .checks import as_float_dtype, check_bool, check_epsilon, check_reduction
 
 __all__ = ["BACKENDS", "DTYPES", "Backend", "Semantics", "get_backend", "neg_log",
            "semantics", "weighted_cost"]
@@ -131,15 +131,23 @@ class Backend:
             return values.astype(np.float64)
         return values
 
-    def class_dtype(self, loss: Any, dtype: np.dtype) -> np.dtype:
-        """The dtype a loss class asked for `dtype` computes in on this backend."""
-        if dtype == np.float64 and self.float64_rule(loss, "class") != "exact":
-            return np.dtype(np.float32)
-        return dtype
+    def reduction(self, reduction: Any) -> str | None:
+        """Check a loss class's `reduction` (Keras 3's six)."""
+        return check_reduction(reduction)
 
-    def class_result(self, loss: Any, values: Any, dtype: np.dtype) -> Any:
-        """A loss class's result (a float, or per-sample values) as this backend returns it."""
-        if (dtype == np.float64 and isinstance(values, np.ndarray)
+    def class_dtype(self, loss: Any, dtype: Any, given: np.dtype) -> np.dtype:
+        """The dtype a loss class built with `dtype` computes in, for `y_pred` of dtype `given`.
+
+        Keras 3 casts both inputs to the class's dtype (float32 unless set).
+        """
+        compute = as_float_dtype(dtype)
+        if compute == np.float64 and self.float64_rule(loss, "class") != "exact":
+            return np.dtype(np.float32)
+        return compute
+
+    def class_result(self, loss: Any, values: Any, dtype: Any) -> Any:
+        """A loss class's per-sample result as this backend returns it (`dtype` as given)."""
+        if (isinstance(values, np.ndarray) and as_float_dtype(dtype) == np.float64
                 and self.float64_rule(loss, "class") == "float32_inside"):
             return values.astype(np.float64)
         return values
@@ -177,6 +185,25 @@ class Backend:
 class _TfKeras(Backend):
     def has_loss(self, loss: Any) -> bool:
         return bool(loss.in_tf_keras)
+
+    def reduction(self, reduction: Any) -> str | None:
+        # Keras 2's ReductionV2: "auto" (sum_over_batch_size) and three more.
+        if reduction == "auto":
+            return "sum_over_batch_size"
+        if reduction not in ("sum_over_batch_size", "sum", "none"):
+            raise ValueError(
+                f"`reduction` {reduction!r} is not one of tf.keras 2.x's: 'auto', "
+                "'sum_over_batch_size', 'sum', 'none' (backend='tf_keras'). Hint: "
+                "'mean' and 'mean_with_sample_weight' are Keras 3's.")
+        return str(reduction)
+
+    def class_dtype(self, loss: Any, dtype: Any, given: np.dtype) -> np.dtype:
+        # Keras 2's loss classes cast nothing: they compute in y_pred's dtype.
+        if dtype is not None:
+            raise TypeError(
+                f"tf.keras 2.x loss classes take no `dtype` (got {dtype!r}); they compute "
+                "in the dtype of y_pred. Hint: cast y_pred, or use a Keras 3 backend.")
+        return given if given.kind == "f" else np.dtype(np.float32)
 
     def binary_costs(self, p: np.ndarray, epsilon: float, dtype: Any, *, exact: bool = False
                      ) -> tuple[np.ndarray, np.ndarray]:

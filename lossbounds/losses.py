@@ -29,7 +29,7 @@ from numpy.typing import ArrayLike
 
 from . import families
 from .backends import get_backend
-from .checks import EPSILON, as_float_dtype, check_epsilon, check_reduction, to_array
+from .checks import EPSILON, check_epsilon, to_array
 from .engine import reduce_weighted, same_rank, stream_reduce
 
 # Each family module exports its losses' per-sample functions (its __all__):
@@ -143,18 +143,18 @@ def loss(
             + "".join(f" {definition.option_hints[name]}" for name in unknown
                       if name in definition.option_hints)
         )
-    reduction = check_reduction(reduction)
     found = get_backend(backend)
     found.require(definition)
-    compute_dtype = found.class_dtype(definition, as_float_dtype(dtype))
+    reduction = found.reduction(reduction)
     kwargs = {name: option.validate(options.get(name, option.default))
               for name, option in keras_options.items()}
     kwargs["epsilon"] = check_epsilon(epsilon)
-    kwargs.update(definition.class_options(compute_dtype))
     # Keras casts both inputs to the compute dtype; the kernels do it block
     # by block, so a float64 or int input costs no full-size copy.
     prediction = to_array(y_pred, "y_pred", allow_bool=True)
     truth = to_array(y_true, "y_true", allow_bool=True)
+    compute_dtype = found.class_dtype(definition, dtype, prediction.dtype)
+    kwargs.update(definition.class_options(compute_dtype))
     truth, prediction = same_rank(truth, prediction)
     plan = definition.plan_on(found, truth, prediction, compute_dtype, **kwargs)
     if plan.job is not None and reduction not in (None, "none"):
@@ -165,7 +165,7 @@ def loss(
     result = reduce_weighted(values, sample_weight, mask, reduction, compute_dtype)
     if np.ndim(result) == 0:
         return float(result)
-    return found.class_result(definition, result, as_float_dtype(dtype))
+    return found.class_result(definition, result, dtype)
 
 
 # --------------------------------------------------------------------------
@@ -211,7 +211,8 @@ class LossMeter:
 
     def __init__(self, loss_name: str, **options: Any):
         self._loss = get_loss(loss_name, "loss_name")
-        reduction = check_reduction(options.get("reduction", "sum_over_batch_size"))
+        reduction = get_backend(options.get("backend", "tensorflow")).reduction(
+            options.get("reduction", "sum_over_batch_size"))
         if reduction in (None, "none"):
             raise ValueError(
                 "LossMeter needs a reduced batch loss; reduction=None/'none' gives "

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from .backends import Backend, Semantics, get_backend, semantics
+from .backends import BACKENDS, Backend, Semantics, get_backend, semantics
 from .checks import EPSILON, to_array
 from .engine import predictions, targets
 from .options import BACKEND, ENVIRONMENT, EPSILON_OPTION, Option
@@ -389,7 +389,10 @@ def available_losses() -> list[dict[str, Any]]:
     list of dict
         One dict per loss: ``name`` (Keras' function name), ``class_name``,
         ``aliases``, ``title``, ``options`` (the Keras options, name to
-        default), ``bound_options`` and ``data_options`` (names).
+        default), ``bound_options`` and ``data_options`` (names),
+        ``backends`` (the backends whose Keras has it) and
+        ``backend_differences`` (backend name to where its values differ
+        from TensorFlow's, in words).
 
     Examples
     --------
@@ -402,7 +405,9 @@ def available_losses() -> list[dict[str, Any]]:
          "title": loss.title,
          "options": {option.name: option.default for option in loss.keras_options},
          "bound_options": [option.name for option in loss.bound_options],
-         "data_options": [option.name for option in loss.data_options]}
+         "data_options": [option.name for option in loss.data_options],
+         "backends": [name for name in BACKENDS if get_backend(name).has_loss(loss)],
+         "backend_differences": dict(loss.backend_differences)}
         for loss in all_losses()
     ]
 

@@ -78,7 +78,13 @@ def to_numpy(result) -> np.ndarray:
 def keras_function(name, y_true, y_pred, *, epsilon=1e-7, **options):
     function = getattr(keras.losses, name)
     with keras_epsilon(epsilon):
-        return run(lambda: function(y_true, y_pred, **options))
+        kind, result = run(lambda: function(y_true, y_pred, **options))
+        if BACKEND == "torch" and kind == "error" and isinstance(result, TypeError):
+            # Some torch functions take tensors only (generalized cross-entropy):
+            # call them as a PyTorch user does, with tensors.
+            tensors = [keras.ops.convert_to_tensor(x) for x in (y_true, y_pred)]
+            kind, result = run(lambda: function(*tensors, **options))
+        return kind, result
 
 
 def keras_class(name, y_true, y_pred, *, sample_weight=None, reduction="sum_over_batch_size",
