@@ -146,3 +146,29 @@ def test_this_is_the_backend_asked_for():
         assert keras.__version__.startswith("2."), keras.__version__
     else:
         assert keras.backend.backend() == BACKEND
+
+
+if BACKEND != "tf_keras":  # lossbounds.keras reads Keras 3 models
+
+    def test_the_keras_integration_reads_the_backend():
+        import warnings
+
+        from keras_reference import keras
+
+        from lossbounds.keras import BoundsCallback, bounds_for
+
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+        model.compile(loss="sparse_categorical_crossentropy")
+        found = bounds_for(model)
+        expected = lossbounds.bounds("sparse_cce", n_classes=3, backend=BACKEND)
+        assert found.options["backend"] == BACKEND
+        assert (found.best, found.uniform, found.worst) == (
+            expected.best, expected.uniform, expected.worst)
+        if BACKEND == "numpy":  # Keras' NumPy backend does not train
+            return
+        rng = np.random.default_rng(0)
+        x, y = rng.random((64, 4)).astype(np.float32), rng.integers(0, 3, 64)
+        with warnings.catch_warnings(record=True):
+            history = model.fit(x, y, epochs=2, verbose=0,
+                                callbacks=[BoundsCallback(verbose=0, strict=True)])
+        assert len(history.history["loss"]) == 2
