@@ -47,10 +47,21 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import overload
 
-__all__ = ["Epoch", "TrainingLog", "looks_like_metrics", "read_keras_log", "read_keras_log_file"]
+__all__ = ["MAX_LOG_CHARS", "Epoch", "TrainingLog", "looks_like_metrics", "read_keras_log",
+           "read_keras_log_file"]
 
 #: Longest entry kept in :attr:`TrainingLog.unparsed`; longer text is clipped.
 MAX_UNPARSED_CHARS = 200
+#: Most entries kept in :attr:`TrainingLog.unparsed` (and in ``events``); a last
+#: entry counts the rest, so that junk of any size costs little memory.
+MAX_UNPARSED_ENTRIES = 1000
+#: Most counters (``12/32``) read: about ten seconds of parsing. A longer log is
+#: refused with a hint; a million progress updates is a thousand epochs of
+#: verbose=1 output at a thousand steps each.
+MAX_PROGRESS_UPDATES = 1_000_000
+#: Longest text read (64 MiB): a longer log is refused with a hint, since reading
+#: it would take minutes. Hundreds of epochs of verbose=1 progress fit in a few MiB.
+MAX_LOG_CHARS = 2**26
 
 # Every quantifier below is bounded ({m,n}) so that no pattern can backtrack
 # quadratically on a long line; numbers use [0-9] so that int()/float() never
@@ -418,9 +429,11 @@ def read_keras_log(text: str | os.PathLike[str]) -> TrainingLog:
 
 
 def read_keras_log_file(path: str | os.PathLike[str]) -> TrainingLog:
-    """Read a Keras log file (UTF-8, undecodable bytes replaced) and parse it.
+    """Read a Keras log file and parse it.
 
-    Line ends are kept as they are (``newline=""``) since a bare ``\\r`` is
+    The file is read as UTF-8 with undecodable bytes replaced, or as UTF-16
+    or UTF-32 where it starts with their byte-order mark (PowerShell's ``>``
+    writes UTF-16). Line ends are kept as they are, since a bare ``\\r`` is
     meaningful in a captured progress bar.
 
     Parameters
@@ -433,6 +446,14 @@ def read_keras_log_file(path: str | os.PathLike[str]) -> TrainingLog:
     TrainingLog
         As from :func:`read_keras_log`.
 
+    Raises
+    ------
+    TypeError
+        If `path` is not a str or a path (a file descriptor number is refused).
+    ValueError
+        If the file cannot be read (missing, a folder, no permission), or is
+        longer than :func:`read_keras_log` reads.
+
     Examples
     --------
     >>> import pathlib, tempfile
@@ -443,8 +464,32 @@ def read_keras_log_file(path: str | os.PathLike[str]) -> TrainingLog:
     >>> log[0].metrics["loss"], log.unparsed
     (0.25, ['�'])
     """
-    with open(path, encoding="utf-8", errors="replace", newline="") as f:
-        return read_keras_log(f.read())
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            f"path must be a file name (str) or a path, got {type(path).__name__}: {path!r}. "
+            "Hint: for a file already open, pass its text to read_keras_log(f.read())."
+        )
+    try:
+        with open(path, "rb") as f:
+            # At most 4 bytes a character: enough to tell a too-long log.
+            data = f.read(4 * (MAX_LOG_CHARS + 1))
+    except OSError as error:
+        raise ValueError(
+            f"cannot read the log file {os.fspath(path)!r}: {error.strerror or error}. "
+            "Hint: check the path (relative paths start from the current folder)."
+        ) from None
+    return read_keras_log(_decode(data))
+
+
+#: Byte-order marks and their codecs, longest first (UTF-32-LE's starts like UTF-16-LE's).
+_BOMS = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"),
+         (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"), (b"\xef\xbb\xbf", "utf-8-sig"))
+
+
+def _decode(data: bytes) -> str:
+    """The text of a log file's bytes: by its byte-order mark, else UTF-8 (errors replaced)."""
+    codec = next((name for bom, name in _BOMS if data.startswith(bom)), "utf-8")
+    return data.decode(codec, errors="replace")
 
 
 def looks_like_metrics(text: str) -> bool:
@@ -462,8 +507,15 @@ def looks_like_metrics(text: str) -> bool:
 
 
 def _check_text(text: object) -> None:
-    """Raise a TypeError that says how to fix a non-``str`` argument."""
+    """Raise a TypeError that says how to fix a non-``str`` argument, a ValueError for a huge one."""
     if isinstance(text, str):
+        if len(text) > MAX_LOG_CHARS:
+            raise ValueError(
+                f"text is {len(text):,} characters long, more than the {MAX_LOG_CHARS:,} "
+                "lossbounds reads (reading it would take minutes). Hint: pass the part that "
+                "matters, such as the last epochs: text[-MAX_LOG_CHARS:] (or "
+                "`tail -c 64M train.log`), or save the log with verbose=2, one line per epoch."
+            )
         return
     kind = type(text).__name__
     if isinstance(text, (bytes, bytearray, memoryview)):
@@ -555,12 +607,13 @@ def _completes(first: str, second: str) -> bool:
 
 def _read_record(record: str, builder: _LogBuilder) -> None:
     """Feed one record's headers, progress updates and junk to the builder."""
-    anchors = list(_ANCHOR_RE.finditer(record))
-    prefix_end = anchors[0].start() if anchors else len(record)
-    _read_free_text(record[:prefix_end], builder)
-    for i, anchor in enumerate(anchors):
-        end = anchors[i + 1].start() if i + 1 < len(anchors) else len(record)
-        body = record[anchor.end():end]
+    # One anchor ahead, never the list of all: a line can hold millions.
+    anchors = _ANCHOR_RE.finditer(record)
+    anchor = next(anchors, None)
+    _read_free_text(record[:anchor.start() if anchor else len(record)], builder)
+    while anchor is not None:
+        following = next(anchors, None)
+        body = record[anchor.end():following.start() if following else len(record)]
         if anchor.group("header"):
             builder.header(int(anchor.group("h_num")), int(anchor.group("h_tot")))
             _read_free_text(body, builder)
@@ -568,7 +621,9 @@ def _read_record(record: str, builder: _LogBuilder) -> None:
             # "Epoch 5: early stopping" and other callback notes: kept as events.
             builder.event(anchor.group("note") + body)
         else:
+            builder.count_update()
             _read_counter(anchor, body, builder)
+        anchor = following
 
 
 def _read_free_text(text: str, builder: _LogBuilder) -> None:
@@ -720,6 +775,8 @@ class _LogBuilder:
         self.unparsed: list[str] = []
         self.events: list[str] = []
         self.headers_seen = False
+        self.dropped = 0  # skipped pieces beyond MAX_UNPARSED_ENTRIES
+        self.updates = 0  # progress counters read
         # After the bar of a headed epoch restarts without a new header, the
         # updates are not fit's (evaluate/predict after fit): skip to the next header.
         self.orphaned = False
@@ -751,20 +808,42 @@ class _LogBuilder:
         self.current.unit = self.current.unit or rec.unit
         self.junk(" ".join(word for word in rec.rest.split() if word != "-"))
 
+    def count_update(self) -> None:
+        """Count one progress counter; refuse a log with more than MAX_PROGRESS_UPDATES."""
+        self.updates += 1
+        if self.updates > MAX_PROGRESS_UPDATES:
+            raise ValueError(
+                f"the log holds more than {MAX_PROGRESS_UPDATES:,} progress updates "
+                "(N/M counters), more than lossbounds reads (reading them would take "
+                "minutes). Hint: pass the part that matters, such as the last epochs, or "
+                "train with verbose=2, which prints one line per epoch."
+            )
+
     def event(self, text: str) -> None:
         """A callback's note, such as ``Epoch 5: early stopping``."""
-        self.events.append(_clip(" ".join(text.split())))
+        if len(self.events) < MAX_UNPARSED_ENTRIES:
+            self.events.append(_clip(" ".join(text.split())))
 
     def junk(self, text: str) -> None:
-        """Keep a skipped, non-blank piece of text for ``unparsed``."""
+        """Keep a skipped, non-blank piece of text for ``unparsed`` (the first ones)."""
         if not _DEBRIS_RE.fullmatch(text):
-            self.unparsed.append(_clip(text.strip()))
+            if len(self.unparsed) < MAX_UNPARSED_ENTRIES:
+                self.unparsed.append(_clip(text.strip()))
+            else:
+                self.dropped += 1
 
     def finish(self) -> TrainingLog:
         """The log: every epoch that saw at least one progress update."""
         self._close()
         self._number_headerless()
+        # A bar with no metrics and no "Epoch N/M" is not fit's: predict's bar, or
+        # digits in binary junk that happen to read "3/7 -".
+        for draft in [d for d in self.drafts if not d.known and d.last and not d.last.metrics]:
+            self.drafts.remove(draft)
+            self.junk(draft.last.raw if draft.last else "")
         log_unit = next((d.unit for d in self.drafts if d.unit), None)
+        if self.dropped:
+            self.unparsed.append(f"… and {self.dropped} more skipped pieces of text")
         return TrainingLog([_to_epoch(d, log_unit) for d in self.drafts], self.unparsed,
                            self.events)
 

@@ -15,10 +15,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from lossbounds import logs
 from lossbounds.logs import (
     MAX_UNPARSED_CHARS,
     Epoch,
@@ -615,3 +617,56 @@ def test_callback_notes_are_kept_as_events() -> None:
             "Epoch 00004: ReduceLROnPlateau reducing learning rate to 0.0005000000237487257.\n")
     assert read_keras_log(text).events == [
         "Epoch 00004: ReduceLROnPlateau reducing learning rate to 0.0005000000237487257."]
+
+
+# --------------------------------------------------------------------------
+# Bounded time and memory, and files that are not plain UTF-8 logs
+
+
+def test_junk_keeps_a_bounded_number_of_entries():
+    log = read_keras_log("\n".join(f"warning {i}" for i in range(5000)))
+    assert len(log.unparsed) == logs.MAX_UNPARSED_ENTRIES + 1
+    assert log.unparsed[-1] == f"… and {5000 - logs.MAX_UNPARSED_ENTRIES} more skipped pieces of text"
+
+
+def test_a_log_with_too_many_progress_updates_is_refused(monkeypatch):
+    monkeypatch.setattr(logs, "MAX_PROGRESS_UPDATES", 1000)
+    read_keras_log("1/1 [" * 1000)  # at the limit: read
+    with pytest.raises(ValueError, match="more than 1,000 progress updates.*verbose=2"):
+        read_keras_log("1/1 [" * 1001)
+
+
+def test_a_too_long_text_is_refused(monkeypatch):
+    monkeypatch.setattr(logs, "MAX_LOG_CHARS", 100)
+    with pytest.raises(ValueError, match="101 characters long.*Hint"):
+        read_keras_log("x" * 101)
+
+
+def test_random_bytes_give_no_epochs(tmp_path):
+    path = tmp_path / "random.bin"
+    path.write_bytes(np.random.default_rng(0).integers(0, 256, 2_000_000, dtype=np.uint8).tobytes())
+    assert read_keras_log_file(path).epochs == []
+
+
+def test_a_headerless_bar_without_metrics_is_not_an_epoch():
+    log = read_keras_log("32/32 ━━━━━━━━━━━━━━━━━━━━ 0s 2ms/step")  # predict's bar
+    assert log.epochs == [] and log.unparsed
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-be", "utf-32", "utf-8-sig"])
+def test_a_log_file_with_a_byte_order_mark_is_decoded(tmp_path, codec):
+    text = "Epoch 1/1\r\n4/4 - 0s - loss: 0.25\r\n"
+    data = text.encode(codec)
+    if codec == "utf-16-be":
+        data = b"\xfe\xff" + data
+    (tmp_path / "fit.log").write_bytes(data)
+    assert read_keras_log_file(tmp_path / "fit.log").history() == {"loss": [0.25]}
+
+
+def test_unreadable_log_files_give_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="cannot read the log file .*missing.log"):
+        read_keras_log_file(tmp_path / "missing.log")
+    with pytest.raises(ValueError, match="cannot read the log file"):
+        read_keras_log_file(tmp_path)  # a folder
+    with pytest.raises(TypeError, match="path must be a file name"):
+        read_keras_log_file(0)  # a file descriptor: stdin stays open
