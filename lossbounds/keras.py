@@ -35,6 +35,7 @@ import dataclasses
 import difflib
 import math
 import numbers
+import sys
 import warnings
 from typing import Any, NamedTuple, cast
 
@@ -750,6 +751,14 @@ class BoundsCallback(keras.callbacks.Callback):
         0: a `LossBoundsWarning` for each problem, nothing printed; 1: print
         each problem and the init verdict as a ``[lossbounds]`` line instead;
         2: also print ``"info"`` findings.
+    weighted : bool, optional
+        Whether ``fit`` weighs the samples (``class_weight``, ``sample_weight``,
+        or a dataset that yields weights). The logged loss is then a weighted
+        mean whose scale depends on the weights, not comparable with the
+        bounds: only its trends are judged, and there is no init check.
+        By default the callback reads ``class_weight`` and ``sample_weight``
+        from the ``fit`` call; a dataset's weights it cannot see, so pass
+        ``weighted=True`` for them.
     strict : bool, default False
         A monitoring callback must never stop training: by default anything
         that goes wrong inside it (a loss it cannot bound, labels it cannot
@@ -763,6 +772,9 @@ class BoundsCallback(keras.callbacks.Callback):
     ----------
     bounds : lossbounds.Bounds or None
         Set when training starts.
+    weighted_fit : bool
+        Whether the current ``fit`` weighs its samples (`weighted`, or read
+        from the ``fit`` call).
     init_loss : float or None
         The loss at init, once measured.
     init_check : InitCheck or None
@@ -803,6 +815,7 @@ class BoundsCallback(keras.callbacks.Callback):
         n_classes: int | None = None,
         tolerance: float = DEFAULT_TOLERANCE,
         verbose: int = 1,
+        weighted: bool | None = None,
         strict: bool = False,
         **bounds_options: Any,
     ) -> None:
@@ -828,6 +841,11 @@ class BoundsCallback(keras.callbacks.Callback):
             raise TypeError(f"`strict` must be True or False, got {type(strict).__name__}: "
                             f"{strict!r}.")
         self.strict = bool(strict)
+        if weighted is not None and not isinstance(weighted, (bool, np.bool_)):
+            raise TypeError(f"`weighted` must be True, False or None, got "
+                            f"{type(weighted).__name__}: {weighted!r}.")
+        self.weighted = None if weighted is None else bool(weighted)
+        self.weighted_fit = False
         self._broken = False  # set when a check failed: later hooks stay quiet
         self.bounds_options = dict(bounds_options)
         self.bounds: Bounds | None = None
@@ -891,6 +909,11 @@ class BoundsCallback(keras.callbacks.Callback):
             self.bounds, self._options, mistakes = _model_bounds(self.model, self.loss, overrides)
         for mistake in mistakes:
             self._warn(f"model: {mistake}")
+        self.weighted_fit = _fit_is_weighted() if self.weighted is None else self.weighted
+        if self.weighted_fit:
+            self._say("the samples are weighted (class_weight or sample_weight): the logged "
+                      "loss is a weighted mean, not comparable with the bounds; only its "
+                      "trends are judged, and there is no init check.")
         for flag in self._loss_flags():
             self._seen_kinds.add(flag.code)  # said now: diagnose finds it again each epoch
             self._warn(f"{flag.code}: {flag[0].upper()}{flag[1:]}")
@@ -898,6 +921,11 @@ class BoundsCallback(keras.callbacks.Callback):
         if self.bounds.uniform is None:
             self._say(f"no init check and no loss_vs_uniform: {self.bounds.loss} has no "
                       "uniform baseline here (give n_classes for one-hot targets).")
+            return
+        if not self._per_sample_mean():
+            if not self.weighted_fit:  # a sum over the batch, or a weighted sum of outputs
+                note = next(n for n in self.bounds.notes if n.code in ("reduction", "loss_weights"))
+                self._say(f"no init check: {note}")
             return
         steps = _optimizer_steps(self.model)
         if steps:
@@ -935,7 +963,7 @@ class BoundsCallback(keras.callbacks.Callback):
     def _per_sample_mean(self) -> bool:
         """Is the logged loss a per-sample mean, comparable with the bounds?"""
         codes = {getattr(note, "code", None) for note in (self.bounds.notes if self.bounds else ())}
-        return not codes & {"reduction", "loss_weights"}
+        return not self.weighted_fit and not codes & {"reduction", "loss_weights"}
 
     def _add_ratios(self, logs: dict) -> None:
         uniform = self.bounds.uniform if self.bounds else None
@@ -1048,6 +1076,21 @@ class BoundsCallback(keras.callbacks.Callback):
         for line in self._queued:
             print(line)
         self._queued = []
+
+
+def _fit_is_weighted() -> bool:
+    """Does the ``fit`` call running this callback pass ``class_weight`` or ``sample_weight``?
+
+    Keras gives callbacks no view of them, so the frames up the stack are
+    read: the first ``fit`` frame that has both arguments is Keras' own.
+    """
+    frame = sys._getframe(1)
+    while frame is not None:
+        names = frame.f_locals
+        if frame.f_code.co_name == "fit" and "class_weight" in names and "sample_weight" in names:
+            return names["class_weight"] is not None or names["sample_weight"] is not None
+        frame = frame.f_back  # type: ignore[assignment]
+    return False
 
 
 def _real(value: Any, argument: str) -> float:

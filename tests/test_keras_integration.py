@@ -522,3 +522,35 @@ def test_after_one_epoch_no_final_level_and_no_dropout_advice(data, capsys):
     out = capsys.readouterr().out
     assert "final level" not in out and "100% of the epochs" not in out
     assert "with dropout on" not in out
+
+
+# --------------------------------------------------------------------------
+# A sum or a weighted mean is not compared with per-sample bounds
+
+
+@pytest.mark.parametrize("weights", ["class_weight", "sample_weight", "sum", "weighted=True"])
+def test_weighted_or_summed_losses_raise_no_false_alarms(data, weights):
+    x, y = data
+    kwargs, options = {}, {}
+    loss = "sparse_categorical_crossentropy"
+    if weights == "class_weight":
+        kwargs["class_weight"] = {k: 20.0 for k in range(K)}  # every loss 20 times larger
+    elif weights == "sample_weight":
+        kwargs["sample_weight"] = np.full(len(y), 20.0)
+    elif weights == "sum":
+        loss = keras.losses.SparseCategoricalCrossentropy(reduction="sum")
+    else:
+        options["weighted"] = True
+    callback = BoundsCallback(verbose=0, **options)
+    history, said = fit(classifier(loss=loss), x, y, callback, epochs=2, **kwargs)
+    assert callback.init_check is None and said == [], said
+    assert "loss_vs_uniform" not in history.history
+    if weights != "sum":
+        assert callback.weighted_fit
+
+
+def test_an_unweighted_fit_is_not_read_as_weighted(data):
+    x, y = data
+    callback = BoundsCallback(verbose=0)
+    fit(classifier(), x, y, callback, epochs=1)
+    assert not callback.weighted_fit and callback.init_check is not None

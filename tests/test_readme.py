@@ -27,14 +27,17 @@ def test_ci_runs_the_second_command_verbatim():
     assert second in lines
 
 
-def test_test_extra_installs_keras_and_tensorflow():
+def test_test_extra_installs_keras_and_every_backend():
     import tomllib
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["dependencies"] == ["numpy>=1.24", "scipy>=1.10"]
     extras = project["optional-dependencies"]
     assert extras["keras"] == ["keras>=3", "tensorflow-cpu>=2.16"]
-    assert "lossbounds[keras,plot,docs]" in extras["test"]
+    assert "lossbounds[keras,backends,plot,docs]" in extras["test"]
+    backends = {requirement.split("[")[0].split("=")[0].split(">")[0]
+                for requirement in extras["backends"]}
+    assert backends == {"lossbounds", "jax", "torch", "tf_keras"}
     assert project["scripts"]["lossbounds"] == "lossbounds.cli:main"
 
 
