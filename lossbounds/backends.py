@@ -78,7 +78,16 @@ class Backend:
         What most losses make of float64 inputs (function API) and of
         ``dtype="float64"`` (class API): see `float64_rule`. JAX runs without
         x64, so it computes float32; NumPy's ``convert_to_tensor`` downcasts
-        float64; PyTorch's ``ops.mean`` computes float64 in float32.
+        float64; PyTorch's ``ops.mean`` computes float64 in float32. A class
+        rule ``"function"`` computes the values as the function does on
+        float64 inputs, reduces them in float64, and averages in float32.
+    masks_weights_in_place : bool
+        A scalar ``sample_weight`` with a masked loss (``ignore_class``,
+        Circle's samples without pairs) raises: Keras multiplies the weight by
+        the mask in place.
+    fits_values_to_weights : bool
+        Keras 3 brings the per-sample values and the weights to the same
+        rank; Keras 2 fits only the weights (`lossbounds.engine.reduce_weighted`).
     """
 
     name: str
@@ -89,6 +98,8 @@ class Backend:
     clamps_logs: bool = False
     float64_function: str = "exact"
     float64_class: str = "exact"
+    masks_weights_in_place: bool = False
+    fits_values_to_weights: bool = True
 
     def has_loss(self, loss: Any) -> bool:
         """Does this backend's Keras have `loss` (a `LossDefinition`)?"""
@@ -107,7 +118,8 @@ class Backend:
         """What this backend makes of float64 for `loss` (a `LossDefinition`).
 
         ``"exact"``: float64 throughout; ``"float32"``: computed and returned in
-        float32; ``"float32_inside"``: returned as float64, computed in float32.
+        float32; ``"float32_inside"``: returned as float64, computed in float32;
+        ``"function"`` (classes only): see the class attributes.
         `api` is ``"function"`` (float64 inputs) or ``"class"`` (``dtype="float64"``).
         The backend's rule holds unless the loss lists an exception for it
         (``LossDefinition.float64_function`` and ``float64_class``).
@@ -138,19 +150,46 @@ class Backend:
     def class_dtype(self, loss: Any, dtype: Any, given: np.dtype) -> np.dtype:
         """The dtype a loss class built with `dtype` computes in, for `y_pred` of dtype `given`.
 
-        Keras 3 casts both inputs to the class's dtype (float32 unless set).
+        Keras 3 casts both inputs to the class's dtype (float32 unless set);
+        with float64, what the backend computes follows `float64_rule`.
         """
         compute = as_float_dtype(dtype)
-        if compute == np.float64 and self.float64_rule(loss, "class") != "exact":
-            return np.dtype(np.float32)
+        if compute != np.float64:
+            return compute
+        rule = self.float64_rule(loss, "class")
+        if rule == "function":  # the function's own float64 rule
+            rule = "exact" if self.float64_rule(loss, "function") == "exact" else "float32"
+        return compute if rule == "exact" else np.dtype(np.float32)
+
+    def class_values_dtype(self, loss: Any, dtype: Any, compute: np.dtype) -> np.dtype:
+        """The dtype of the per-sample values a loss class reduces (`compute` unless widened)."""
+        if (as_float_dtype(dtype) == np.float64
+                and self.float64_rule(loss, "class") in ("function", "float32_inside")):
+            return np.dtype(np.float64)
         return compute
 
-    def class_result(self, loss: Any, values: Any, dtype: Any) -> Any:
-        """A loss class's per-sample result as this backend returns it (`dtype` as given)."""
-        if (isinstance(values, np.ndarray) and as_float_dtype(dtype) == np.float64
-                and self.float64_rule(loss, "class") == "float32_inside"):
-            return values.astype(np.float64)
-        return values
+    def class_result(self, loss: Any, result: Any, dtype: Any, reduction: str | None) -> Any:
+        """A loss class's reduced result as this backend returns it (`dtype` as given).
+
+        With the ``"function"`` rule the averaging reductions come back in
+        float32: ``ops.divide_no_nan`` of a float64 sum by a count is float32
+        on PyTorch and NumPy.
+        """
+        if (as_float_dtype(dtype) == np.float64 and self.float64_rule(loss, "class") == "function"
+                and reduction in ("sum_over_batch_size", "mean", "mean_with_sample_weight")
+                and np.ndim(result) == 0):
+            return np.float32(result)
+        return result
+
+    def check_weights(self, masked: bool, sample_weight: Any) -> None:
+        """Raise where this backend's Keras cannot weigh a masked loss (`ignore_class`)."""
+        if self.masks_weights_in_place and masked and sample_weight is not None \
+                and np.ndim(sample_weight) == 0:
+            raise ValueError(
+                f"`sample_weight` is a scalar and this loss masks some values (ignore_class, "
+                f"or Circle's samples without pairs): Keras on {self.title} multiplies the "
+                "weight by the mask in place and raises. Hint: pass one weight per sample, "
+                "such as np.full(len(y_true), w).")
 
     @staticmethod
     def clip_bounds(epsilon: float, dtype: Any) -> tuple[Any, Any]:
@@ -229,11 +268,13 @@ _BACKENDS = {
     "jax": Backend("jax", "Keras 3 on JAX", float64_function="float32",
                    float64_class="float32"),
     "torch": _Torch("torch", "Keras 3 on PyTorch", clamps_logs=True,
-                    float64_function="float32_inside", float64_class="float32"),
+                    float64_function="float32_inside", float64_class="function",
+                    masks_weights_in_place=True),
     "numpy": Backend("numpy", "Keras 3 on NumPy", clips_binary_logits=True,
-                     float64_function="float32", float64_class="float32"),
+                     float64_function="float32", float64_class="function",
+                     masks_weights_in_place=True),
     "tf_keras": _TfKeras("tf_keras", "tf.keras 2.x", renormalises_sparse=True,
-                         caches_logits=True),
+                         caches_logits=True, fits_values_to_weights=False),
 }
 
 #: Backends whose values and bounds differ: Keras 3's four and legacy tf.keras (Keras 2).

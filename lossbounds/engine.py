@@ -503,8 +503,16 @@ def reduce_weighted(
     mask: np.ndarray | None,
     reduction: str | None,
     dtype: np.dtype,
+    *,
+    fit_values: bool = True,
 ) -> np.ndarray:
-    """Keras' ``reduce_weighted_values``: merge mask and weights, weight, reduce."""
+    """Keras' ``reduce_weighted_values``: merge mask and weights, weight, reduce.
+
+    With `fit_values` (Keras 3) the values and the weights are brought to the
+    same rank, squeezing either; without (Keras 2's ``compute_weighted_loss``)
+    only the weights are squeezed or expanded, and a scalar weight changes no
+    shape.
+    """
     values = values.astype(dtype, copy=False)
     if sample_weight is not None:
         # TensorFlow reads a subnormal weight as 0 (flush-to-zero)
@@ -526,7 +534,12 @@ def reduce_weighted(
             sample_weight = sample_weight * float_mask
     with np.errstate(over="ignore", invalid="ignore"):  # inf and NaN as Keras gives them
         if sample_weight is not None:
-            values, sample_weight = same_rank(values, sample_weight)
+            if fit_values:
+                values, sample_weight = same_rank(values, sample_weight)
+            elif sample_weight.ndim == values.ndim + 1 and sample_weight.shape[-1] == 1:
+                sample_weight = sample_weight[..., 0]
+            elif 0 < sample_weight.ndim == values.ndim - 1:
+                sample_weight = sample_weight[..., None]
             broadcast_shape(values, sample_weight, "sample_weight")
             values = np.multiply(values, sample_weight, dtype=dtype)
         if reduction in (None, "none") or values.shape in ((), (0,)):

@@ -157,15 +157,20 @@ def loss(
     kwargs.update(definition.class_options(compute_dtype))
     truth, prediction = same_rank(truth, prediction)
     plan = definition.plan_on(found, truth, prediction, compute_dtype, **kwargs)
-    if plan.job is not None and reduction not in (None, "none"):
+    values_dtype = found.class_values_dtype(definition, dtype, compute_dtype)
+    if plan.job is not None and reduction not in (None, "none") and values_dtype == compute_dtype:
+        found.check_weights(plan.job.ignore_class is not None, sample_weight)
         streamed = stream_reduce(plan.job, sample_weight, reduction)
         if streamed is not None:
-            return streamed
+            return float(found.class_result(definition, streamed, dtype, reduction))
     values, mask = plan.values()
-    result = reduce_weighted(values, sample_weight, mask, reduction, compute_dtype)
+    found.check_weights(mask is not None, sample_weight)
+    result = reduce_weighted(values, sample_weight, mask, reduction, values_dtype,
+                             fit_values=found.fits_values_to_weights)
+    result = found.class_result(definition, result, dtype, reduction)
     if np.ndim(result) == 0:
         return float(result)
-    return found.class_result(definition, result, dtype)
+    return result
 
 
 # --------------------------------------------------------------------------
