@@ -24,7 +24,7 @@ from typing import Any, Literal, overload
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ..backends import Semantics, neg_log, weighted_cost
+from ..backends import Backend, Semantics, neg_log, weighted_cost
 from ..checks import EPSILON, check_n_classes, plain, require_nonempty, to_array
 from ..engine import Plan
 from ..options import (
@@ -39,7 +39,14 @@ from ..options import (
 )
 from ..registry import LossDefinition, Plateau, Setting, UndefinedBound, register
 from ..text import BASELINE_RTOL, Note, loss_value, number, percent
-from .crossentropy_kernels import plan_binary, plan_categorical, plan_sparse
+from .crossentropy_kernels import (
+    plan_binary,
+    plan_binary_on,
+    plan_categorical,
+    plan_categorical_on,
+    plan_sparse,
+    plan_sparse_on,
+)
 
 # The per-sample functions: lossbounds exports them. (The definitions are
 # found through lossbounds.registry.)
@@ -522,6 +529,25 @@ class BinaryCrossentropy(_CrossEntropy):
     constantly scores the binary entropy :math:`H_b(f)` (Gibbs' inequality).
     """
 
+    # PyTorch computes float64 elementwise and averages in float32 (`keras_mean_on`): the
+    # plan takes float64 as it is. Measured with Keras 3.15.1.
+    float64_function = {"torch": "exact"}
+    backend_differences = {
+        "jax": ("From logits, a logit of +inf with a target below 1 gives inf (TensorFlow: "
+                "NaN)."),
+        "torch": ("Logs are clamped at -100 and 1 - p is taken with log1p: target 0 predicted 0 "
+                  "costs 1.0000001e-07 (TensorFlow 1.1920929e-07), float16 saturates at 100 "
+                  "instead of inf and gives 0 instead of NaN for target 1 predicted 1; targets "
+                  "outside [0, 1] and NaN raise (a ValueError here, a RuntimeError in PyTorch); "
+                  "float64 is averaged in float32; from logits, target 1 at logit -inf gives "
+                  "NaN and a target below 1 at +inf gives inf."),
+        "numpy": ("From logits, the sigmoid is clipped like a probability: target 0 at logit "
+                  "100 costs 15.942385 (TensorFlow 100), so the worst case is finite."),
+        "tf_keras": ("Epsilon is added inside both logs: target 1 predicted 0 costs 15.424949 "
+                     "(TensorFlow 16.118095) and target 0 predicted 1 costs 15.333239 "
+                     "(15.942385)."),
+    }
+
     name = "binary_crossentropy"
     class_name = "BinaryCrossentropy"
     aliases = ("bce",)
@@ -536,6 +562,10 @@ class BinaryCrossentropy(_CrossEntropy):
     def plan(self, y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype,
              **options: Any) -> Plan:
         return plan_binary(y_true, y_pred, dtype, **options)
+
+    def plan_on(self, backend: Backend, y_true: np.ndarray, y_pred: np.ndarray,
+                dtype: np.dtype, **options: Any) -> Plan:
+        return plan_binary_on(backend, y_true, y_pred, dtype, **options)
 
     def best(self, s: Setting) -> float:
         sem = s.semantics
@@ -828,6 +858,15 @@ class CategoricalCrossentropy(_Categorical):
 
     # float64 on PyTorch (and NumPy): see Backend.float64_rule; measured with Keras 3.15.1
     float64_function = {"torch": "exact"}
+    backend_differences = {
+        "jax": ("A float16 row of probabilities summing below 2**-16 gives NaN or inf (XLA "
+                "multiplies by the reciprocal of the sum, which overflows float16); TensorFlow "
+                "rescales it."),
+        "torch": ("A float32 row whose sum is subnormal is rescaled (TensorFlow reads it as 0 "
+                  "and gives NaN)."),
+        "numpy": ("A float32 row whose sum is subnormal is rescaled (TensorFlow reads it as 0 "
+                  "and gives NaN)."),
+    }
 
     name = "categorical_crossentropy"
     class_name = "CategoricalCrossentropy"
@@ -840,6 +879,10 @@ class CategoricalCrossentropy(_Categorical):
     def plan(self, y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype,
              **options: Any) -> Plan:
         return plan_categorical(y_true, y_pred, dtype, **options)
+
+    def plan_on(self, backend: Backend, y_true: np.ndarray, y_pred: np.ndarray,
+                dtype: np.dtype, **options: Any) -> Plan:
+        return plan_categorical_on(backend, y_true, y_pred, dtype, **options)
 
     def label_frequencies(self, y_true: np.ndarray, weights: np.ndarray | None,
                           s: Setting) -> np.ndarray:
@@ -872,6 +915,26 @@ class SparseCategoricalCrossentropy(_Categorical):
 
     # float64 on PyTorch (and NumPy): see Backend.float64_rule; measured with Keras 3.15.1
     float64_function = {"numpy": "exact", "torch": "exact"}
+    backend_differences = {
+        "jax": ("Probabilities are rescaled and then clipped, as categorical cross-entropy does, "
+                "not clipped, logged and renormalised: a correct one-hot prediction costs "
+                "1.1920929e-07 (TensorFlow 2.3841855e-07 at K = 3), [2, 1, 1] with label 1 "
+                "costs 1.3862944 (TensorFlow 1.0986123) and an all-zero row gives NaN "
+                "(TensorFlow ln K); float16 inputs give float32; labels outside [0, K) "
+                "silently score 0 in JAX, lossbounds raises a ValueError."),
+        "torch": ("Probabilities are rescaled and then clipped, as categorical cross-entropy does, "
+                "not clipped, logged and renormalised: a correct one-hot prediction costs "
+                "1.1920929e-07 (TensorFlow 2.3841855e-07 at K = 3), [2, 1, 1] with label 1 "
+                "costs 1.3862944 (TensorFlow 1.0986123) and an all-zero row gives NaN "
+                "(TensorFlow ln K); labels outside [0, K) raise (IndexError in "
+                  "PyTorch, ValueError here)."),
+        "numpy": ("Probabilities are rescaled and then clipped, as categorical cross-entropy does, "
+                "not clipped, logged and renormalised: a correct one-hot prediction costs "
+                "1.1920929e-07 (TensorFlow 2.3841855e-07 at K = 3), [2, 1, 1] with label 1 "
+                "costs 1.3862944 (TensorFlow 1.0986123) and an all-zero row gives NaN "
+                "(TensorFlow ln K); float16 inputs give float32; label -1 silently "
+                  "scores 0, lossbounds raises a ValueError."),
+    }
 
     name = "sparse_categorical_crossentropy"
     class_name = "SparseCategoricalCrossentropy"
@@ -889,6 +952,10 @@ class SparseCategoricalCrossentropy(_Categorical):
     def plan(self, y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype,
              **options: Any) -> Plan:
         return plan_sparse(y_true, y_pred, dtype, **options)
+
+    def plan_on(self, backend: Backend, y_true: np.ndarray, y_pred: np.ndarray,
+                dtype: np.dtype, **options: Any) -> Plan:
+        return plan_sparse_on(backend, y_true, y_pred, dtype, **options)
 
     def class_options(self, dtype: np.dtype) -> dict[str, Any]:
         return {"label_dtype": dtype}  # Keras' class API casts the labels too

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .. import _tfmath
-from ..backends import get_backend
+from ..backends import Backend, get_backend
 from ..checks import check_axis, plain
 from ..engine import (
     Job,
@@ -35,8 +35,9 @@ from ..engine import (
     row_sum,
 )
 
-__all__ = ["plan_binary", "plan_categorical", "plan_sparse", "sigmoid_cross_entropy_with_logits",
-           "smooth_binary", "smooth_categorical"]
+__all__ = ["binary_elementwise", "keras_mean_on", "keras_sigmoid", "plan_binary", "plan_binary_on",
+           "plan_categorical", "plan_categorical_on", "plan_sparse", "plan_sparse_on", "rescaled",
+           "sigmoid_cross_entropy_with_logits", "smooth_binary", "smooth_categorical"]
 
 _F32 = np.float32
 
@@ -607,3 +608,234 @@ def plan_sparse(
                    epsilon=epsilon, ignore_class=ignore_class, label_dtype=label_dtype,
                    labels=_SPARSE_LABELS)
     return Plan(reference, job)
+
+
+# --------------------------------------------------------------------------
+# The other backends: Keras 3 on JAX, PyTorch and NumPy, and legacy tf.keras.
+# Whole-array references (the kernels above are a TensorFlow optimisation).
+
+
+def _in_float32(backend: Backend, x: np.ndarray) -> np.ndarray:
+    """`x` as PyTorch's and XLA's CPU kernels compute half precision: in float32.
+
+    Their elementwise and reduction kernels upcast float16, compute, and round
+    once; the NumPy backend's numpy ufuncs round after every operation.
+    """
+    if x.dtype == np.float16 and backend.name != "numpy":
+        return x.astype(_F32)
+    return x
+
+
+def keras_mean_on(backend: Backend, x: np.ndarray, axis: int) -> np.ndarray:
+    """``ops.mean`` on `backend`. PyTorch's averages float64 in float32 (Keras' result_type
+    of float64 and "float32" is float32) and returns float64: the elementwise loss is float64."""
+    if backend.name == "torch" and x.dtype == np.float64:
+        return _tfmath.keras_mean(x.astype(_F32), axis=axis).astype(np.float64)
+    return _tfmath.keras_mean(x, axis=axis)
+
+
+def keras_sigmoid(backend: Backend, x: np.ndarray) -> np.ndarray:
+    """``ops.sigmoid`` on `backend`: 1 / (1 + exp(-x)), in `x`'s dtype (TensorFlow's differs)."""
+    one = _F32(1) if x.dtype == np.float16 and backend.name != "numpy" else x.dtype.type(1)
+    with np.errstate(over="ignore"):
+        return (one / (one + np.exp(-_in_float32(backend, x)))).astype(x.dtype)
+
+
+def _softplus(x: np.ndarray) -> np.ndarray:
+    return np.logaddexp(x, x.dtype.type(0))
+
+
+def _jax_logits(y_true: np.ndarray, logits: np.ndarray) -> np.ndarray:
+    # -t log_sigmoid(x) - (1 - t) log_sigmoid(-x), log_sigmoid(x) = -softplus(-x):
+    # a logit of +inf costs inf for t < 1 (TensorFlow: NaN)
+    one = y_true.dtype.type(1)
+    x = _in_float32(get_backend("jax"), logits)
+    value = y_true * _softplus(-x) + (one - y_true) * _softplus(x)
+    return value.astype(logits.dtype)
+
+
+def _torch_logits(y_true: np.ndarray, logits: np.ndarray) -> np.ndarray:
+    # binary_cross_entropy_with_logits: (1 - t) x - log_sigmoid(x), with
+    # log_sigmoid(x) = min(x, 0) - log1p(exp(-|x|)): label 1 at -inf is NaN (TensorFlow: inf)
+    one = y_true.dtype.type(1)
+    x = _in_float32(get_backend("torch"), logits)
+    log_sigmoid = np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))
+    return ((one - y_true) * x - log_sigmoid).astype(logits.dtype)
+
+
+#: Binary cross-entropy from logits where it is not TensorFlow's formula
+#: (the NumPy backend applies the sigmoid and clips: `Backend.clips_binary_logits`).
+_BINARY_LOGITS = {"jax": _jax_logits, "torch": _torch_logits}
+
+
+def _refuse_outside_unit(y_true: np.ndarray, p: np.ndarray, backend: Backend) -> None:
+    """PyTorch's binary_cross_entropy raises for targets outside [0, 1] and NaN."""
+    with np.errstate(invalid="ignore"):
+        bad_target = ~((y_true >= 0) & (y_true <= 1))
+    if bad_target.any():
+        raise ValueError(
+            f"binary cross-entropy on {backend.title}: `y_true` must hold targets in [0, 1], "
+            f"got {plain(y_true[bad_target].flat[0])} (after label smoothing); PyTorch's "
+            "binary_cross_entropy raises a RuntimeError. Hint: map labels such as -1/+1 to 0/1."
+        )
+    if np.isnan(p).any():
+        raise ValueError(
+            f"binary cross-entropy on {backend.title}: `y_pred` holds NaN; PyTorch's "
+            "binary_cross_entropy raises a RuntimeError for it."
+        )
+
+
+def binary_elementwise(backend: Backend, y_true: np.ndarray, y_pred: np.ndarray,
+                       from_logits: bool, epsilon: float) -> np.ndarray:
+    """``ops.binary_crossentropy`` on `backend`, elementwise, for targets already smoothed."""
+    with np.errstate(all="ignore"):
+        if from_logits and not backend.clips_binary_logits:
+            formula = _BINARY_LOGITS.get(backend.name, sigmoid_cross_entropy_with_logits)
+            return formula(y_true, y_pred)
+        if from_logits:
+            y_pred = keras_sigmoid(backend, y_pred)
+        p = clip(y_pred, epsilon)
+        if backend.clamps_logs:
+            _refuse_outside_unit(y_true, p, backend)
+        positive, negative = backend.binary_costs(p, epsilon, p.dtype)
+        one = y_true.dtype.type(1)
+        return y_true * positive + (one - y_true) * negative
+
+
+def plan_binary_on(backend, y_true, y_pred, dtype, *, from_logits, label_smoothing, axis,
+                   epsilon):
+    """`plan_binary` on `backend`: its logs and logits formula (see `binary_elementwise`)."""
+    if backend.name == "tensorflow":
+        return plan_binary(y_true, y_pred, dtype, from_logits=from_logits,
+                           label_smoothing=label_smoothing, axis=axis, epsilon=epsilon)
+    require_same_shape(y_true, y_pred, "binary_crossentropy")
+    require_rank(y_pred, "y_pred", "binary_crossentropy")
+    axis = check_axis(axis, y_pred.ndim)
+
+    def reference():
+        truth, prediction = cast(y_true, dtype), cast(y_pred, dtype)
+        if label_smoothing:
+            truth = smooth_binary(truth, label_smoothing)
+        elementwise = binary_elementwise(backend, truth, prediction, from_logits, epsilon)
+        return keras_mean_on(backend, elementwise, axis), None
+
+    if backend.clamps_logs:  # PyTorch checks its inputs at the call: raise now
+        computed = reference()
+        return Plan(lambda: computed)
+    return Plan(reference)
+
+
+def rescaled(backend: Backend, y_pred: np.ndarray, axis: int) -> np.ndarray:
+    """``y_pred / sum(y_pred, axis)``, categorical cross-entropy's first step, as `backend` divides.
+
+    TensorFlow reads float32/float64 subnormals as 0. XLA (JAX) does too, and
+    turns the division by a broadcast sum into a product with its reciprocal,
+    rounded to the dtype: a float16 row summing to less than 2**-16 gets an
+    infinite reciprocal (NaN and inf where TensorFlow gives a clipped 1).
+    PyTorch and NumPy divide exactly as numpy does (float16 sums in float32
+    on PyTorch).
+    """
+    with np.errstate(all="ignore"):
+        if backend.name in ("tensorflow", "tf_keras"):
+            y_pred = _tfmath.flush_subnormals(y_pred)
+            total = np.expand_dims(_tfmath.reduce_sum(y_pred, axis), axis)
+            return y_pred / _tfmath.flush_subnormals(total)
+        if backend.name == "jax":
+            y_pred = _tfmath.flush_subnormals(y_pred)
+        total = np.sum(_in_float32(backend, y_pred), axis=axis, keepdims=True)
+        total = total.astype(y_pred.dtype)
+        if backend.name == "jax":
+            one = y_pred.dtype.type(1)
+            return y_pred * (one / _tfmath.flush_subnormals(total))
+        return y_pred / total
+
+
+def _cce_on(backend, y_true, y_pred, from_logits, label_smoothing, axis, epsilon):
+    """Categorical cross-entropy on JAX, PyTorch and NumPy: -sum(y log_prob) along `axis`."""
+    if label_smoothing:
+        y_true = smooth_categorical(y_true, label_smoothing)
+    with np.errstate(all="ignore"):
+        if from_logits:
+            last = _log_softmax_on(backend, np.moveaxis(y_pred, axis, -1))
+            log_prob = np.moveaxis(last, -1, axis)
+        else:
+            log_prob = np.log(clip(rescaled(backend, y_pred, axis), epsilon))
+        terms = y_true * log_prob
+        return (-np.sum(_in_float32(backend, terms), axis=axis)).astype(y_pred.dtype)
+
+
+def plan_categorical_on(backend, y_true, y_pred, dtype, *, from_logits, label_smoothing, axis,
+                        epsilon):
+    """`plan_categorical` on `backend` (only TensorFlow refuses axis < -1 from logits)."""
+    if backend.name in ("tensorflow", "tf_keras"):
+        return plan_categorical(y_true, y_pred, dtype, from_logits=from_logits,
+                                label_smoothing=label_smoothing, axis=axis, epsilon=epsilon)
+    if isinstance(axis, (bool, np.bool_)):
+        raise TypeError(f"`axis` must be an int, got bool: {axis!r}.")
+    require_rank(y_pred, "y_pred", "categorical_crossentropy")
+    axis = check_axis(axis, y_pred.ndim)
+    # the checks and the single-class warning
+    plan_categorical(y_true, y_pred, dtype, from_logits=from_logits,
+                     label_smoothing=label_smoothing, axis=axis, epsilon=epsilon)
+
+    def reference():
+        return _cce_on(backend, cast(y_true, dtype), cast(y_pred, dtype), from_logits,
+                       label_smoothing, axis, epsilon), None
+
+    return Plan(reference)
+
+
+def _log_softmax_on(backend: Backend, logits: np.ndarray) -> np.ndarray:
+    """``log_softmax`` on the last axis: x - max(x) - log(sum(exp(x - max(x))))."""
+    x = _in_float32(backend, logits)
+    shifted = x - np.max(x, axis=-1, keepdims=True)
+    return (shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))).astype(logits.dtype)
+
+
+def _normalised_log(backend: Backend, y_pred: np.ndarray, epsilon: float) -> np.ndarray:
+    """log(clip(p / sum(p))) on the last axis, as categorical cross-entropy takes it."""
+    return np.log(clip(rescaled(backend, y_pred, -1), epsilon))
+
+
+def _scce_normalised(backend, labels, y_pred, valid, from_logits, epsilon):
+    """Sparse CCE on JAX, PyTorch and NumPy: rescale, clip, log (or log_softmax), pick the label.
+
+    JAX and NumPy pick it with a float32 one-hot row (so float16 gives float32,
+    and a -inf log anywhere in the row gives NaN); PyTorch gathers (nll_loss).
+    """
+    if valid is not None:
+        y_pred = np.where(valid[..., None], y_pred, y_pred.dtype.type(0))
+    with np.errstate(all="ignore"):
+        if from_logits:
+            log_prob = _log_softmax_on(backend, y_pred)
+        else:
+            log_prob = _normalised_log(backend, y_pred, epsilon)
+        if backend.name == "torch":
+            values = -np.take_along_axis(log_prob, labels[..., None], axis=-1)[..., 0]
+        else:
+            one_hot = (labels[..., None] == np.arange(y_pred.shape[-1])).astype(_F32)
+            values = -np.sum(one_hot * log_prob, axis=-1)
+    if valid is not None:
+        values = np.where(valid, values, values.dtype.type(0))
+    return values
+
+
+def plan_sparse_on(backend, y_true, y_pred, dtype, *, from_logits, ignore_class, axis, epsilon,
+                   label_dtype=None):
+    """`plan_sparse` on `backend`: TensorFlow's renormalisation, or categorical cross-entropy's way."""
+    plan = plan_sparse(y_true, y_pred, dtype, from_logits=from_logits, ignore_class=ignore_class,
+                       axis=axis, epsilon=epsilon, label_dtype=label_dtype)
+    if backend.renormalises_sparse:
+        return plan
+    if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
+        y_true = y_true[..., 0]  # labels of shape (N, 1)
+    n_classes = y_pred.shape[-1]
+
+    def reference():
+        labels = y_true if label_dtype is None else cast(y_true, label_dtype)
+        valid = None if ignore_class is None else (labels != ignore_class)
+        labels = _integer_labels(labels, n_classes, valid)
+        return _scce_normalised(backend, labels, cast(y_pred, dtype), valid, from_logits,
+                                epsilon), valid
+
+    return Plan(reference)

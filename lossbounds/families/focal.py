@@ -33,13 +33,17 @@ from numpy.typing import ArrayLike
 from scipy import optimize, special
 
 from .. import _tfmath
-from ..backends import Semantics, neg_log, semantics, weighted_cost
+from ..backends import Backend, Semantics, get_backend, neg_log, semantics, weighted_cost
 from ..checks import EPSILON, check_axis, check_bool, check_real, plain, to_array
 from ..engine import Plan, caller_outside_package, cast, clip, require_rank
 from ..options import AXIS, COUNTS, FROM_LOGITS, LABEL_SMOOTHING, N_CLASSES, SAMPLE_WEIGHT, Y_TRUE, Option
 from ..registry import LossDefinition, Plateau, Setting, UndefinedBound, register
 from ..text import Note, loss_value, number, percent
 from .crossentropy_kernels import (
+    binary_elementwise,
+    keras_mean_on,
+    keras_sigmoid,
+    rescaled,
     sigmoid_cross_entropy_with_logits,
     smooth_binary,
     smooth_categorical,
@@ -56,6 +60,7 @@ _BFCE = "binary_focal_crossentropy"
 _CFCE = "categorical_focal_crossentropy"
 _GCE = "categorical_generalized_cross_entropy"
 _LN2 = math.log(2.0)
+_TENSORFLOW = get_backend("tensorflow")
 
 
 # --------------------------------------------------------------------------
@@ -211,6 +216,18 @@ def _promoted(dtype: np.dtype, *values: Any) -> np.dtype:
     return result
 
 
+def _tensor_scalar(value: Any, dtype: np.dtype, backend: Backend) -> Any:
+    """A Python float as ``ops.power`` and ``ops.multiply`` see it on `backend`.
+
+    PyTorch's ``convert_to_tensor`` makes it a float32 tensor: against float64
+    it is rounded to float32 (gamma = 0.3 becomes 0.30000001192092896). The
+    other backends keep it weak, exact.
+    """
+    if backend.name == "torch" and type(value) is float and np.dtype(dtype) == np.float64:
+        return float(np.float32(value))
+    return value
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     """``tf.nn.sigmoid``: e / (1 + e) with e = exp(x), and 1 where e overflows.
 
@@ -237,10 +254,10 @@ def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
     return np.moveaxis(out, -1, axis)
 
 
-def _mean(x: np.ndarray, axis: int) -> np.ndarray:
+def _mean(x: np.ndarray, axis: int, backend: Backend = _TENSORFLOW) -> np.ndarray:
     with warnings.catch_warnings():  # an empty axis: NaN, as in Keras
         warnings.simplefilter("ignore", RuntimeWarning)
-        return _tfmath.keras_mean(x, axis=axis)
+        return keras_mean_on(backend, x, axis)
 
 
 def _out_of_unit(values: np.ndarray) -> Any:
@@ -273,35 +290,35 @@ def _same_shape(y_true: np.ndarray, y_pred: np.ndarray, loss: str, hint: str) ->
 
 def _bfce_reference(y_true: np.ndarray, y_pred: np.ndarray, *, apply_class_balancing: bool,
                     alpha: float, gamma: float, from_logits: bool, label_smoothing: float,
-                    axis: int, epsilon: float) -> np.ndarray:
-    """Keras' binary_focal_crossentropy on the TensorFlow backend, in `y_pred`'s dtype."""
+                    axis: int, epsilon: float, backend: Backend = _TENSORFLOW) -> np.ndarray:
+    """Keras' binary_focal_crossentropy on `backend`, in `y_pred`'s dtype."""
     kind = y_pred.dtype.type
     one = kind(1)
     with np.errstate(all="ignore"):
         if label_smoothing:
             y_true = smooth_binary(y_true, label_smoothing)
-        if from_logits:
+        if from_logits and backend.caches_logits:
             # ops.sigmoid attaches the logits; TF's binary_crossentropy then
             # takes them, unclipped: the cross-entropy part is the logits formula.
+            # (tf.keras 2.x passes from_logits on to the same formula.)
             p = _sigmoid(y_pred)
             bce = sigmoid_cross_entropy_with_logits(y_true, y_pred)
         else:
-            p = y_pred
-            clipped = clip(p, epsilon)
-            # TF: -(y log p + (1 - y) log(1 - p)); negating each term first changes no bit
-            bce = y_true * -np.log(clipped) + (one - y_true) * -np.log(one - clipped)
+            # the other backends clip the sigmoid like any probability
+            p = keras_sigmoid(backend, y_pred) if from_logits else y_pred
+            bce = binary_elementwise(backend, y_true, p, False, epsilon)
         p_t = y_true * p + (one - y_true) * (one - p)  # the unclipped prediction
-        focal = np.power(one - p_t, kind(gamma)) * bce
+        focal = np.power(one - p_t, kind(_tensor_scalar(gamma, y_pred.dtype, backend))) * bce
         if apply_class_balancing:
             weight = y_true * kind(alpha) + (one - y_true) * kind(1 - alpha)
             focal = weight * focal
-        return _mean(focal, axis)
+        return _mean(focal, axis, backend)
 
 
 def _plan_binary(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
                  apply_class_balancing: bool = False, alpha: float = 0.25, gamma: float = 2.0,
                  from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1,
-                 epsilon: float = EPSILON) -> Plan:
+                 epsilon: float = EPSILON, backend: Backend = _TENSORFLOW) -> Plan:
     require_rank(y_pred, "y_pred", _BFCE)
     _same_shape(y_true, y_pred, _BFCE, "Hint: give y_true the shape of y_pred, e.g. "
                 "y_true.reshape(y_pred.shape) for (N,) labels of (N, 1) predictions.")
@@ -337,8 +354,11 @@ def _plan_binary(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
         return _bfce_reference(
             truth, prediction, apply_class_balancing=apply_class_balancing, alpha=alpha,
             gamma=gamma, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis,
-            epsilon=epsilon), None
+            epsilon=epsilon, backend=backend), None
 
+    if backend.clamps_logs:  # PyTorch checks its inputs at the call: raise now
+        computed = reference()
+        return Plan(lambda: computed)
     return Plan(reference)
 
 
@@ -460,18 +480,18 @@ def binary_focal_crossentropy(
 
 def _cfce_reference(y_true: np.ndarray, y_pred: np.ndarray, *, alpha: float | _PerClass,
                     gamma: float, from_logits: bool, label_smoothing: float, axis: int,
-                    epsilon: float) -> np.ndarray:
-    """Keras' categorical_focal_crossentropy on the TensorFlow backend."""
+                    epsilon: float, backend: Backend = _TENSORFLOW) -> np.ndarray:
+    """Keras' categorical_focal_crossentropy on `backend` (they differ in `rescaled` only)."""
     kind = y_pred.dtype.type
     with np.errstate(all="ignore"):
         if label_smoothing:
             y_true = smooth_categorical(y_true, label_smoothing)
         if from_logits:
             y_pred = _softmax(y_pred, axis)  # no cached logits here: clipped like probabilities
-        y_pred = _tfmath.flush_subnormals(y_pred)
-        total = _tfmath.flush_subnormals(np.expand_dims(_tfmath.reduce_sum(y_pred, axis), axis))
-        output = clip(y_pred / total, epsilon)
+        output = clip(rescaled(backend, y_pred, axis), epsilon)
         cce = -y_true * np.log(output)
+        gamma = _tensor_scalar(gamma, y_pred.dtype, backend)
+        alpha = _tensor_scalar(alpha, y_pred.dtype, backend)
         # ops.power and ops.multiply promote to a numpy gamma's or alpha's dtype
         power_dtype = _promoted(y_pred.dtype, gamma)
         modulating = np.power((kind(1) - output).astype(power_dtype), power_dtype.type(gamma))
@@ -487,7 +507,7 @@ def _cfce_reference(y_true: np.ndarray, y_pred: np.ndarray, *, alpha: float | _P
 def _plan_categorical(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
                       alpha: float | _PerClass = 0.25, gamma: float = 2.0,
                       from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1,
-                      epsilon: float = EPSILON) -> Plan:
+                      epsilon: float = EPSILON, backend: Backend = _TENSORFLOW) -> Plan:
     require_rank(y_pred, "y_pred", _CFCE)
     require_rank(y_true, "y_true", _CFCE)
     hint = ("Hint: categorical focal loss takes one-hot rows; for integer labels use "
@@ -521,7 +541,7 @@ def _plan_categorical(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *
     def reference() -> tuple[np.ndarray, None]:
         return _cfce_reference(truth, prediction, alpha=alpha, gamma=gamma,
                                from_logits=from_logits, label_smoothing=label_smoothing,
-                               axis=axis, epsilon=epsilon), None
+                               axis=axis, epsilon=epsilon, backend=backend), None
 
     return Plan(reference)
 
@@ -655,22 +675,31 @@ def _integer_labels(y_true: np.ndarray, n_classes: int) -> np.ndarray:
     return y_true.astype(np.int64)
 
 
-def _gce_reference(labels: np.ndarray, y_pred: np.ndarray, q: float) -> np.ndarray:
+def _gce_reference(labels: np.ndarray, y_pred: np.ndarray, q: float,
+                   backend: Backend = _TENSORFLOW) -> np.ndarray:
     """Keras' categorical_generalized_cross_entropy: (1 - p**q) / q, p = sum(y_pred * one_hot)."""
     k = y_pred.shape[-1]
     one_hot = (labels[..., None] == np.arange(k)).astype(y_pred.dtype)
     with np.errstate(all="ignore"):
         # the product keeps inf * 0 = NaN of the other classes, as in Keras; TF reads a
         # subnormal probability as 0 (so it costs exactly 1/q)
-        flushed = _tfmath.flush_subnormals(y_pred) if y_pred.dtype.kind == "f" else y_pred
+        # (so does XLA on JAX; PyTorch and NumPy keep it: p = 1e-40 with q = 1e-4 costs 91.68)
+        flushes = backend.name in _FLUSHING and y_pred.dtype.kind == "f"
+        flushed = _tfmath.flush_subnormals(y_pred) if flushes else y_pred
         p = np.sum(flushed * one_hot, axis=-1, dtype=y_pred.dtype)
         compute = _promoted(np.dtype(np.float32) if y_pred.dtype.kind in "iub" else y_pred.dtype, q)
         kind = compute.type
-        return (kind(1) - np.power(np.asarray(p).astype(compute), kind(q))) / kind(q)
+        exponent = kind(_tensor_scalar(q, compute, backend))  # (the division is Python's)
+        return (kind(1) - np.power(np.asarray(p).astype(compute), exponent)) / kind(q)
+
+
+#: Backends whose CPU kernels read float32/float64 subnormals as 0.
+_FLUSHING = ("tensorflow", "jax")
 
 
 def _plan_generalized(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
-                      q: float = 0.5, epsilon: float = EPSILON) -> Plan:
+                      q: float = 0.5, epsilon: float = EPSILON,
+                      backend: Backend = _TENSORFLOW) -> Plan:
     require_rank(y_pred, "y_pred", _GCE)
     k = y_pred.shape[-1]
     if y_true.shape != y_pred.shape[:-1]:
@@ -700,7 +729,7 @@ def _plan_generalized(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *
         )
 
     def reference() -> tuple[np.ndarray, None]:
-        return _gce_reference(labels, prediction, q), None
+        return _gce_reference(labels, prediction, q, backend), None
 
     return Plan(reference)
 
@@ -1036,6 +1065,24 @@ class BinaryFocalCrossentropy(LossDefinition):
     which lossbounds enforces.
     """
 
+    # PyTorch computes float64 elementwise and averages in float32 (`keras_mean_on`): the
+    # plan takes float64 as it is. Measured with Keras 3.15.1.
+    float64_function = {"torch": "exact"}
+    backend_differences = {
+        "jax": ("From logits, the sigmoid is clipped like a probability: target 0 at logit 100 "
+                "costs 15.942385 (TensorFlow 100, from the logits it caches), so the worst case "
+                "is finite."),
+        "torch": ("From logits, the sigmoid is clipped like a probability (target 0 at logit "
+                  "100 costs 15.942385, TensorFlow 100); logs are clamped at -100 and 1 - p is "
+                  "taken with log1p (float16 saturates at 100 instead of inf); NaN raises (a "
+                  "ValueError here, a RuntimeError in PyTorch); float64 is averaged in float32."),
+        "numpy": ("From logits, the sigmoid is clipped like a probability: target 0 at logit "
+                  "100 costs 15.942385 (TensorFlow 100), so the worst case is finite."),
+        "tf_keras": ("Epsilon is added inside both logs: target 1 predicted 0 costs 15.424949 "
+                     "(TensorFlow 16.118095) and target 0 predicted 1 costs 15.333239 "
+                     "(15.942385)."),
+    }
+
     name = _BFCE
     class_name = "BinaryFocalCrossentropy"
     aliases = ("bfce", "binary_focal", "binary_focal_loss")
@@ -1055,6 +1102,10 @@ class BinaryFocalCrossentropy(LossDefinition):
     def plan(self, y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype,
              **options: Any) -> Plan:
         return _plan_binary(y_true, y_pred, dtype, **options)
+
+    def plan_on(self, backend: Backend, y_true: np.ndarray, y_pred: np.ndarray,
+                dtype: np.dtype, **options: Any) -> Plan:
+        return _plan_binary(y_true, y_pred, dtype, backend=backend, **options)
 
     # -- bounds ------------------------------------------------------------
 
@@ -1416,6 +1467,16 @@ class CategoricalFocalCrossentropy(LossDefinition):
 
     # float64 on PyTorch (and NumPy): see Backend.float64_rule; measured with Keras 3.15.1
     float64_function = {"torch": "exact"}
+    backend_differences = {
+        "jax": ("A float16 row of probabilities summing below 2**-16 gives NaN or inf (XLA "
+                "multiplies by the reciprocal of the sum, which overflows float16); TensorFlow "
+                "rescales it."),
+        "torch": ("float64 inputs use gamma and alpha rounded to float32 (PyTorch makes Python "
+                  "numbers float32 tensors): a relative difference near 1e-8; a float32 row "
+                  "whose sum is subnormal is rescaled (TensorFlow: NaN)."),
+        "numpy": ("A float32 row whose sum is subnormal is rescaled (TensorFlow reads it as 0 "
+                  "and gives NaN)."),
+    }
 
     name = _CFCE
     class_name = "CategoricalFocalCrossentropy"
@@ -1434,6 +1495,10 @@ class CategoricalFocalCrossentropy(LossDefinition):
     def plan(self, y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype,
              **options: Any) -> Plan:
         return _plan_categorical(y_true, y_pred, dtype, **options)
+
+    def plan_on(self, backend: Backend, y_true: np.ndarray, y_pred: np.ndarray,
+                dtype: np.dtype, **options: Any) -> Plan:
+        return _plan_categorical(y_true, y_pred, dtype, backend=backend, **options)
 
     # -- bounds ------------------------------------------------------------
 
@@ -1604,6 +1669,18 @@ class CategoricalGeneralizedCrossEntropy(LossDefinition):
 
     in_tf_keras = False  # Keras 3 added it
 
+    # PyTorch (on tensors: see plan_on) ends in no ops.mean, so float64 stays float64.
+    float64_function = {"torch": "exact"}
+    backend_differences = {
+        "torch": ("Keras' function raises a TypeError for numpy inputs (it works on tensors, "
+                  "and the class works); lossbounds gives the tensors' value. Subnormal "
+                  "probabilities count as given (TensorFlow reads them as 0: p = 1e-40 with "
+                  "q = 1e-4 costs 91.68, TensorFlow 10000), and float64 inputs use q rounded "
+                  "to float32 in the power."),
+        "numpy": ("Subnormal probabilities count as given (TensorFlow reads them as 0: "
+                  "p = 1e-40 with q = 1e-4 costs 91.68, TensorFlow 10000)."),
+    }
+
     name = _GCE
     class_name = "CategoricalGeneralizedCrossEntropy"
     # Keras' get() accepts none of these (the loss is missing from its registry); lossbounds does.
@@ -1623,6 +1700,12 @@ class CategoricalGeneralizedCrossEntropy(LossDefinition):
     def plan(self, y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype,
              **options: Any) -> Plan:
         return _plan_generalized(y_true, y_pred, dtype, **options)
+
+    def plan_on(self, backend: Backend, y_true: np.ndarray, y_pred: np.ndarray,
+                dtype: np.dtype, **options: Any) -> Plan:
+        # On PyTorch Keras' function raises a TypeError for numpy inputs (it multiplies a
+        # numpy array by a tensor); lossbounds gives what it returns for tensors.
+        return _plan_generalized(y_true, y_pred, dtype, backend=backend, **options)
 
     def _q(self, s: Setting) -> float:
         return _as_computed(s["q"], s.semantics)

@@ -38,6 +38,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .. import _tfmath
+from ..backends import Backend, get_backend
 from ..checks import EPSILON, plain, require_nonempty, to_array
 from ..engine import Plan, broadcast_shape, cast, require_rank, same_rank
 from ..options import COUNTS, N_CLASSES, PRED_RANGE, SAMPLE_WEIGHT, Y_TRUE, Option
@@ -623,12 +624,52 @@ def _at(value: float, target: float) -> bool:
     return abs(value - target) <= PRINT_ATOL + FLOAT32_RTOL * abs(target)
 
 
+def _integer_predictions(backend: Backend, y_true: np.ndarray, dtype: np.dtype, loss: str,
+                         computes: tuple[str, ...]) -> np.dtype:
+    """The compute dtype for integer predictions: float32 on the backends in `computes`.
+
+    There Keras casts the labels to the integer dtype and the margin ``1.0 - ...``
+    makes the rest float32; a label the cast would change raises. Elsewhere
+    Keras raises a TypeError, and so does lossbounds.
+    """
+    if dtype.kind not in "iu":
+        return dtype
+    if backend.name not in computes:
+        raise TypeError(
+            f"{loss}: `y_pred` has integer dtype {dtype}, which {backend.title} "
+            "rejects. Hint: pass `y_pred.astype('float32')`.")
+    with np.errstate(invalid="ignore"):
+        kept = y_true == np.trunc(y_true) if y_true.dtype.kind == "f" else np.True_
+    if not np.all(kept):
+        raise ValueError(
+            f"{loss}: `y_true` holds {plain(y_true[~kept].flat[0])}, which Keras would truncate "
+            f"when it casts the labels to the integer dtype {dtype} of `y_pred`. Hint: pass "
+            "floating-point predictions, `y_pred.astype('float32')`.")
+    return np.dtype(np.float32)
+
+
 class _Margin(LossDefinition):
     """What the three margin losses share: the margin words and the error-rate bound."""
 
     bound_options: ClassVar[tuple[Option, ...]] = (PRED_RANGE,)
     data_options = (Y_TRUE, SAMPLE_WEIGHT, COUNTS)
     prior_keys = ("counts",)
+    #: Backends whose Keras computes this loss from integer predictions (in float32).
+    integer_backends: ClassVar[tuple[str, ...]] = ()
+    integer_predictions = True  # where the backend rejects them, the plan raises
+
+    def plan(self, y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype,
+             **options: Any) -> Plan:
+        return self.plan_on(get_backend("tensorflow"), y_true, y_pred, dtype, **options)
+
+    def plan_on(self, backend: Backend, y_true: np.ndarray, y_pred: np.ndarray,
+                dtype: np.dtype, **options: Any) -> Plan:
+        dtype = _integer_predictions(backend, y_true, dtype, self.name, self.integer_backends)
+        return self.margin_plan(y_true, y_pred, dtype)
+
+    def margin_plan(self, y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype) -> Plan:
+        """Checks and reference in the (float) compute dtype."""
+        raise NotImplementedError
     #: "output" or "sample", for sentences
     unit = "output"
     #: what a wrong prediction is, in words
@@ -684,8 +725,7 @@ class _BinaryMargin(_Margin):
 
     squared: bool = False
 
-    def plan(self, y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype,
-             **options: Any) -> Plan:
+    def margin_plan(self, y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype) -> Plan:
         return _margin_plan(y_true, y_pred, dtype, loss=self.name, squared=self.squared)
 
     def shape(self, shortfall: float) -> float:
@@ -832,6 +872,11 @@ class Hinge(_BinaryMargin):
 
     # float64 on PyTorch (and NumPy): see Backend.float64_rule; measured with Keras 3.15.1
     float64_function = {"torch": "float32"}
+    integer_backends = ("torch", "numpy")
+    backend_differences = {
+        "torch": "Integer predictions are accepted and computed in float32 (TensorFlow raises).",
+        "numpy": "Integer predictions are accepted and computed in float32 (TensorFlow raises).",
+    }
 
     name = "hinge"
     class_name = "Hinge"
@@ -880,6 +925,11 @@ class SquaredHinge(_BinaryMargin):
 
     # float64 on PyTorch (and NumPy): see Backend.float64_rule; measured with Keras 3.15.1
     float64_function = {"torch": "float32"}
+    integer_backends = ("torch", "numpy")
+    backend_differences = {
+        "torch": "Integer predictions are accepted and computed in float32 (TensorFlow raises).",
+        "numpy": "Integer predictions are accepted and computed in float32 (TensorFlow raises).",
+    }
 
     name = "squared_hinge"
     class_name = "SquaredHinge"
@@ -953,6 +1003,11 @@ class CategoricalHinge(_Margin):
 
     # float64 on PyTorch (and NumPy): see Backend.float64_rule; measured with Keras 3.15.1
     float64_function = {"torch": "float32"}
+    integer_backends = ("jax", "torch", "numpy")
+    backend_differences = {
+        name: "Integer predictions are accepted and computed in float32 (TensorFlow raises)."
+        for name in integer_backends
+    }
 
     name = "categorical_hinge"
     class_name = "CategoricalHinge"
@@ -966,8 +1021,7 @@ class CategoricalHinge(_Margin):
     prior_meaning = ("the loss of the best constant scores (the most frequent class scored 1 and "
                      "the others 0, or equal scores if no class holds half the labels)")
 
-    def plan(self, y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype,
-             **options: Any) -> Plan:
+    def margin_plan(self, y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype) -> Plan:
         return _categorical_plan(y_true, y_pred, dtype)
 
     def best(self, s: Setting) -> float:

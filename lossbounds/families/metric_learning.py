@@ -27,6 +27,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .. import _tfmath
+from ..backends import Backend
 from ..checks import EPSILON, check_bool, check_real, plain, to_array
 from ..engine import Plan, cast, predictions
 from ..options import Y_TRUE, Option
@@ -162,14 +163,25 @@ def _softplus(x: np.ndarray) -> np.ndarray:
     return _tfmath.flush_subnormals(out.astype(x.dtype))
 
 
+def _numpy_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``ops.matmul(a, ops.transpose(b))`` on Keras' NumPy backend: NumPy's own matmul."""
+    return np.matmul(a, b.T).astype(a.dtype)
+
+
+#: The float matmul each backend runs, where it is not TensorFlow's (`_matmul`).
+_MATMULS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {"numpy": _numpy_matmul}
+
+
 def _circle_reference(labels: np.ndarray, ref_labels: np.ndarray, embeddings: np.ndarray,
                       references: np.ndarray, *, gamma: float, margin: float,
-                      remove_diagonal: bool) -> np.ndarray:
+                      remove_diagonal: bool,
+                      matmul: Callable[[np.ndarray, np.ndarray], np.ndarray] = _matmul
+                      ) -> np.ndarray:
     """Keras' circle, in its order of operations (``losses.py``, Keras 3.15.1)."""
     t = embeddings.dtype.type
     # Python arithmetic first, as in Keras: 1 + margin, 1 - margin and -1 * gamma.
     optim_pos, optim_neg, delta_pos, delta_neg = margin, 1 + margin, margin, 1 - margin
-    distances = np.maximum(t(1) - _matmul(embeddings, references), t(0))
+    distances = np.maximum(t(1) - matmul(embeddings, references), t(0))
     positive = labels[:, None] == ref_labels[None, :]
     negative = ~positive
     if remove_diagonal:
@@ -245,7 +257,7 @@ def _embeddings(values: np.ndarray, argument: str) -> np.ndarray:
 def _plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *, gamma: float = 80.0,
           margin: float = 0.4, remove_diagonal: bool = True, epsilon: float = EPSILON,
           label_dtype: np.dtype | None = None, ref_labels: Any = None,
-          ref_embeddings: Any = None) -> Plan:
+          ref_embeddings: Any = None, backend: str = "tensorflow") -> Plan:
     embeddings = _embeddings(y_pred, "y_pred")
     labels = _labels(y_true, "y_true", label_dtype)
     if labels.size != embeddings.shape[0]:
@@ -276,7 +288,8 @@ def _plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *, gamma: flo
         with np.errstate(all="ignore"):  # inf and NaN as Keras gives them
             values = _circle_reference(labels, references_labels, cast(embeddings, compute),
                                        cast(references, compute), gamma=gamma, margin=margin,
-                                       remove_diagonal=remove_diagonal)
+                                       remove_diagonal=remove_diagonal,
+                                       matmul=_MATMULS.get(backend, _matmul))
         return values, values > 0  # Keras' mask: samples with loss 0 leave the mean
 
     return Plan(reference)
@@ -481,8 +494,15 @@ class Circle(LossDefinition):
     pair of their own :math:`P_i`, :math:`N_i` values.
     """
 
-    # float64 on PyTorch (and NumPy): see Backend.float64_rule; measured with Keras 3.15.1
+    # float64 on PyTorch (and NumPy): see Backend.float64_rule; measured with Keras 3.15.1.
+    # The class follows the function (the backends' "function" rule).
     float64_function = {"torch": "float32"}
+    backend_differences = {
+        backend: ("The class raises for a scalar sample_weight: Keras multiplies the weight in "
+                  "place by the mask that leaves out samples with loss 0. Pass one weight per "
+                  "sample instead.")
+        for backend in ("torch", "numpy")
+    }
 
     in_tf_keras = False  # Keras 3 added it
 
@@ -506,6 +526,10 @@ class Circle(LossDefinition):
     def plan(self, y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype,
              **options: Any) -> Plan:
         return _plan(y_true, y_pred, _float(dtype), **options)
+
+    def plan_on(self, backend: Backend, y_true: np.ndarray, y_pred: np.ndarray,
+                dtype: np.dtype, **options: Any) -> Plan:
+        return _plan(y_true, y_pred, _float(dtype), backend=backend.name, **options)
 
     def class_options(self, dtype: np.dtype) -> dict[str, Any]:
         return {"label_dtype": dtype}  # Keras' class casts the labels to its dtype first

@@ -331,6 +331,11 @@ class Poisson(LossDefinition):
     bound_options = (Y_RANGE, PRED_RANGE)
     data_options = (Y_TRUE, SAMPLE_WEIGHT, MEAN)
     function = staticmethod(poisson)
+    backend_differences = {
+        name: ("Integer predictions raise a TypeError, as on TensorFlow; Keras here casts its "
+               "epsilon to the integer dtype (0) and returns NaN or -inf for a prediction of 0.")
+        for name in ("jax", "torch", "numpy")
+    }
     prior_keys = ("mean",)
     uniform_needed = False  # the prior (predicting the mean) is the baseline to beat
     prior_name = "mean target"
@@ -603,6 +608,13 @@ class KLDivergence(LossDefinition):
 
     # float64 on PyTorch (and NumPy): see Backend.float64_rule; measured with Keras 3.15.1
     float64_function = {"torch": "exact"}
+    backend_differences = {
+        **{name: ("Integer predictions raise a TypeError, as on TensorFlow; Keras here clips "
+                  "integer targets and predictions and returns -ln(epsilon) = 16.118 for a "
+                  "correct one-hot prediction.") for name in ("jax", "torch")},
+        "numpy": ("Integer predictions raise a TypeError, as on TensorFlow; Keras here returns "
+                  "float64 NaN."),
+    }
 
     name = "kl_divergence"
     class_name = "KLDivergence"

@@ -32,6 +32,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .. import _tfmath
+from ..backends import Backend
 from ..checks import (
     EPSILON,
     check_n_classes,
@@ -222,6 +223,8 @@ class MeanSquaredError(LossDefinition):
     data_options = (Y_TRUE, SAMPLE_WEIGHT, COUNT, MEAN, VARIANCE)
     function = staticmethod(mean_squared_error)
     integer_predictions = True
+    backend_differences = {"tf_keras": "Integer predictions raise a TypeError: tf.keras 2.x "
+                           "averages them in integers, truncating the mean (2 for squared errors 1 and 4)."}
     prior_keys = ("variance",)
     uniform_needed = False
     prior_name = "target variance"
@@ -229,6 +232,12 @@ class MeanSquaredError(LossDefinition):
 
     def plan(self, y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype,
              **options: Any) -> Plan:
+        return _plan(y_true, y_pred, dtype, **options)
+
+    def plan_on(self, backend: Backend, y_true: np.ndarray, y_pred: np.ndarray,
+                dtype: np.dtype, **options: Any) -> Plan:
+        if backend.name == "tf_keras":
+            _float_predictions(dtype, self.name, _INTEGER_MEAN)
         return _plan(y_true, y_pred, dtype, **options)
 
     def best(self, s: Setting) -> float:
@@ -348,6 +357,11 @@ def _float_predictions(dtype: np.dtype, loss: str, why: str) -> None:
             f"{loss}: `y_pred` has integer dtype {dtype}. {why} Hint: pass "
             "`y_pred.astype('float32')`."
         )
+
+
+#: Why lossbounds refuses integer predictions to MSE and MAE on tf.keras 2.x.
+_INTEGER_MEAN = ("tf.keras 2.x computes the loss in that integer dtype, so the mean over the "
+                 "last axis is truncated (1 for errors 1 and 2).")
 
 
 def _target_rows(y_true: Any, sample_weight: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -621,6 +635,8 @@ class MeanAbsoluteError(_Regression):
     title = "mean absolute error"
     function = staticmethod(mean_absolute_error)
     integer_predictions = True
+    backend_differences = {"tf_keras": "Integer predictions raise a TypeError: tf.keras 2.x "
+                           "averages them in integers, truncating the mean."}
     zero_formula = "mean |y|"
     constant = "the median target"
     prior_name = "mean absolute deviation from the median"
@@ -628,6 +644,12 @@ class MeanAbsoluteError(_Regression):
 
     def plan(self, y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype,
              **options: Any) -> Plan:
+        return _mae_plan(y_true, y_pred, dtype, **options)
+
+    def plan_on(self, backend: Backend, y_true: np.ndarray, y_pred: np.ndarray,
+                dtype: np.dtype, **options: Any) -> Plan:
+        if backend.name == "tf_keras":
+            _float_predictions(dtype, self.name, _INTEGER_MEAN)
         return _mae_plan(y_true, y_pred, dtype, **options)
 
     def pointwise(self, s: Setting, y: Any, p: Any) -> np.ndarray:
@@ -883,13 +905,23 @@ class MeanAbsolutePercentageError(_Regression):
 # Mean squared logarithmic error
 
 
+#: Backends whose MSLE takes the maximum with epsilon in float16 for float16 inputs.
+_HALF_MAXIMUM = ("jax", "tf_keras")
+
+
 def _msle_epsilon(epsilon: float) -> float:
     """Keras' msle makes its epsilon a float32 tensor, whatever the inputs' dtype."""
     return float(_F32(epsilon))
 
 
 def _msle_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
-               epsilon: float = EPSILON) -> Plan:
+               epsilon: float = EPSILON, float16_inside: bool = False) -> Plan:
+    """MSLE's checks and reference; `float16_inside`: float16 stays float16 (JAX, tf.keras).
+
+    TensorFlow's ``ops.maximum`` promotes float16 against the float32
+    epsilon tensor; JAX's weakly typed scalar and tf.keras' Python float
+    take the float16 instead, so every step rounds to float16.
+    """
     loss = "mean_squared_logarithmic_error"
     y_true, y_pred = _shapes(y_true, y_pred, loss)
     if dtype.kind in "iu":
@@ -904,6 +936,8 @@ def _msle_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
             "mean_squared_error.")
     # maximum(x, float32 epsilon) promotes: float16 and integers compute in float32.
     compute = np.result_type(dtype, _F32) if dtype.kind == "f" else np.dtype(_F32)
+    if float16_inside and dtype == np.float16:
+        compute = dtype
     eps = compute.type(_F32(epsilon))
 
     def reference() -> tuple[np.ndarray, None]:
@@ -947,7 +981,8 @@ def mean_squared_logarithmic_error(y_true: ArrayLike, y_pred: ArrayLike, *,
     numpy.ndarray
         Per-sample losses with the last axis removed: float32 for float16
         and integer predictions (Keras' maximum with the float32 epsilon
-        promotes them), else `y_pred`'s dtype.
+        promotes them; on JAX and tf.keras 2.x float16 stays float16), else
+        `y_pred`'s dtype.
 
     Raises
     ------
@@ -1007,6 +1042,13 @@ class MeanSquaredLogarithmicError(_Regression):
 
     # float64 on PyTorch (and NumPy): see Backend.float64_rule; measured with Keras 3.15.1
     float64_function = {"torch": "float32"}
+    backend_differences = {
+        "jax": ("float16 inputs give a float16 result computed in float16 (TensorFlow computes "
+                "float32): 21.28125 instead of 21.299335 for target 0, prediction 100."),
+        "tf_keras": ("float16 inputs give a float16 result computed in float16 (21.28 instead "
+                     "of 21.299335 for target 0, prediction 100); integer predictions raise a "
+                     "TypeError."),
+    }
 
     name = "mean_squared_logarithmic_error"
     class_name = "MeanSquaredLogarithmicError"
@@ -1022,6 +1064,15 @@ class MeanSquaredLogarithmicError(_Regression):
     def plan(self, y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype,
              **options: Any) -> Plan:
         return _msle_plan(y_true, y_pred, dtype, **options)
+
+    def plan_on(self, backend: Backend, y_true: np.ndarray, y_pred: np.ndarray,
+                dtype: np.dtype, **options: Any) -> Plan:
+        if backend.name == "tf_keras":
+            _float_predictions(dtype, self.name, (
+                "tf.keras 2.x raises a TypeError there (its maximum with the float epsilon "
+                "takes y_pred's dtype)."))
+        return _msle_plan(y_true, y_pred, dtype, float16_inside=backend.name in _HALF_MAXIMUM,
+                          **options)
 
     def log_floor(self, s: Setting, x: Any) -> np.ndarray:
         """u(x) = ln(1 + max(x, eps)), the finite inputs of the dtype at most its largest."""
@@ -1262,7 +1313,14 @@ class Huber(_Regression):
     title = "Huber loss"
     keras_options = (DELTA,)
     function = staticmethod(huber)
-    integer_predictions = True  # rejected by the plan with the reason
+    integer_predictions = True  # rejected by the plan with the reason (but on tf.keras)
+    # tf.keras 2.x computes Huber in float32 whatever the inputs
+    float64_function = {"tf_keras": "float32"}
+    backend_differences = {
+        "tf_keras": ("Computed and returned in float32 whatever the inputs (float16 and "
+                     "float64 too), so integer predictions work; Keras 3 returns the input's "
+                     "float dtype."),
+    }
     zero_formula = "mean huber(y)"
     constant = "the best constant (the Huber estimate of location)"
     prior_name = "Huber loss of the best constant"
@@ -1273,8 +1331,17 @@ class Huber(_Regression):
              **options: Any) -> Plan:
         return _huber_plan(y_true, y_pred, dtype, **options)
 
+    def plan_on(self, backend: Backend, y_true: np.ndarray, y_pred: np.ndarray,
+                dtype: np.dtype, **options: Any) -> Plan:
+        if backend.name == "tf_keras":
+            # tf.keras 2.x casts y_true, y_pred and delta to floatx: float32 whatever the
+            # inputs, so integer predictions are fine there.
+            return _huber_plan(y_true, y_pred, np.dtype(_F32), **options)
+        return _huber_plan(y_true, y_pred, dtype, **options)
+
     def delta(self, s: Setting) -> float:
-        return _rounded_delta(s["delta"], s.semantics.dtype)
+        dtype = _F32 if s.semantics.backend.name == "tf_keras" else s.semantics.dtype
+        return _rounded_delta(s["delta"], dtype)
 
     def pointwise(self, s: Setting, y: Any, p: Any) -> np.ndarray:
         delta = self.delta(s)
@@ -1514,6 +1581,11 @@ class LogCosh(_Regression):
     class_name = "LogCosh"
     title = "log-cosh loss"
     function = staticmethod(log_cosh)
+    backend_differences = {
+        name: ("Integer predictions raise a TypeError, as on TensorFlow; Keras here casts "
+               "ln 2 to the integer dtype (0), so log cosh(2) comes out 2.018 instead of 1.325.")
+        for name in ("jax", "torch", "numpy")
+    }
     zero_formula = "mean log cosh(y)"
     constant = "the best constant (between the median and the mean)"
     prior_name = "log-cosh loss of the best constant"

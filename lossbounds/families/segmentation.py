@@ -596,9 +596,10 @@ def _mask_statistics(y_true: Any, axis: Axis, loss: str) -> tuple[np.ndarray, in
 class _Overlap(LossDefinition):
     """What Dice and Tversky share: the mask, the foreground fraction, the words."""
 
-    # float64 on PyTorch (and NumPy): see Backend.float64_rule; measured with Keras 3.15.1
+    # float64 on PyTorch (and NumPy): see Backend.float64_rule; measured with Keras 3.15.1.
+    # They end in a sum, not ops.mean: PyTorch computes float64 exactly. The class follows
+    # the function (the backends' "function" rule).
     float64_function = {"torch": "exact"}
-    float64_class = {"torch": "exact", "numpy": "float32_inside"}
 
     in_tf_keras = False  # Keras 3 added it
 

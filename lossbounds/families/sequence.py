@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ..backends import Backend
 from ..checks import EPSILON, plain, to_array
 from ..engine import Plan, cast
 from ..options import N_CLASSES, Option
@@ -227,18 +228,123 @@ def _ctc_reference(labels: np.ndarray, logits: np.ndarray) -> np.ndarray:
     return values
 
 
+#: The stand-in for ln 0 of the CTC that Keras' JAX and NumPy backends share (optax's
+#: ``ctc_loss_with_forward_probs``): a label that cannot be aligned costs about 1e5.
+OPTAX_LOG_EPSILON = -1e5
+
+
+def _optax_ctc_reference(labels: np.ndarray, logits: np.ndarray) -> np.ndarray:
+    """Keras' CTC on JAX and NumPy (``backend/{jax,numpy}/nn.py``, from optax), in float32.
+
+    A forward pass over two rows of states per label position: ``phi`` (a
+    blank, or the start, before position n) and ``emit`` (label n). Every
+    state but the start begins at -1e5 rather than -inf, and a forbidden
+    transition (a skipped blank between equal labels) adds -1e5: an
+    impossible label costs about 1e5 instead of inf. Both one-hot
+    contractions (the label log-probabilities, the final pick) multiply
+    every entry by 0 or 1, so a non-finite log-probability anywhere in a row
+    makes it NaN, and ``pad * prev + (1 - pad) * next`` turns a -inf state
+    into NaN, as on those backends.
+    """
+    f32 = np.float32
+    n, width = labels.shape
+    logp = _log_softmax(logits.astype(f32))
+    lengths = np.count_nonzero(labels, axis=1)
+    index = np.broadcast_to(labels[:, None, :], (n, logits.shape[1], width))
+    emit_logp = np.take_along_axis(logp, index, axis=2)
+    non_finite = ~np.isfinite(logp)
+    others = non_finite.sum(axis=2)[:, :, None] - np.take_along_axis(non_finite, index, axis=2)
+    emit_logp = np.where(others > 0, f32(np.nan), emit_logp).transpose(1, 0, 2)
+    blank_logp = logp[:, :, 0:1].transpose(1, 0, 2)
+    repeat = np.zeros((n, width), f32)
+    repeat[:, :-1] = labels[:, :-1] == labels[:, 1:]
+    log_eps = f32(OPTAX_LOG_EPSILON)
+    phi = np.full((n, width + 1), log_eps, f32)
+    phi[:, 0] = 0
+    emit = np.full((n, width), log_eps, f32)
+    for t in range(logits.shape[1]):
+        previous = phi
+        phi = phi.copy()
+        phi[:, 1:] = np.logaddexp(phi[:, 1:], emit + log_eps * repeat)
+        next_emit = np.logaddexp(phi[:, :-1] + emit_logp[t], emit + emit_logp[t])
+        next_phi = phi + blank_logp[t]
+        next_phi[:, 1:] = np.logaddexp(next_phi[:, 1:],
+                                       emit + blank_logp[t] + log_eps * (f32(1) - repeat))
+        # Every frame is valid (pad = 0), but 0 * -inf is NaN.
+        emit = f32(0) * emit + f32(1) * next_emit
+        phi = f32(0) * previous + f32(1) * next_phi
+    phi[:, 1:] = np.logaddexp(phi[:, 1:], emit)
+    pick = np.arange(width + 1)[None, :] == lengths[:, None]
+    return -np.sum(phi * pick.astype(f32), axis=1, dtype=f32)
+
+
+def _torch_ctc_reference(labels: np.ndarray, logits: np.ndarray) -> np.ndarray:
+    """``torch.nn.functional.ctc_loss`` on the CPU (``LossCTC.cpp``), in float32.
+
+    The textbook forward pass over the label with blanks interleaved, with
+    -inf for ln 0: an impossible label costs ``inf``. Each step adds the up
+    to three predecessors as ``log(sum exp(a - max)) + max`` (max taken as 0
+    when all are -inf). Only the blank's and the label's log-probabilities
+    are read, so a NaN among the other classes does not reach the value.
+    """
+    f32 = np.float32
+    n, width = labels.shape
+    frames = logits.shape[1]
+    logp = _log_softmax(logits.astype(f32))
+    lengths = np.count_nonzero(labels, axis=1)
+    states = 2 * width + 1
+    primes = np.zeros((n, states), np.int64)
+    primes[:, 1::2] = labels
+    skip = np.zeros((n, states), bool)  # s - 2 -> s allowed: a label unlike the one before
+    skip[:, 3::2] = labels[:, 1:] != labels[:, :-1]
+    emitted = np.take_along_axis(logp, np.broadcast_to(primes[:, None, :], (n, frames, states)),
+                                 axis=2)
+    alpha = np.full((n, states), -np.inf, f32)
+    if frames:
+        alpha[:, 0] = emitted[:, 0, 0]
+        alpha[:, 1] = np.where(lengths > 0, emitted[:, 0, 1], -np.inf)
+    for t in range(1, frames):
+        one = alpha
+        two = np.full_like(alpha, -np.inf)
+        two[:, 1:] = alpha[:, :-1]
+        three = np.full_like(alpha, -np.inf)
+        three[:, 2:] = np.where(skip[:, 2:], alpha[:, :-2], -np.inf)
+        top = np.maximum(np.maximum(one, two), three)
+        top = np.where(top == -np.inf, f32(0), top)
+        alpha = (np.log(np.exp(one - top) + np.exp(two - top) + np.exp(three - top)) + top
+                 + emitted[:, t])
+    rows = np.arange(n)
+    last = alpha[rows, 2 * lengths]
+    before = np.where(lengths > 0, alpha[rows, np.maximum(2 * lengths - 1, 0)], -np.inf)
+    top = np.maximum(last, before)
+    top = np.where(top == -np.inf, f32(0), top)
+    both = np.log(np.exp(last - top) + np.exp(before - top)) + top
+    return -np.where(lengths > 0, both, last)
+
+
+#: The CTC each Keras backend runs, and the dtype it returns for float64 logits.
+_REFERENCES = {"jax": _optax_ctc_reference, "numpy": _optax_ctc_reference,
+               "torch": _torch_ctc_reference}
+
+
 def _plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
-          epsilon: float = EPSILON, label_dtype: np.dtype | None = None) -> Plan:
+          epsilon: float = EPSILON, label_dtype: np.dtype | None = None,
+          backend: str = "tensorflow") -> Plan:
     _require_shapes(y_true, y_pred)
     labels = _read_labels(y_true, y_pred.shape[2], label_dtype)
-    # Keras' ctc_loss runs TensorFlow in float32 and casts the result to
-    # result_type(y_pred, float32): float64 stays float64, the rest is float32.
+    # Keras' ctc_loss computes in float32 and returns result_type(y_pred, float32):
+    # float64 stays float64 (on TensorFlow; the other backends compute float64
+    # inputs as float32 before this), the rest is float32.
     result = np.dtype(np.float64 if np.dtype(dtype) == np.float64 else np.float32)
+    formula = _REFERENCES.get(backend)
 
     def reference() -> tuple[np.ndarray, None]:
-        with np.errstate(over="ignore"):  # beyond float16/32's range: inf, as in Keras
+        with np.errstate(all="ignore"):  # inf and NaN as Keras gives them
             logits = cast(cast(y_pred, dtype), np.dtype(np.float32))
-            values = _ctc_reference(labels, logits).astype(np.float32)
+            if formula is None:
+                values = _ctc_reference(labels, logits).astype(np.float32)
+            else:
+                values = formula(labels, logits).astype(np.float32)
         return values.astype(result), None
 
     return Plan(reference)
@@ -420,8 +526,24 @@ class CTC(LossDefinition):
     columns (which lossbounds rejects) make it negative.
     """
 
-    # float64 on PyTorch (and NumPy): see Backend.float64_rule; measured with Keras 3.15.1
+    # float64 on PyTorch (and NumPy): see Backend.float64_rule; measured with Keras 3.15.1.
+    # The class follows the function (the backends' "function" rule).
     float64_function = {"torch": "float32"}
+    backend_differences = {
+        "jax": ("A label too long for the frames costs about 1e5 (JAX's stand-in for ln 0 is "
+                "-1e5), not about 707 as on TensorFlow; with logits thousands apart the values "
+                "differ from TensorFlow's too (TensorFlow caps them near 707). Labels >= K, which "
+                "JAX scores as probability 1, raise a ValueError here as on every backend."),
+        "numpy": ("A label too long for the frames costs about 1e5 (the stand-in for ln 0 is "
+                  "-1e5), not about 707 as on TensorFlow; with logits thousands apart the "
+                  "values differ from TensorFlow's too (TensorFlow caps them near 707). Labels >= K, "
+                  "on which Keras raises an IndexError, raise a ValueError here."),
+        "torch": ("A label too long for the frames costs inf (PyTorch's ctc_loss), not about "
+                  "707 as on TensorFlow; with logits thousands apart the values differ from "
+                  "TensorFlow's too, and a NaN or inf logit of a class the label does not use "
+                  "leaves the value finite. Labels >= K, which PyTorch scores with garbage, raise a "
+                  "ValueError here."),
+    }
 
     in_tf_keras = False  # Keras 3 added it
 
@@ -444,6 +566,10 @@ class CTC(LossDefinition):
     def plan(self, y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype,
              **options: Any) -> Plan:
         return _plan(y_true, y_pred, dtype, **options)
+
+    def plan_on(self, backend: Backend, y_true: np.ndarray, y_pred: np.ndarray,
+                dtype: np.dtype, **options: Any) -> Plan:
+        return _plan(y_true, y_pred, dtype, backend=backend.name, **options)
 
     def class_options(self, dtype: np.dtype) -> dict[str, Any]:
         return {"label_dtype": dtype}  # Keras' class API casts the labels to its dtype

@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .. import _tfmath
+from ..backends import Backend
 from ..checks import EPSILON, check_axis
 from ..engine import Plan, broadcast_shape, cast, same_rank
 from ..options import AXIS, SAMPLE_WEIGHT, Y_TRUE
@@ -56,8 +57,40 @@ def _normalize(x: np.ndarray, axis: int, epsilon: float) -> np.ndarray:
         return x * inverse
 
 
+def _normalize_l2(x: np.ndarray, axis: int, epsilon: float) -> np.ndarray:
+    r"""``tf.linalg.l2_normalize`` (tf.keras 2.x): ``x * rsqrt(maximum(sum(x**2), 1e-12))``.
+
+    The floor is on the squared norm, 1e-12 in x's dtype (0 in float16), not
+    Keras 3's :math:`1/\epsilon` on the inverse norm; tf.keras' own epsilon
+    plays no part.
+    """
+    x = x.reshape(1) if x.ndim == 0 else x
+    with np.errstate(all="ignore"):
+        square_sum = np.expand_dims(np.asarray(_tfmath.reduce_sum(np.square(x), axis)), axis)
+        return x * _rsqrt(np.maximum(square_sum, x.dtype.type(_L2_FLOOR)))
+
+
+def _normalize_numpy(x: np.ndarray, axis: int, epsilon: float) -> np.ndarray:
+    """Keras' ``normalize`` for NumPy arrays (its NumPy backend): ``x / norm``, zero norms 1.
+
+    No floor: vectors shorter than epsilon are normalised exactly. The plan
+    has rejected ``axis=0``, which this path reads as -1 (``axis or -1``).
+    """
+    x = x.reshape(1) if x.ndim == 0 else x
+    with np.errstate(all="ignore"):
+        norm = np.atleast_1d(np.linalg.norm(x, 2, axis))
+        norm[norm == 0] = 1
+        return x / np.expand_dims(norm, axis)
+
+
+#: tf.linalg.l2_normalize's default floor on the squared norm.
+_L2_FLOOR = 1e-12
+#: How each backend normalises the vectors; not listed: Keras 3's `_normalize`.
+_NORMALIZERS = {"tf_keras": _normalize_l2, "numpy": _normalize_numpy}
+
+
 def _cosine_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *, axis: Any = -1,
-                 epsilon: float = EPSILON) -> Plan:
+                 epsilon: float = EPSILON, normalize: Any = _normalize) -> Plan:
     y_true, y_pred = same_rank(y_true, y_pred)
     shapes = {"y_true": y_true.shape or (1,), "y_pred": y_pred.shape or (1,)}  # 0-d: (1,)
     where = {}
@@ -80,8 +113,8 @@ def _cosine_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *, axi
     broadcast_shape(true_like, pred_like, "cosine_similarity")
 
     def reference() -> tuple[np.ndarray, None]:
-        y = _normalize(cast(y_true, dtype), axis, epsilon)
-        p = _normalize(cast(y_pred, dtype), axis, epsilon)
+        y = normalize(cast(y_true, dtype), axis, epsilon)
+        p = normalize(cast(y_pred, dtype), axis, epsilon)
         with np.errstate(all="ignore"):
             return np.negative(np.asarray(_tfmath.reduce_sum(y * p, axis))), None
 
@@ -164,6 +197,22 @@ def cosine_similarity(y_true: ArrayLike, y_pred: ArrayLike, *, axis: int = -1,
     return CosineSimilarity().per_sample(y_true, y_pred, axis=axis, epsilon=epsilon, backend=backend)
 
 
+def _numpy_axis_zero(y_true: np.ndarray, y_pred: np.ndarray) -> None:
+    """Keras on NumPy reads ``axis=0`` as -1 where it puts the norms back (``axis or -1``).
+
+    That is harmless only when every other axis has length 1; otherwise Keras
+    raises or divides by the wrong norms, so lossbounds raises.
+    """
+    y_true, y_pred = same_rank(y_true, y_pred)
+    if all(x.ndim >= 2 and all(length == 1 for length in x.shape[1:]) for x in (y_true, y_pred)):
+        return
+    raise ValueError(
+        "cosine_similarity: with backend='numpy', Keras reads axis=0 as axis=-1 where it "
+        f"divides by the norms (`axis or -1`), so for shapes {y_true.shape} and {y_pred.shape} "
+        "it raises or divides by the wrong norms; lossbounds raises. Hint: give the same axis "
+        "counted from the end (axis=-2 for 2-D inputs), which Keras reads correctly.")
+
+
 # --------------------------------------------------------------------------
 # Bounds
 
@@ -196,12 +245,36 @@ class CosineSimilarity(LossDefinition):
     keras_options = (AXIS,)
     data_options = (Y_TRUE, SAMPLE_WEIGHT)
     function = staticmethod(cosine_similarity)
+    backend_differences = {
+        "numpy": ("Vectors are divided by their exact norm, with no floor: [1e-8, 0] against "
+                  "[1, 0] gives -1 (TensorFlow -0.1), a float16 zero vector gives -0.0 "
+                  "(TensorFlow NaN); axis=0 raises a ValueError (Keras raises or divides by "
+                  "the wrong norms), use axis=-2 for 2-D inputs. Integer predictions raise a "
+                  "TypeError, as on TensorFlow (Keras here computes float64)."),
+        "torch": ("Integer predictions raise a TypeError, as on TensorFlow (Keras here "
+                  "computes them in float32)."),
+        "tf_keras": ("Each vector's squared norm is floored at 1e-12 (tf.linalg.l2_normalize), "
+                     "not its inverse norm at 1/epsilon: [1e-7] against [1] gives -0.1 "
+                     "(Keras 3 -1); y_true and y_pred of different dtypes raise a TypeError."),
+    }
     prior_name = "mean target direction"
     prior_meaning = "the loss of predicting the mean target direction for every input"
 
     def plan(self, y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype,
              **options: Any) -> Plan:
         return _cosine_plan(y_true, y_pred, dtype, **options)
+
+    def plan_on(self, backend: Backend, y_true: np.ndarray, y_pred: np.ndarray,
+                dtype: np.dtype, **options: Any) -> Plan:
+        if backend.name == "tf_keras" and y_true.dtype != y_pred.dtype:
+            raise TypeError(
+                f"cosine_similarity: tf.keras 2.x normalises `y_true` ({y_true.dtype}) and "
+                f"`y_pred` ({y_pred.dtype}) without casting either, and multiplying them then "
+                "raises. Hint: give both the same float dtype.")
+        if backend.name == "numpy" and options.get("axis", -1) == 0:
+            _numpy_axis_zero(y_true, y_pred)
+        return _cosine_plan(y_true, y_pred, dtype,
+                            normalize=_NORMALIZERS.get(backend.name, _normalize), **options)
 
     def best(self, s: Setting) -> float:
         return -1.0
