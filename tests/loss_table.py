@@ -211,3 +211,18 @@ def case_inputs(name: str, index: int, seed: int, k: int):
     if options.get("from_logits"):
         y_pred = as_logits(name, y_pred)
     return y_true, y_pred, options
+
+
+def assert_within_bounds(name: str, values: np.ndarray, k: int, options: dict[str, Any],
+                         backend: str = "tensorflow") -> None:
+    """Keras' `values` on the table's inputs (K = `k`) lie within the bounds on `backend`."""
+    import lossbounds  # here, not at the top: the table itself needs no lossbounds
+
+    bound_options = {**ROWS[name].bound_options(k), **options, "backend": backend}
+    bound_options.pop("ignore_class", None)
+    best = lossbounds.best_case(name, **{k: v for k, v in bound_options.items() if k != "axis"})
+    worst = lossbounds.worst_case(name, **bound_options)
+    values = values.astype(np.float64)
+    slack = 1e-6 * np.maximum(1.0, np.abs(values))
+    assert np.all(values >= best - slack), (values.min(), best)
+    assert np.all(values <= worst + slack), (values.max(), worst)

@@ -26,7 +26,7 @@ from compare import assert_close
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from keras_reference import BACKEND, keras_class, keras_function, ours
-from loss_table import ROWS, Row, case_inputs
+from loss_table import ROWS, Row, assert_within_bounds, case_inputs
 
 import lossbounds
 from lossbounds.backends import get_backend
@@ -128,14 +128,7 @@ def test_keras_stays_within_the_bounds(name, index, seed, k):
     row, y_true, y_pred, options = _case(name, index, seed, k, np.float32, False)
     kind, values = keras_function(name, y_true, y_pred, **options)
     assert kind == "value", values
-    bound_options = {**row.bound_options(y_pred.shape[-1]), **options, "backend": BACKEND}
-    bound_options.pop("ignore_class", None)
-    best = lossbounds.best_case(name, **{k_: v for k_, v in bound_options.items() if k_ != "axis"})
-    worst = lossbounds.worst_case(name, **bound_options)
-    values = values.astype(np.float64)
-    slack = 1e-6 * np.maximum(1.0, np.abs(values))
-    assert np.all(values >= best - slack), (values.min(), best)
-    assert np.all(values <= worst + slack), (values.max(), worst)
+    assert_within_bounds(name, values, y_pred.shape[-1], options, BACKEND)
 
 
 def test_this_is_the_backend_asked_for():
