@@ -29,7 +29,7 @@ from .backends import Backend
 from .checks import EPSILON, MAX_ELEMENTS, to_array
 
 __all__ = [
-    "Job", "Kernel", "LabelReader", "Plan", "RejectedBlock", "Workspace", "as_rows",
+    "Job", "Kernel", "LabelReader", "Plan", "RejectedBlock", "RowView", "Workspace", "as_rows",
     "broadcast_shape", "caller_outside_package", "cast", "clip", "flat_index", "make_job",
     "per_sample", "predictions", "reduce_weighted", "require_rank", "require_same_shape",
     "row_mean", "row_sum", "rows_job", "run", "same_rank", "stream_reduce", "sum_values",
@@ -178,8 +178,8 @@ class Job:
     """
 
     kernel: Kernel
-    y_true: np.ndarray
-    y_pred: np.ndarray
+    y_true: Any  # np.ndarray or RowView
+    y_pred: Any
     dtype: np.dtype
     loss_shape: tuple[int, ...]
     epsilon: float = EPSILON
@@ -427,11 +427,40 @@ class Plan:
         return self.reference() if self.job is None else per_sample(self.job)
 
 
-def as_rows(array: np.ndarray, width: int) -> np.ndarray:
-    """`array` as (M, width) rows: a view unless an N-d input is strided."""
-    if array.ndim != 2:
-        array = np.ascontiguousarray(array).reshape(-1, width)
-    return array
+class RowView:
+    """An N-d array read as (M, width) rows without copying it whole.
+
+    Slicing rows (``view[start:stop]``) gathers just those rows, so a strided
+    or broadcast input (a transposed batch, ``np.broadcast_to`` of a scalar)
+    costs one block of memory, not a copy of its full size.
+    """
+
+    ndim = 2
+
+    def __init__(self, array: np.ndarray, width: int):
+        self.array, self.dtype = array, array.dtype
+        self.shape = (array.size // width if width else 0, width)
+        self._leading = array.shape[:-1]
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        start, stop, _ = rows.indices(self.shape[0])
+        return self.array[np.unravel_index(np.arange(start, stop), self._leading)]
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        whole = self[:]
+        return whole if dtype is None else whole.astype(dtype)
+
+    def astype(self, dtype: Any) -> np.ndarray:
+        return self[:].astype(dtype)
+
+
+def as_rows(array: np.ndarray, width: int) -> np.ndarray | RowView:
+    """`array` as (M, width) rows: a view of a C-contiguous array, else a `RowView`."""
+    if array.ndim == 2:
+        return array
+    if array.flags.c_contiguous or array.ndim < 2:
+        return array.reshape(-1, width)
+    return RowView(array, width)
 
 
 def make_job(

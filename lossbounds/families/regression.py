@@ -110,9 +110,10 @@ def _plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
     def reference() -> tuple[np.ndarray, None]:
         return _mse_reference(cast(y_true, dtype), cast(y_pred, dtype)), None
 
-    job = None
-    if y_true.shape == y_pred.shape:
-        job = make_job(lambda width: _SQUARED_ERROR, y_true, y_pred, dtype)
+    # A broadcast target (one row for every sample) streams as a view, not a copy.
+    shape = np.broadcast_shapes(y_true.shape, y_pred.shape)
+    job = make_job(lambda width: _SQUARED_ERROR, np.broadcast_to(y_true, shape),
+                   np.broadcast_to(y_pred, shape), dtype)
     return Plan(reference, job)
 
 
