@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import lossbounds
 from lossbounds.cli import main
@@ -342,3 +344,41 @@ def test_keras_arguments_in_a_message_stay_as_written(capsys):
     # "a loss with from_logits=True" describes the user's Keras code, not a flag to type.
     _, out, _ = run(capsys, "explain", "1.4612", "sparse_cce", "-k", "10")
     assert "from_logits=True" in out and "--from-logits True" not in out
+
+
+# --------------------------------------------------------------------------
+# Junk on the command line: a status, one line on stderr, standard JSON
+
+
+def _strict_json(text: str):
+    """json.loads that refuses NaN and Infinity, which standard JSON has not."""
+    def refuse(constant):
+        raise ValueError(f"non-standard JSON constant {constant}")
+    return json.loads(text, parse_constant=refuse)
+
+
+_WORDS = st.sampled_from([
+    "bounds", "baseline", "explain", "check-log", "losses", "sparse_cce", "cce", "bce", "mse",
+    "ctc", "circle", "dice", "hinge", "nope", "--n-classes", "-k", "--from-logits",
+    "--label-smoothing", "--epsilon", "--dtype", "--backend", "--counts", "--variance",
+    "--json", "--loss", "-", "0.5", "-1", "1e400", "nan", "inf", "3", "10**400", "0",
+    "float16", "jax", "torch", "tf_keras", "1,2,3", ",", "", "é≠²", "\x00",
+])
+_ARGV = st.lists(st.one_of(_WORDS, st.text(max_size=8)), max_size=7)
+
+
+@given(_ARGV)
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_command_line_gets_a_status_and_at_most_one_error_line(capsys, monkeypatch, argv):
+    monkeypatch.setattr(sys, "stdin", __import__("io").StringIO("Epoch 1/1\n4/4 - loss: 0.5\n"))
+    try:
+        status = main(argv)
+    except SystemExit as exit_:  # argparse's --help
+        status = exit_.code
+    out, err = capsys.readouterr()
+    assert status in (0, 1, 2), (argv, status)
+    assert "Traceback" not in err and "Traceback" not in out
+    if status == 2:
+        assert err.count("\n") <= 1 or err.startswith("usage:"), (argv, err)
+    if status in (0, 1) and "--json" in argv and out.strip():
+        _strict_json(out)
