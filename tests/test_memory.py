@@ -45,6 +45,10 @@ CASES = {
         np.broadcast_to(np.float32(0.25), (100, N // 10_000, 100)), {}),
     "mse, one target row for every sample": lambda: (
         "mse", np.zeros((1, 10), np.float32), _probabilities((N // 10, 10)), {}),
+    "bce, a clip below every kernel's": lambda: (
+        "bce", _one_hot((N // 10, 10)), _probabilities((N // 10, 10)), {"epsilon": 1e-30}),
+    "cce, a clip below every kernel's": lambda: (
+        "cce", _one_hot((N // 10, 10)), _probabilities((N // 10, 10)), {"epsilon": 1e-30}),
     "mse with weights": lambda: ("mse", _one_hot((N // 10, 10)), _probabilities((N // 10, 10)),
                                  {"sample_weight": np.ones(N // 10, np.float32)}),
 }

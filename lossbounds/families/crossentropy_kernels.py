@@ -33,6 +33,7 @@ from ..engine import (
     require_same_shape,
     row_mean,
     row_sum,
+    rows_job,
 )
 
 __all__ = ["binary_elementwise", "keras_mean_on", "keras_sigmoid", "plan_binary", "plan_binary_on",
@@ -536,6 +537,11 @@ def _smoothable_plan(formula, kernels, y_true, y_pred, dtype, *, from_logits, la
 
     job = make_job(kernels, y_true, y_pred, dtype, axis=axis, from_logits=from_logits,
                    epsilon=epsilon, label_smoothing=label_smoothing)
+    if job is None and axis == y_pred.ndim - 1:
+        # No kernel (a clip below the square root of the smallest normal number):
+        # the reference itself, a block of rows at a time, so that memory stays flat.
+        job = rows_job(lambda t, p: formula(t, p, from_logits, label_smoothing, -1, epsilon),
+                       y_true, y_pred, dtype, epsilon=epsilon)
     return Plan(reference, job)
 
 
