@@ -25,7 +25,7 @@ References
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -50,6 +50,7 @@ from ..engine import (
     make_job,
     require_rank,
     row_mean,
+    rows_job,
     same_rank,
 )
 from ..options import (
@@ -529,6 +530,19 @@ class _Regression(LossDefinition):
 # Mean absolute error
 
 
+def _row_wise_plan(formula: Callable[[np.ndarray, np.ndarray], np.ndarray], y_true: np.ndarray,
+                   y_pred: np.ndarray, dtype: np.dtype) -> Plan:
+    """The plan of a loss whose value for a row depends on that row alone.
+
+    ``formula(y, p)`` takes both inputs in `dtype`; `loss` streams it a block
+    of rows at a time (`lossbounds.engine.rows_job`), in bounded memory.
+    """
+    def reference() -> tuple[np.ndarray, None]:
+        return formula(cast(y_true, dtype), cast(y_pred, dtype)), None
+
+    return Plan(reference, rows_job(formula, y_true, y_pred, dtype))
+
+
 def _mae_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
               epsilon: float = EPSILON) -> Plan:
     loss = "mean_absolute_error"
@@ -540,12 +554,11 @@ def _mae_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
     if dtype.kind == "i":
         _integer_targets(y_true, dtype, loss)
 
-    def reference() -> tuple[np.ndarray, None]:
+    def formula(y: np.ndarray, p: np.ndarray) -> np.ndarray:
         with np.errstate(over="ignore", invalid="ignore"):
-            difference = np.subtract(cast(y_true, dtype), cast(y_pred, dtype), dtype=dtype)
-            return _mean(np.abs(difference)), None
+            return _mean(np.abs(np.subtract(y, p, dtype=dtype)))
 
-    return Plan(reference)
+    return _row_wise_plan(formula, y_true, y_pred, dtype)
 
 
 def mean_absolute_error(y_true: ArrayLike, y_pred: ArrayLike, *,
@@ -690,13 +703,12 @@ def _mape_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
         "then gives inf or NaN instead of the usual 1e9-scale value."))
     eps = dtype.type(epsilon)  # convert_to_tensor(epsilon, dtype=y_pred.dtype)
 
-    def reference() -> tuple[np.ndarray, None]:
-        y, p = cast(y_true, dtype), cast(y_pred, dtype)
+    def formula(y: np.ndarray, p: np.ndarray) -> np.ndarray:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             ratio = np.abs((y - p) / np.maximum(np.abs(y), eps))
-            return dtype.type(_PERCENT) * _mean(ratio), None
+            return dtype.type(_PERCENT) * _mean(ratio)
 
-    return Plan(reference)
+    return _row_wise_plan(formula, y_true, y_pred, dtype)
 
 
 def mean_absolute_percentage_error(y_true: ArrayLike, y_pred: ArrayLike, *,
@@ -1172,14 +1184,14 @@ def _huber_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
     d = dtype.type(_rounded_delta(delta, dtype))
     half = dtype.type(0.5)
 
-    def reference() -> tuple[np.ndarray, None]:
+    def formula(y: np.ndarray, p: np.ndarray) -> np.ndarray:
         with np.errstate(over="ignore", invalid="ignore"):
-            error = np.subtract(cast(y_pred, dtype), cast(y_true, dtype), dtype=dtype)
+            error = np.subtract(p, y, dtype=dtype)
             size = np.abs(error)
             values = np.where(size <= d, half * np.square(error), d * size - half * np.square(d))
-            return _mean(values), None
+            return _mean(values)
 
-    return Plan(reference)
+    return _row_wise_plan(formula, y_true, y_pred, dtype)
 
 
 def huber(y_true: ArrayLike, y_pred: ArrayLike, *, delta: float = 1.0,

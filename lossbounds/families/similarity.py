@@ -20,7 +20,7 @@ from numpy.typing import ArrayLike
 from .. import _tfmath
 from ..backends import Backend
 from ..checks import EPSILON, check_axis
-from ..engine import Plan, broadcast_shape, cast, same_rank
+from ..engine import Plan, broadcast_shape, cast, rows_job, same_rank
 from ..options import AXIS, SAMPLE_WEIGHT, Y_TRUE
 from ..registry import LossDefinition, Setting, register
 from ..text import PRINT_ATOL, Note, loss_value, number
@@ -112,13 +112,18 @@ def _cosine_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *, axi
                             for shape in shapes.values())
     broadcast_shape(true_like, pred_like, "cosine_similarity")
 
-    def reference() -> tuple[np.ndarray, None]:
-        y = normalize(cast(y_true, dtype), axis, epsilon)
-        p = normalize(cast(y_pred, dtype), axis, epsilon)
+    def formula(y: np.ndarray, p: np.ndarray, axis: Any = axis) -> np.ndarray:
+        y, p = normalize(y, axis, epsilon), normalize(p, axis, epsilon)
         with np.errstate(all="ignore"):
-            return np.negative(np.asarray(_tfmath.reduce_sum(y * p, axis))), None
+            return np.negative(np.asarray(_tfmath.reduce_sum(y * p, axis)))
 
-    return Plan(reference)
+    def reference() -> tuple[np.ndarray, None]:
+        return formula(cast(y_true, dtype), cast(y_pred, dtype)), None
+
+    # Vectors along the last axis: each row's value is its own, so rows stream.
+    last = y_pred.ndim >= 2 and where["y_pred"] == -1
+    job = rows_job(lambda y, p: formula(y, p, -1), y_true, y_pred, dtype) if last else None
+    return Plan(reference, job)
 
 
 def cosine_similarity(y_true: ArrayLike, y_pred: ArrayLike, *, axis: int = -1,
