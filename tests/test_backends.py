@@ -1,7 +1,8 @@
-"""Every loss against live Keras on JAX, PyTorch, NumPy and legacy tf.keras 2.x.
+"""Every loss against live Keras on TensorFlow, JAX, PyTorch, NumPy and legacy tf.keras 2.x.
 
 Keras fixes its backend when it is imported, so tests/on_backend.py runs in
-one process per backend; the four start together when this module's first
+one process per backend (TensorFlow's too, with the same edge strategies and
+example counts as the others); the five start together when this module's first
 test asks for them (the machine's cores share the work) and each test below
 waits for its own. A backend that is not installed fails its test: the
 ``test`` extra installs them all. A skipped test in a backend's run fails it
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 
 TESTS = Path(__file__).parent
-BACKENDS = ("jax", "torch", "numpy", "tf_keras")
+BACKENDS = ("tensorflow", "jax", "torch", "numpy", "tf_keras")
 #: Each backend's run is a few minutes; a hang fails it rather than CI.
 TIMEOUT = 40 * 60
 
