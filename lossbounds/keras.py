@@ -109,6 +109,7 @@ class _ModelLoss:
     reduction: str | None
     penalties: int  # regularisation terms added to the loss
     loss_weight: Any
+    output_shape: tuple[int | None, ...] | None = None  # the model's output, batch axis first
 
 
 def _check_model(model: Any) -> None:
@@ -297,7 +298,15 @@ def _inspect(model: Any, loss: Any = None, n_classes_given: bool = False) -> _Mo
         compute_dtype=model.dtype_policy.compute_dtype,
         backend=keras.backend.backend(), epsilon=keras.config.epsilon(),
         reduction=reduction, penalties=len(model.losses), loss_weight=weight,
+        output_shape=_output_shape(model),
     )
+
+
+def _output_shape(model: Any) -> tuple[int | None, ...] | None:
+    try:
+        return tuple(model.outputs[0].shape)
+    except (AttributeError, IndexError, ValueError, TypeError):
+        return None
 
 
 def _has_class_axis(definition: LossDefinition) -> bool:
@@ -323,6 +332,8 @@ def _bounds_kwargs(found: _ModelLoss) -> dict:
         kwargs["from_logits"] = bool(found.loss_options.get("from_logits", False))
     if _has_class_axis(found.definition) and found.outputs is not None:
         kwargs["n_classes"] = found.outputs
+    if found.output_shape is not None:
+        kwargs.update(found.definition.options_from_output(found.output_shape))
     if "pred_range" in takes:
         # Bounded activations bound the predictions; with y_range the worst case is finite.
         kwargs["pred_range"] = _OUTPUT_RANGES.get(

@@ -320,6 +320,14 @@ class LossDefinition:
         """Warnings about the options themselves (a binary loss on K > 2 classes)."""
         return ()
 
+    def options_from_output(self, shape: tuple[int | None, ...]) -> dict[str, Any]:
+        """Bound options a model's output shape tells (batch axis first; None where unknown).
+
+        `lossbounds.keras.bounds_for` asks it; the number of classes of a
+        softmax head is read there already. CTC reads its frames and classes.
+        """
+        return {}
+
     @classmethod
     def predicts_values(cls) -> bool:
         """Are its targets real values (a regression loss), so that accuracy means nothing?

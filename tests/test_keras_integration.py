@@ -554,3 +554,12 @@ def test_an_unweighted_fit_is_not_read_as_weighted(data):
     callback = BoundsCallback(verbose=0)
     fit(classifier(), x, y, callback, epochs=1)
     assert not callback.weighted_fit and callback.init_check is not None
+
+
+def test_ctc_reads_its_frames_and_classes_from_the_output():
+    model = keras.Sequential([keras.Input((50, 4)), layers.Dense(30)])
+    model.compile(loss="ctc")
+    found = bounds_for(model, label_length=10)
+    assert (found.options["n_classes"], found.options["input_length"]) == (30, 50)
+    expected = lossbounds.baseline("ctc", n_classes=30, input_length=50, label_length=10)
+    assert found.uniform == expected

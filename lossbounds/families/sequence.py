@@ -574,6 +574,14 @@ class CTC(LossDefinition):
     def class_options(self, dtype: np.dtype) -> dict[str, Any]:
         return {"label_dtype": dtype}  # Keras' class API casts the labels to its dtype
 
+    def options_from_output(self, shape: tuple[int | None, ...]) -> dict[str, Any]:
+        # A model's (N, T, K) output: T frames of K classes (the blank is class 0).
+        if len(shape) != 3:
+            return {}
+        frames, classes = shape[1], shape[2]
+        return {name: value for name, value in (("input_length", frames), ("n_classes", classes))
+                if value is not None}
+
     def best(self, s: Setting) -> float:
         return 0.0
 
