@@ -54,6 +54,12 @@ CASES = {
     "huber": lambda: ("huber", _one_hot((N // 10, 10)), _probabilities((N // 10, 10)), {}),
     "cosine": lambda: ("cosine_similarity", _probabilities((N // 10, 10)),
                        _probabilities((N // 10, 10)), {}),
+    "cce, classes on axis 0": lambda: (
+        "cce", _one_hot((N // 10, 10)).T.copy(), _probabilities((N // 10, 10)).T.copy(),
+        {"axis": 0}),
+    "bce from logits, outputs on axis 0": lambda: (
+        "bce", _one_hot((N // 10, 10)).T.copy(), _probabilities((N // 10, 10)).T.copy(),
+        {"axis": 0, "from_logits": True}),
     "mse with weights": lambda: ("mse", _one_hot((N // 10, 10)), _probabilities((N // 10, 10)),
                                  {"sample_weight": np.ones(N // 10, np.float32)}),
 }

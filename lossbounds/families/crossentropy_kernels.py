@@ -537,11 +537,14 @@ def _smoothable_plan(formula, kernels, y_true, y_pred, dtype, *, from_logits, la
 
     job = make_job(kernels, y_true, y_pred, dtype, axis=axis, from_logits=from_logits,
                    epsilon=epsilon, label_smoothing=label_smoothing)
-    if job is None and axis == y_pred.ndim - 1:
-        # No kernel (a clip below the square root of the smallest normal number):
-        # the reference itself, a block of rows at a time, so that memory stays flat.
+    if job is None and (axis == y_pred.ndim - 1 or not label_smoothing):
+        # No kernel (a clip below the square root of the smallest normal number, or
+        # the class axis not last): the reference itself, a block of rows at a time,
+        # so that memory stays flat. A class axis elsewhere is moved last as a view
+        # (label smoothing stays whole: Keras divides by the last axis's size).
         job = rows_job(lambda t, p: formula(t, p, from_logits, label_smoothing, -1, epsilon),
-                       y_true, y_pred, dtype, epsilon=epsilon)
+                       np.moveaxis(y_true, axis, -1), np.moveaxis(y_pred, axis, -1), dtype,
+                       epsilon=epsilon)
     return Plan(reference, job)
 
 
