@@ -48,12 +48,40 @@ class Row:
     has_prior: bool = True
     #: Exact values the backend tests mix into y_pred (None: probability or logit edges).
     edge_values: tuple[float, ...] | None = None
+    #: Inputs among which Keras attains the best and the worst case, per options:
+    #: ((options, y_true, y_pred), ...), one row per candidate (see `extremes` below).
+    extremes: tuple[tuple[dict[str, Any], np.ndarray, np.ndarray], ...] = ()
 
     def edges(self, options: dict[str, Any]) -> tuple[float, ...]:
         """The edge values for `y_pred` under these options."""
         if self.edge_values is not None:
             return self.edge_values
         return LOGIT_EDGES if options.get("from_logits") else PROBABILITY_EDGES
+
+
+def _binary_extremes() -> tuple[tuple[dict[str, Any], np.ndarray, np.ndarray], ...]:
+    """Targets 0 and 1 against every edge probability, and against saturated logits."""
+    targets = np.repeat([0.0, 1.0], 5)[:, None].astype(F32)
+    probabilities = np.tile([0.0, 1e-7, 0.5, 1 - 1e-7, 1.0], 2)[:, None].astype(F32)
+    logits = np.tile([-1e4, -100.0, 0.0, 100.0, 1e4], 2)[:, None].astype(F32)
+    return (({}, targets, probabilities), ({"from_logits": True}, targets, logits))
+
+
+#: Three-class predictions for a target of class 0: right, wrong, unsure, rows with zeros.
+_ROWS = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1 / 3, 1 / 3, 1 / 3], [0.5, 0.5, 0],
+                  [1 - 2e-7, 1e-7, 1e-7], [1e-7, 1 - 2e-7, 1e-7]], F32)
+_LOGIT_ROWS = np.array([[1e4, 0, 0], [0, 1e4, 0], [0, 0, 0], [-1e4, 1e4, 1e4], [100, -100, 0]],
+                       F32)
+
+
+def _categorical_extremes(sparse: bool, logits: bool = True):
+    """Class 0 (one-hot, or the label 0) against `_ROWS`, and against `_LOGIT_ROWS`."""
+    def targets(n):
+        return np.zeros(n, np.int64) if sparse else np.eye(3, dtype=F32)[np.zeros(n, int)]
+    cases = [({}, targets(len(_ROWS)), _ROWS)]
+    if logits:
+        cases.append(({"from_logits": True}, targets(len(_LOGIT_ROWS)), _LOGIT_ROWS))
+    return tuple(cases)
 
 
 #: Exact 0 and 1, and the clip bounds eps and 1 - eps.
@@ -120,30 +148,38 @@ TABLE = (
     # -- crossentropy (families/crossentropy.py)
     Row("binary_crossentropy",
         lambda rng, n, k: (rng.integers(0, 2, (n, k)).astype(F32), rng.random((n, k)).astype(F32)),
-        options=({}, {"label_smoothing": 0.2}, {"from_logits": True})),
+        options=({}, {"label_smoothing": 0.2}, {"from_logits": True}),
+        extremes=_binary_extremes()),
     Row("categorical_crossentropy",
         lambda rng, n, k: (_onehot(rng, n, k), _probabilities(rng, n, k)),
         options=({}, {"label_smoothing": 0.1}, {"from_logits": True}),
-        bound_options=lambda k: {"n_classes": k}, min_k=2),
+        bound_options=lambda k: {"n_classes": k}, min_k=2,
+        extremes=_categorical_extremes(sparse=False)),
     Row("sparse_categorical_crossentropy",
         lambda rng, n, k: (rng.integers(0, k, n), _probabilities(rng, n, k)),
         options=({}, {"from_logits": True}, {"ignore_class": 0}),
-        bound_options=lambda k: {"n_classes": k}, min_k=2),
+        bound_options=lambda k: {"n_classes": k}, min_k=2,
+        extremes=_categorical_extremes(sparse=True)),
     # -- focal (families/focal.py)
     # (their from_logits rows get as_logits' log(p), negative logits: valid ones)
     Row("binary_focal_crossentropy",
         lambda rng, n, k: (rng.integers(0, 2, (n, k)).astype(F32), rng.random((n, k)).astype(F32)),
         options=({}, {"label_smoothing": 0.2}, {"from_logits": True},
-                 {"apply_class_balancing": True, "alpha": 0.4}, {"gamma": 0.5})),
+                 {"apply_class_balancing": True, "alpha": 0.4}, {"gamma": 0.5}),
+        extremes=_binary_extremes()),
     Row("categorical_focal_crossentropy",
         lambda rng, n, k: (_onehot(rng, n, k), _probabilities(rng, n, k)),
         options=({}, {"label_smoothing": 0.1}, {"from_logits": True}, {"alpha": 1.0, "gamma": 0.0}),
-        bound_options=lambda k: {"n_classes": k}, min_k=2),
+        bound_options=lambda k: {"n_classes": k}, min_k=2,
+        extremes=_categorical_extremes(sparse=False)),
     # Keras' function requires q: every row passes it
     Row("categorical_generalized_cross_entropy",
         lambda rng, n, k: (rng.integers(0, k, n), _probabilities(rng, n, k)),
         options=({"q": 0.5}, {"q": 0.2}, {"q": 0.9}),
-        bound_options=lambda k: {"n_classes": k}, min_k=2),
+        bound_options=lambda k: {"n_classes": k}, min_k=2,
+        extremes=tuple(({"q": q}, cases[1], cases[2])
+                       for cases in _categorical_extremes(sparse=True, logits=False)
+                       for q in (0.5, 0.2))),
     # -- segmentation (families/segmentation.py)
     # One value per batch (axis=None): two equal halves, each with exactly 1/4 foreground, so
     # that the running mean of the halves (LossMeter) is the batch value.

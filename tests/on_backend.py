@@ -131,6 +131,30 @@ def test_keras_stays_within_the_bounds(name, index, seed, k):
     assert_within_bounds(name, values, y_pred.shape[-1], options, BACKEND)
 
 
+@pytest.mark.parametrize("name", [name for name in NAMES if ROWS[name].extremes])
+def test_keras_attains_the_best_and_the_worst_case(name):
+    # Among inputs at the edges, Keras' least value is the best case and its greatest the
+    # worst case on this backend (an unbounded worst case: Keras' values run past 1000).
+    for options, y_true, y_pred in ROWS[name].extremes:
+        kind, values = keras_function(name, y_true, y_pred, **options)
+        assert kind == "value", (options, values)
+        values = values.astype(np.float64).ravel()
+        bound_options = {**ROWS[name].bound_options(y_pred.shape[-1]), **options,
+                         "backend": BACKEND}
+        best = lossbounds.best_case(name, **bound_options)
+        worst = lossbounds.worst_case(name, **bound_options)
+        context = f"{name} {options} on {BACKEND}"
+        # The values' contract (1e-6 of max(1, |value|)): a best case near 1e-7 is the real
+        # number Keras' float32 computation rounds (TensorFlow's sparse best for K = 3 is
+        # 2.0e-7, which its float32 logs give as 2.38e-7).
+        least, greatest = float(np.nanmin(values)), float(np.nanmax(values))
+        assert_close(least, np.float64(best), context=f"{context}: best")
+        if np.isinf(worst):
+            assert greatest > 1000, (context, values)
+        else:
+            assert_close(greatest, np.float64(worst), context=f"{context}: worst")
+
+
 def test_this_is_the_backend_asked_for():
     # A run on the wrong backend must not pass for this one.
     from keras_reference import keras
