@@ -21,6 +21,7 @@ flat whatever the batch size.
 
 from __future__ import annotations
 
+import math
 import threading
 from typing import Any
 
@@ -28,9 +29,10 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from . import families
-from .backends import get_backend
+from .backends import Backend, get_backend
 from .checks import EPSILON, check_epsilon, to_array
-from .engine import reduce_weighted, same_rank, stream_reduce
+from .chunks import BlockSums, combine, is_chunked, per_block, row_blocks
+from .engine import Plan, reduce_weighted, same_rank, stream_reduce
 
 # Each family module exports its losses' per-sample functions (its __all__):
 # a new loss needs no line here.
@@ -43,7 +45,7 @@ from .families.regression import *  # noqa: F403
 from .families.segmentation import *  # noqa: F403
 from .families.sequence import *  # noqa: F403
 from .families.similarity import *  # noqa: F403
-from .registry import get_loss
+from .registry import LossDefinition, get_loss
 
 __all__ = ["LossMeter", "loss"]
 __all__ += families.regression.__all__
@@ -149,14 +151,10 @@ def loss(
     kwargs = {name: option.validate(options.get(name, option.default))
               for name, option in keras_options.items()}
     kwargs["epsilon"] = check_epsilon(epsilon)
-    # Keras casts both inputs to the compute dtype; the kernels do it block
-    # by block, so a float64 or int input costs no full-size copy.
-    prediction = to_array(y_pred, "y_pred", allow_bool=True)
-    truth = to_array(y_true, "y_true", allow_bool=True)
-    compute_dtype = found.class_dtype(definition, dtype, prediction.dtype)
-    kwargs.update(definition.class_options(compute_dtype))
-    truth, prediction = same_rank(truth, prediction)
-    plan = definition.plan_on(found, truth, prediction, compute_dtype, **kwargs)
+    if is_chunked(y_true, y_pred, sample_weight):
+        return _chunked_loss(definition, found, y_true, y_pred, sample_weight, reduction, dtype,
+                             kwargs)
+    plan, compute_dtype = _class_plan(definition, found, y_true, y_pred, dtype, kwargs)
     values_dtype = found.class_values_dtype(definition, dtype, compute_dtype)
     if plan.job is not None and reduction not in (None, "none") and values_dtype == compute_dtype:
         found.check_weights(plan.job.ignore_class is not None, sample_weight)
@@ -171,6 +169,55 @@ def loss(
     if np.ndim(result) == 0:
         return float(result)
     return result
+
+
+def _class_plan(definition: LossDefinition, found: Backend, y_true: Any, y_pred: Any,
+                dtype: Any, kwargs: dict[str, Any]) -> tuple[Plan, np.dtype]:
+    """The plan of a Keras loss class's values, and the dtype it computes in."""
+    # Keras casts both inputs to the compute dtype; the kernels do it block
+    # by block, so a float64 or int input costs no full-size copy.
+    prediction = to_array(y_pred, "y_pred", allow_bool=True)
+    truth = to_array(y_true, "y_true", allow_bool=True)
+    compute_dtype = found.class_dtype(definition, dtype, prediction.dtype)
+    options = {**kwargs, **definition.class_options(compute_dtype)}
+    truth, prediction = same_rank(truth, prediction)
+    return definition.plan_on(found, truth, prediction, compute_dtype, **options), compute_dtype
+
+
+def _chunked_loss(definition: LossDefinition, found: Backend, y_true: Any, y_pred: Any,
+                  sample_weight: Any, reduction: str | None, dtype: Any,
+                  kwargs: dict[str, Any]) -> float:
+    """`loss` of Dask arrays: each chunk of rows reduced where it lives (`lossbounds.chunks`)."""
+    if definition.batch_wide:
+        raise ValueError(
+            f"{definition.name}: a sample's loss depends on the rest of its batch "
+            f"({definition.batch_wide}), so it cannot be computed chunk by chunk. Hint: "
+            "compute it batch by batch on numpy arrays, with lossbounds.LossMeter.")
+    if reduction in (None, "none"):
+        raise ValueError(
+            "reduction='none' on Dask arrays: the per-sample losses are as large as the input. "
+            "Hint: map the per-sample function over the chunks, y_pred.map_blocks(...), or "
+            "choose a reduction.")
+
+    def block_sums(t: Any, p: Any, w: Any) -> BlockSums:
+        # On the worker that holds the block: its weighted sum, count and weight sum.
+        plan, compute_dtype = _class_plan(definition, found, t, p, dtype, kwargs)
+        values, mask = plan.values()
+        found.check_weights(mask is not None, w)
+        values_dtype = found.class_values_dtype(definition, dtype, compute_dtype)
+        weights = reduce_weighted(np.ones_like(values, dtype=values_dtype), w, mask, "none",
+                                  values_dtype, fit_values=found.fits_values_to_weights)
+        weighted = reduce_weighted(values, w, mask, "none", values_dtype,
+                                   fit_values=found.fits_values_to_weights)
+        counted = values.size if mask is None else int(np.count_nonzero(mask))
+        return (math.fsum(np.asarray(weighted, np.float64).ravel()), counted,
+                math.fsum(np.asarray(weights, np.float64).ravel()))
+
+    parts = per_block(block_sums, row_blocks(y_true, y_pred, sample_weight))
+    given = np.dtype(getattr(y_pred, "dtype", np.float32))
+    compute = found.class_dtype(definition, dtype, given)
+    value = combine(parts, reduction, found.class_values_dtype(definition, dtype, compute))
+    return float(found.class_result(definition, value, dtype, reduction))
 
 
 # --------------------------------------------------------------------------

@@ -142,6 +142,10 @@ class LossDefinition:
     #: Keras silently returns 0."). Backends not listed compute TensorFlow's values
     #: (up to float rounding and the float64 rules).
     backend_differences: ClassVar[Mapping[str, str]] = {}
+    #: Why a sample's value depends on the rest of its batch (hinge's batch-wide 0/1
+    #: conversion, Dice's batch sums, Circle's pairs), or "" where it does not: then
+    #: `lossbounds.loss` can compute it chunk by chunk (`lossbounds.chunks`).
+    batch_wide: ClassVar[str] = ""
     #: Does legacy tf.keras 2.x (``backend="tf_keras"``) have this loss?
     in_tf_keras: ClassVar[bool] = True
     #: Arrays the function API takes besides `y_true`, `y_pred` and the options

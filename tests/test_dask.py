@@ -8,9 +8,12 @@ in-memory one.
 
 from __future__ import annotations
 
+import math
+
 import dask
 import dask.array as da
 import numpy as np
+import pytest
 
 import lossbounds
 
@@ -50,3 +53,68 @@ def test_mse_prior_per_output_from_dask_moments():
     from_moments = lossbounds.prior_baseline("mse", count=count, mean=mean, variance=variance)
     in_memory = lossbounds.prior_baseline("mse", y.compute())
     np.testing.assert_allclose(from_moments, in_memory, rtol=1e-12)
+
+
+# --------------------------------------------------------------------------
+# The loss itself, chunk by chunk, on a dask.distributed cluster
+
+
+@pytest.fixture(scope="module")
+def client():
+    from dask.distributed import Client, LocalCluster
+
+    # Two worker processes: each chunk's losses are computed in another process.
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as connected:
+        yield connected
+
+
+def _chunked(name, n, k, seed, chunks):
+    """Targets and predictions made on the workers, chunk by chunk (never whole here)."""
+    rng = da.random.default_rng(seed)
+    p = rng.random((n, k), chunks=(chunks, k), dtype=np.float32) + np.float32(0.01)
+    p = p / p.sum(axis=1, keepdims=True)
+    if name == "sparse_cce":
+        y = da.floor(rng.random(n, chunks=chunks) * k).astype(np.int64)
+    elif name == "mse":
+        y = rng.random((n, k), chunks=(chunks, k), dtype=np.float32)
+    else:
+        y = da.eye(k, dtype=np.float32)[da.floor(rng.random(n, chunks=chunks) * k).astype(int)]
+    return y, p
+
+
+@pytest.mark.parametrize("name", ["sparse_cce", "cce", "bce", "mse", "kl_divergence",
+                                  "categorical_focal_crossentropy"])
+@pytest.mark.parametrize("reduction", ["sum_over_batch_size", "sum", "mean_with_sample_weight"])
+def test_loss_of_dask_arrays_on_a_cluster_equals_the_in_memory_loss(client, name, reduction):
+    y, p = _chunked(name, 200_000, 7, seed=len(name), chunks=40_000)
+    w = da.random.default_rng(3).random(200_000, chunks=40_000, dtype=np.float32)
+    got = lossbounds.loss(name, y, p, sample_weight=w, reduction=reduction)
+    expected = lossbounds.loss(name, *dask.compute(y, p), sample_weight=w.compute(),
+                               reduction=reduction)
+    assert math.isclose(got, expected, rel_tol=1e-6), (got, expected)
+    assert len(client.scheduler_info()["workers"]) == 2  # the chunks ran on worker processes
+
+
+def test_a_masked_loss_counts_only_its_valid_labels(client):
+    y, p = _chunked("sparse_cce", 100_000, 5, seed=9, chunks=30_000)
+    expected = lossbounds.loss("sparse_cce", *dask.compute(y, p), ignore_class=0)
+    assert math.isclose(lossbounds.loss("sparse_cce", y, p, ignore_class=0), expected,
+                        rel_tol=1e-6)
+
+
+def test_a_numpy_target_goes_with_dask_predictions(client):
+    y, p = _chunked("cce", 50_000, 4, seed=2, chunks=10_000)
+    y = y.compute()
+    assert math.isclose(lossbounds.loss("cce", y, p), lossbounds.loss("cce", y, p.compute()),
+                        rel_tol=1e-6)
+
+
+def test_batch_wide_losses_and_unreduced_values_are_refused():
+    y = da.from_array(np.ones((10, 3), np.float32), chunks=5)
+    with pytest.raises(ValueError, match="depends on the rest of its batch.*LossMeter"):
+        lossbounds.loss("dice", y, y)
+    with pytest.raises(ValueError, match="reduction='none' on Dask arrays"):
+        lossbounds.loss("mse", y, y, reduction="none")
+    with pytest.raises(ValueError, match="same number of rows"):
+        lossbounds.loss("mse", y, y[:5])

@@ -723,6 +723,8 @@ class _Margin(LossDefinition):
 class _BinaryMargin(_Margin):
     """Hinge and squared hinge: one margin per output, labels converted per batch."""
 
+    batch_wide = "0/1 labels become -1/+1 only when every label of the batch is 0 or 1"
+
     squared: bool = False
 
     def margin_plan(self, y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype) -> Plan:

@@ -494,6 +494,8 @@ class Circle(LossDefinition):
     pair of their own :math:`P_i`, :math:`N_i` values.
     """
 
+    batch_wide = "its pairs are the other samples of the batch"
+
     # float64 on PyTorch (and NumPy): see Backend.float64_rule; measured with Keras 3.15.1.
     # The class follows the function (the backends' "function" rule).
     float64_function = {"torch": "float32"}

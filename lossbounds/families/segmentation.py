@@ -596,6 +596,8 @@ def _mask_statistics(y_true: Any, axis: Axis, loss: str) -> tuple[np.ndarray, in
 class _Overlap(LossDefinition):
     """What Dice and Tversky share: the mask, the foreground fraction, the words."""
 
+    batch_wide = "with axis=None the sums run over the whole batch"
+
     # float64 on PyTorch (and NumPy): see Backend.float64_rule; measured with Keras 3.15.1.
     # They end in a sum, not ops.mean: PyTorch computes float64 exactly. The class follows
     # the function (the backends' "function" rule).
