@@ -60,6 +60,11 @@ CASES = {
     "bce from logits, outputs on axis 0": lambda: (
         "bce", _one_hot((N // 10, 10)).T.copy(), _probabilities((N // 10, 10)).T.copy(),
         {"axis": 0, "from_logits": True}),
+    "binary focal": lambda: ("binary_focal_crossentropy", _one_hot((N // 10, 10)),
+                             _probabilities((N // 10, 10)), {}),
+    "categorical focal from logits": lambda: (
+        "categorical_focal_crossentropy", _one_hot((N // 10, 10)), _probabilities((N // 10, 10)),
+        {"from_logits": True}),
     "mse with weights": lambda: ("mse", _one_hot((N // 10, 10)), _probabilities((N // 10, 10)),
                                  {"sample_weight": np.ones(N // 10, np.float32)}),
 }

@@ -35,7 +35,7 @@ from scipy import optimize, special
 from .. import _tfmath
 from ..backends import Backend, Semantics, get_backend, neg_log, semantics, weighted_cost
 from ..checks import EPSILON, check_axis, check_bool, check_real, plain, to_array
-from ..engine import Plan, caller_outside_package, cast, clip, require_rank
+from ..engine import Plan, caller_outside_package, cast, clip, require_rank, rows_job
 from ..options import AXIS, COUNTS, FROM_LOGITS, LABEL_SMOOTHING, N_CLASSES, SAMPLE_WEIGHT, Y_TRUE, Option
 from ..registry import LossDefinition, Plateau, Setting, UndefinedBound, register
 from ..text import Note, loss_value, number, percent
@@ -264,9 +264,15 @@ def _out_of_unit(values: np.ndarray) -> Any:
     """The first value below 0 or above 1 (NaN passes: it propagates as in Keras), or None."""
     if values.dtype.kind == "b" or values.size == 0:
         return None
-    with np.errstate(invalid="ignore"):
-        bad = (values < 0) | (values > 1)
-    return values[bad].flat[0] if bad.any() else None
+    flat = values.reshape(-1) if values.flags.c_contiguous else values.ravel()
+    step = 1 << 20  # a piece at a time: the comparisons' temporaries stay small
+    for start in range(0, flat.size, step):
+        piece = flat[start:start + step]
+        with np.errstate(invalid="ignore"):
+            bad = (piece < 0) | (piece > 1)
+        if bad.any():
+            return piece[bad][0]
+    return None
 
 
 def _same_shape(y_true: np.ndarray, y_pred: np.ndarray, loss: str, hint: str) -> None:
@@ -315,6 +321,17 @@ def _bfce_reference(y_true: np.ndarray, y_pred: np.ndarray, *, apply_class_balan
         return _mean(focal, axis, backend)
 
 
+def _rows(formula: Callable[..., np.ndarray], y_true: np.ndarray, y_pred: np.ndarray,
+          dtype: Any, axis: int) -> Any:
+    """A job streaming `formula` a block of rows at a time, where the class axis is last.
+
+    Both focal losses are row-wise: a row's value depends on that row alone.
+    """
+    if axis % max(y_pred.ndim, 1) != y_pred.ndim - 1:
+        return None
+    return rows_job(lambda t, p: formula(t, p, axis=-1), y_true, y_pred, np.dtype(dtype))
+
+
 def _plan_binary(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
                  apply_class_balancing: bool = False, alpha: float = 0.25, gamma: float = 2.0,
                  from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1,
@@ -350,16 +367,19 @@ def _plan_binary(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
                 "logits, or end the model with a sigmoid."
             )
 
-    def reference() -> tuple[np.ndarray, None]:
+    def formula(t: np.ndarray, p: np.ndarray, axis: int = axis) -> np.ndarray:
         return _bfce_reference(
-            truth, prediction, apply_class_balancing=apply_class_balancing, alpha=alpha,
-            gamma=gamma, from_logits=from_logits, label_smoothing=label_smoothing, axis=axis,
-            epsilon=epsilon, backend=backend), None
+            t, p, apply_class_balancing=apply_class_balancing, alpha=alpha, gamma=gamma,
+            from_logits=from_logits, label_smoothing=label_smoothing, axis=axis,
+            epsilon=epsilon, backend=backend)
+
+    def reference() -> tuple[np.ndarray, None]:
+        return formula(truth, prediction), None
 
     if backend.clamps_logs:  # PyTorch checks its inputs at the call: raise now
         computed = reference()
         return Plan(lambda: computed)
-    return Plan(reference)
+    return Plan(reference, _rows(formula, y_true, y_pred, dtype, axis))
 
 
 def binary_focal_crossentropy(
@@ -538,12 +558,18 @@ def _plan_categorical(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *
             "negative; lossbounds raises. Hint: for integer labels use np.eye(K)[labels]."
         )
 
-    def reference() -> tuple[np.ndarray, None]:
-        return _cfce_reference(truth, prediction, alpha=alpha, gamma=gamma,
-                               from_logits=from_logits, label_smoothing=label_smoothing,
-                               axis=axis, epsilon=epsilon, backend=backend), None
+    def formula(t: np.ndarray, p: np.ndarray, axis: int = axis) -> np.ndarray:
+        return _cfce_reference(t, p, alpha=alpha, gamma=gamma, from_logits=from_logits,
+                               label_smoothing=label_smoothing, axis=axis, epsilon=epsilon,
+                               backend=backend)
 
-    return Plan(reference)
+    def reference() -> tuple[np.ndarray, None]:
+        return formula(truth, prediction), None
+
+    # A numpy alpha or gamma may widen the result's dtype: then the whole-array reference.
+    plain_scalars = not isinstance(alpha, _PerClass) and _promoted(
+        _promoted(np.dtype(dtype), gamma), alpha) == np.dtype(dtype)
+    return Plan(reference, _rows(formula, y_true, y_pred, dtype, axis) if plain_scalars else None)
 
 
 def categorical_focal_crossentropy(
