@@ -187,6 +187,8 @@ class Job:
     labels: LabelReader | None = None  # integer labels (M,) instead of (M, D) targets
     ignore_class: int | None = None
     label_dtype: np.dtype | None = None  # class API: labels pass through the compute dtype
+    #: Every block but the last holds a multiple of this many elements (see `rows_job`).
+    packet: int = 1
 
     def __post_init__(self) -> None:
         self.low, self.high = Backend.clip_bounds(self.epsilon, self.dtype)
@@ -195,6 +197,8 @@ class Job:
         self.n_rows, self.width = self.y_pred.shape
         block = _BLOCK_ELEMENTS // (2 if self.kernel.elementwise else 1)
         self.block_rows = max(1, block // max(self.width, 1))
+        unit = self.packet // math.gcd(self.packet, max(self.width, 1))  # rows per packet multiple
+        self.block_rows = max(unit, self.block_rows - self.block_rows % unit)
         # TF's log takes the tensor's last size % 8 elements one by one
         size = self.n_rows * self.width
         self.scalar_log_from = size - size % 8
@@ -502,7 +506,7 @@ def make_job(
 
 def rows_job(
     formula: Callable[[np.ndarray, np.ndarray], np.ndarray], y_true: np.ndarray,
-    y_pred: np.ndarray, dtype: np.dtype, *, epsilon: float = EPSILON,
+    y_pred: np.ndarray, dtype: np.dtype, *, epsilon: float = EPSILON, packet: int = 1,
 ) -> Job | None:
     """A job that runs a loss's whole-array formula on blocks of rows.
 
@@ -513,13 +517,18 @@ def rows_job(
     that look across the batch (Dice over the whole batch, Circle's pairs,
     hinge's batch-wide label conversion). Returns None where the reference
     must run whole (see `make_job`); `y_true` and `y_pred` must have one shape.
+
+    TensorFlow's float32 ``log`` and ``exp`` take a tensor 8 elements at a time
+    and its last ``size % 8`` elements one by one (`lossbounds._tfmath`): with
+    ``packet=8`` every block but the last holds a multiple of 8 elements, so a
+    formula using them gives each element the value it has in the whole array.
     """
     if y_true.shape != y_pred.shape:
         return None
     kernel = Kernel(lambda targets, predictions, ws: formula(targets, predictions),
                     threads=True, elementwise=True)
     return make_job(lambda width: kernel, y_true, y_pred, dtype, from_logits=True,
-                    epsilon=epsilon)
+                    epsilon=epsilon, packet=packet)
 
 
 # --------------------------------------------------------------------------

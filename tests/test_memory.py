@@ -65,6 +65,10 @@ CASES = {
     "categorical focal from logits": lambda: (
         "categorical_focal_crossentropy", _one_hot((N // 10, 10)), _probabilities((N // 10, 10)),
         {"from_logits": True}),
+    "msle": lambda: ("msle", _one_hot((N // 10, 10)), _probabilities((N // 10, 10)), {}),
+    "log_cosh": lambda: ("log_cosh", _one_hot((N // 10, 10)), _probabilities((N // 10, 10)), {}),
+    "kl_divergence": lambda: ("kl_divergence", _probabilities((N // 10, 10)),
+                              _probabilities((N // 10, 10))[::-1].copy(), {}),
     "mse with weights": lambda: ("mse", _one_hot((N // 10, 10)), _probabilities((N // 10, 10)),
                                  {"sample_weight": np.ones(N // 10, np.float32)}),
 }

@@ -14,6 +14,7 @@ from compare import assert_close
 from keras_reference import CLASS_NAMES
 
 import lossbounds
+from lossbounds.registry import get_loss
 
 N = 250
 
@@ -152,3 +153,22 @@ def test_reset_count_and_empty_result():
 def test_bad_meter_options(options, error):
     with pytest.raises(error):
         lossbounds.LossMeter("bce", **options)
+
+
+@pytest.mark.parametrize("name", ["mean_squared_logarithmic_error", "log_cosh", "kl_divergence",
+                                  "mean_absolute_error", "mean_absolute_percentage_error",
+                                  "huber", "cosine_similarity", "binary_focal_crossentropy",
+                                  "categorical_focal_crossentropy"])
+@pytest.mark.parametrize("width", [3, 10])
+def test_row_wise_losses_stream_bit_for_bit(name, width):
+    # Several blocks of rows, whose sizes (rows x width) keep TensorFlow's 8-element packets
+    # where the whole array has them: every per-sample value equals the whole-array one.
+    rng = np.random.default_rng(width)
+    n = 1_200_007 // width
+    y_true = rng.random((n, width), dtype=np.float32)
+    if name == "mean_absolute_percentage_error":
+        y_true += np.float32(0.5)  # targets away from 0
+    y_pred = rng.random((n, width), dtype=np.float32)
+    plan = get_loss(name).plan(y_true, y_pred, np.dtype(np.float32))
+    assert plan.job is not None and plan.job.n_rows > plan.job.block_rows
+    np.testing.assert_array_equal(plan.values()[0], plan.reference()[0])

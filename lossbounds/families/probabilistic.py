@@ -29,7 +29,7 @@ from numpy.typing import ArrayLike
 
 from .. import _tfmath
 from ..checks import EPSILON, check_axis, check_n_classes, plain, require_nonempty, to_array
-from ..engine import Plan, broadcast_shape, cast, same_rank
+from ..engine import Plan, broadcast_shape, cast, rows_job, same_rank
 from ..options import COUNTS, MEAN, N_CLASSES, PRED_RANGE, SAMPLE_WEIGHT, Y_RANGE, Y_TRUE
 from ..registry import LossDefinition, Plateau, Setting, UndefinedBound, register
 from ..text import PRINT_ATOL, Note, loss_value, number
@@ -437,15 +437,18 @@ def _kld_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
     reduced_shape(y_true, y_pred, "kl_divergence")
     low, high = dtype.type(epsilon), dtype.type(1)
 
-    def reference() -> tuple[np.ndarray, None]:
+    def formula(y: np.ndarray, p: np.ndarray) -> np.ndarray:
         with np.errstate(all="ignore"):  # y/p overflows in float16, as in Keras
             # tf.clip_by_value is minimum-then-maximum: NaN stays NaN.
-            y = np.maximum(np.minimum(cast(y_true, dtype), high), low)
-            p = np.maximum(np.minimum(cast(y_pred, dtype), high), low)
-            values = y * _tfmath.log(y / p)
-            return np.asarray(_tfmath.reduce_sum(values, axis=-1)), None
+            y = np.maximum(np.minimum(y, high), low)
+            p = np.maximum(np.minimum(p, high), low)
+            return np.asarray(_tfmath.reduce_sum(y * _tfmath.log(y / p), axis=-1))
 
-    return Plan(reference)
+    def reference() -> tuple[np.ndarray, None]:
+        return formula(cast(y_true, dtype), cast(y_pred, dtype)), None
+
+    # Rows stream; blocks of whole 8-element packets keep TensorFlow's log exact.
+    return Plan(reference, rows_job(formula, y_true, y_pred, dtype, packet=8))
 
 
 def kl_divergence(y_true: ArrayLike, y_pred: ArrayLike, *, epsilon: float = EPSILON,

@@ -531,16 +531,17 @@ class _Regression(LossDefinition):
 
 
 def _row_wise_plan(formula: Callable[[np.ndarray, np.ndarray], np.ndarray], y_true: np.ndarray,
-                   y_pred: np.ndarray, dtype: np.dtype) -> Plan:
+                   y_pred: np.ndarray, dtype: np.dtype, *, packet: int = 1) -> Plan:
     """The plan of a loss whose value for a row depends on that row alone.
 
     ``formula(y, p)`` takes both inputs in `dtype`; `loss` streams it a block
-    of rows at a time (`lossbounds.engine.rows_job`), in bounded memory.
+    of rows at a time (`lossbounds.engine.rows_job`), in bounded memory
+    (``packet=8`` for formulas with TensorFlow's packet-wise log or exp).
     """
     def reference() -> tuple[np.ndarray, None]:
         return formula(cast(y_true, dtype), cast(y_pred, dtype)), None
 
-    return Plan(reference, rows_job(formula, y_true, y_pred, dtype))
+    return Plan(reference, rows_job(formula, y_true, y_pred, dtype, packet=packet))
 
 
 def _mae_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
@@ -953,15 +954,15 @@ def _msle_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
         compute = dtype
     eps = compute.type(_F32(epsilon))
 
-    def reference() -> tuple[np.ndarray, None]:
-        y = cast(cast(y_true, dtype), compute)
-        p = cast(cast(y_pred, dtype), compute)  # the class API's cast to its dtype first
+    def formula(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+        y, p = cast(y, compute), cast(p, compute)
         with np.errstate(over="ignore", invalid="ignore"):
             first = _tfmath.log(np.maximum(p, eps) + compute.type(1))
             second = _tfmath.log(np.maximum(y, eps) + compute.type(1))
-            return _mean(np.square(first - second)), None
+            return _mean(np.square(first - second))
 
-    return Plan(reference)
+    # the class API casts to its dtype first, then to the compute dtype
+    return _row_wise_plan(formula, y_true, y_pred, dtype, packet=8)
 
 
 def mean_squared_logarithmic_error(y_true: ArrayLike, y_pred: ArrayLike, *,
@@ -1465,13 +1466,12 @@ def _log_cosh_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
     # ops.log(2.0) is computed in float32, then converted: f32(ln 2) even in float64.
     log2 = dtype.type(_F32(_LN2))
 
-    def reference() -> tuple[np.ndarray, None]:
+    def formula(y: np.ndarray, p: np.ndarray) -> np.ndarray:
         with np.errstate(over="ignore", invalid="ignore"):
-            x = np.subtract(cast(y_pred, dtype), cast(y_true, dtype), dtype=dtype)
-            values = (x + _softplus(x * dtype.type(-2.0))) - log2
-            return _mean(values), None
+            x = np.subtract(p, y, dtype=dtype)
+            return _mean((x + _softplus(x * dtype.type(-2.0))) - log2)
 
-    return Plan(reference)
+    return _row_wise_plan(formula, y_true, y_pred, dtype, packet=8)
 
 
 def log_cosh(y_true: ArrayLike, y_pred: ArrayLike, *, epsilon: float = EPSILON,
