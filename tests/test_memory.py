@@ -69,6 +69,9 @@ CASES = {
     "log_cosh": lambda: ("log_cosh", _one_hot((N // 10, 10)), _probabilities((N // 10, 10)), {}),
     "kl_divergence": lambda: ("kl_divergence", _probabilities((N // 10, 10)),
                               _probabilities((N // 10, 10))[::-1].copy(), {}),
+    "poisson, integer counts": lambda: (
+        "poisson", np.random.default_rng(4).poisson(3.0, (N // 10, 10)),
+        _probabilities((N // 10, 10)) * np.float32(3), {}),
     "mse with weights": lambda: ("mse", _one_hot((N // 10, 10)), _probabilities((N // 10, 10)),
                                  {"sample_weight": np.ones(N // 10, np.float32)}),
 }

@@ -156,6 +156,7 @@ def test_bad_meter_options(options, error):
 
 
 @pytest.mark.parametrize("name", ["mean_squared_logarithmic_error", "log_cosh", "kl_divergence",
+                                  "poisson",
                                   "mean_absolute_error", "mean_absolute_percentage_error",
                                   "huber", "cosine_similarity", "binary_focal_crossentropy",
                                   "categorical_focal_crossentropy"])

@@ -21,7 +21,7 @@ References
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -42,9 +42,20 @@ __all__ = ["kl_divergence", "poisson"]
 # Shared checks (also used by the similarity losses)
 
 
-def _first(mask: np.ndarray) -> tuple[int, ...]:
-    """The index of the first True entry of `mask`."""
-    return tuple(int(i) for i in np.argwhere(mask)[0])
+def _first(values: np.ndarray, test: Callable[[np.ndarray], np.ndarray]) -> tuple[int, ...] | None:
+    """The index of the first entry of `values` that passes `test`, or None.
+
+    A piece at a time, so that the test's temporaries stay small whatever the size.
+    """
+    flat = values.reshape(-1) if values.flags.c_contiguous else values.ravel()
+    step = 1 << 20
+    for start in range(0, flat.size, step):
+        with np.errstate(all="ignore"):
+            passed = test(flat[start:start + step])
+        if passed.any():
+            return tuple(int(i) for i in np.unravel_index(start + int(np.argmax(passed)),
+                                                          values.shape))
+    return None
 
 
 def reduced_shape(y_true: np.ndarray, y_pred: np.ndarray, loss: str) -> tuple[int, ...]:
@@ -148,32 +159,31 @@ def _range(s: Setting, name: str, loss: str, default: tuple[float, float]) -> tu
 def _poisson_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
                   epsilon: float = EPSILON) -> Plan:
     reduced_shape(y_true, y_pred, "poisson")
-    y, p = cast(y_true, dtype), cast(y_pred, dtype)
-    with np.errstate(all="ignore"):
-        negative = y < 0
-        shifted = p + dtype.type(epsilon)  # Keras' epsilon tensor is in the prediction dtype
-        below = shifted <= 0
-    if negative.any():
-        where = _first(negative)
+    eps = dtype.type(epsilon)  # Keras' epsilon tensor is in the prediction dtype
+    where = _first(y_true, lambda y: cast(y, dtype) < 0)
+    if where is not None:
         raise ValueError(
-            f"poisson: `y_true` holds {plain(y[where])} at index {where}, but Poisson targets "
-            "are counts or rates and must be >= 0. Keras computes a value that falls without "
-            "limit as the prediction nears -epsilon; lossbounds raises. Hint: do not "
+            f"poisson: `y_true` holds {plain(y_true[where])} at index {where}, but Poisson "
+            "targets are counts or rates and must be >= 0. Keras computes a value that falls "
+            "without limit as the prediction nears -epsilon; lossbounds raises. Hint: do not "
             "standardise count targets for a Poisson loss.")
-    if below.any():
-        where = _first(below)
+    where = _first(y_pred, lambda p: cast(p, dtype) + eps <= 0)
+    if where is not None:
         raise ValueError(
-            f"poisson: `y_pred` holds {plain(p[where])} at index {where}, but predictions are "
-            f"rates and must be >= 0: Keras takes log(y_pred + {epsilon:g}) and returns NaN "
-            "(or inf) there. Hint: end the model with an activation whose outputs are "
-            "non-negative, such as 'softplus', 'exponential' or 'relu'.")
+            f"poisson: `y_pred` holds {plain(cast(y_pred[where], dtype))} at index {where}, but "
+            f"predictions are rates and must be >= 0: Keras takes log(y_pred + {epsilon:g}) and "
+            "returns NaN (or inf) there. Hint: end the model with an activation whose outputs "
+            "are non-negative, such as 'softplus', 'exponential' or 'relu'.")
+
+    def formula(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):  # NaN and inf as Keras gives them
+            return np.asarray(_tfmath.keras_mean(p - y * _tfmath.log(p + eps), axis=-1))
 
     def reference() -> tuple[np.ndarray, None]:
-        with np.errstate(all="ignore"):  # NaN and inf as Keras gives them
-            values = p - y * _tfmath.log(shifted)
-            return np.asarray(_tfmath.keras_mean(values, axis=-1)), None
+        return formula(cast(y_true, dtype), cast(y_pred, dtype)), None
 
-    return Plan(reference)
+    # Rows stream; blocks of whole 8-element packets keep TensorFlow's log exact.
+    return Plan(reference, rows_job(formula, y_true, y_pred, dtype, packet=8))
 
 
 def poisson(y_true: ArrayLike, y_pred: ArrayLike, *, epsilon: float = EPSILON,
