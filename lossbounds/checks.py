@@ -19,6 +19,7 @@ __all__ = [
     "MAX_CLASSES",
     "MAX_ELEMENTS",
     "as_float_dtype",
+    "first_where",
     "check_axis",
     "check_bool",
     "check_epsilon",
@@ -230,6 +231,24 @@ _POLICY_DTYPES = {
     "float64": np.float64,
     "mixed_float16": np.float16,
 }
+
+
+def first_where(values: np.ndarray, test: Any) -> tuple[int, ...] | None:
+    """The index of the first entry of `values` for which ``test(piece)`` is True, or None.
+
+    `test` takes a flat piece of `values` and returns a boolean array; the
+    pieces are 2**20 entries long, so its temporaries stay small whatever
+    the size of `values`.
+    """
+    flat = values.reshape(-1) if values.flags.c_contiguous else values.ravel()
+    step = 1 << 20
+    for start in range(0, flat.size, step):
+        with np.errstate(all="ignore"):
+            passed = np.asarray(test(flat[start:start + step]))
+        if passed.any():
+            index = np.unravel_index(start + int(np.argmax(passed)), values.shape)
+            return tuple(int(i) for i in index)
+    return None
 
 
 def as_float_dtype(dtype: Any) -> np.dtype:

@@ -72,6 +72,10 @@ CASES = {
     "poisson, integer counts": lambda: (
         "poisson", np.random.default_rng(4).poisson(3.0, (N // 10, 10)),
         _probabilities((N // 10, 10)) * np.float32(3), {}),
+    "hinge, 0/1 labels": lambda: ("hinge", _one_hot((N // 10, 10)),
+                                  _probabilities((N // 10, 10)), {}),
+    "categorical hinge": lambda: ("categorical_hinge", _one_hot((N // 10, 10)),
+                                  _probabilities((N // 10, 10)), {}),
     "mse with weights": lambda: ("mse", _one_hot((N // 10, 10)), _probabilities((N // 10, 10)),
                                  {"sample_weight": np.ones(N // 10, np.float32)}),
 }

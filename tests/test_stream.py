@@ -156,11 +156,11 @@ def test_bad_meter_options(options, error):
 
 
 @pytest.mark.parametrize("name", ["mean_squared_logarithmic_error", "log_cosh", "kl_divergence",
-                                  "poisson",
+                                  "poisson", "hinge", "squared_hinge", "categorical_hinge",
                                   "mean_absolute_error", "mean_absolute_percentage_error",
                                   "huber", "cosine_similarity", "binary_focal_crossentropy",
                                   "categorical_focal_crossentropy"])
-@pytest.mark.parametrize("width", [3, 10])
+@pytest.mark.parametrize("width", [3, 10, 40])
 def test_row_wise_losses_stream_bit_for_bit(name, width):
     # Several blocks of rows, whose sizes (rows x width) keep TensorFlow's 8-element packets
     # where the whole array has them: every per-sample value equals the whole-array one.
@@ -169,6 +169,8 @@ def test_row_wise_losses_stream_bit_for_bit(name, width):
     y_true = rng.random((n, width), dtype=np.float32)
     if name == "mean_absolute_percentage_error":
         y_true += np.float32(0.5)  # targets away from 0
+    if name in ("hinge", "squared_hinge"):
+        y_true = np.round(y_true)  # 0/1 labels: converted to -1/+1 for the whole array
     y_pred = rng.random((n, width), dtype=np.float32)
     plan = get_loss(name).plan(y_true, y_pred, np.dtype(np.float32))
     assert plan.job is not None and plan.job.n_rows > plan.job.block_rows

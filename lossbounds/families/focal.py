@@ -34,7 +34,7 @@ from scipy import optimize, special
 
 from .. import _tfmath
 from ..backends import Backend, Semantics, get_backend, neg_log, semantics, weighted_cost
-from ..checks import EPSILON, check_axis, check_bool, check_real, plain, to_array
+from ..checks import EPSILON, check_axis, check_bool, check_real, first_where, plain, to_array
 from ..engine import Plan, caller_outside_package, cast, clip, require_rank, rows_job
 from ..options import AXIS, COUNTS, FROM_LOGITS, LABEL_SMOOTHING, N_CLASSES, SAMPLE_WEIGHT, Y_TRUE, Option
 from ..registry import LossDefinition, Plateau, Setting, UndefinedBound, register
@@ -264,15 +264,8 @@ def _out_of_unit(values: np.ndarray) -> Any:
     """The first value below 0 or above 1 (NaN passes: it propagates as in Keras), or None."""
     if values.dtype.kind == "b" or values.size == 0:
         return None
-    flat = values.reshape(-1) if values.flags.c_contiguous else values.ravel()
-    step = 1 << 20  # a piece at a time: the comparisons' temporaries stay small
-    for start in range(0, flat.size, step):
-        piece = flat[start:start + step]
-        with np.errstate(invalid="ignore"):
-            bad = (piece < 0) | (piece > 1)
-        if bad.any():
-            return piece[bad][0]
-    return None
+    where = first_where(values, lambda piece: (piece < 0) | (piece > 1))
+    return None if where is None else values[where]
 
 
 def _same_shape(y_true: np.ndarray, y_pred: np.ndarray, loss: str, hint: str) -> None:

@@ -39,8 +39,8 @@ from numpy.typing import ArrayLike
 
 from .. import _tfmath
 from ..backends import Backend, get_backend
-from ..checks import EPSILON, plain, require_nonempty, to_array
-from ..engine import Plan, broadcast_shape, cast, require_rank, same_rank
+from ..checks import EPSILON, first_where, plain, require_nonempty, to_array
+from ..engine import Plan, broadcast_shape, cast, require_rank, rows_job, same_rank
 from ..options import COUNTS, N_CLASSES, PRED_RANGE, SAMPLE_WEIGHT, Y_TRUE, Option
 from ..registry import LossDefinition, Setting, register
 from ..text import FLOAT32_RTOL, PRINT_ATOL, Note, loss_value, number, percent
@@ -171,13 +171,12 @@ def _check_shapes(y_true: np.ndarray, y_pred: np.ndarray, loss: str) -> tuple[in
     return broadcast_shape(y_true, y_pred, loss)
 
 
-def _check_labels(y: np.ndarray, loss: str, expected: str, hint: str) -> None:
-    """Labels, already cast to the compute dtype as Keras casts them, must lie in [-1, 1]."""
-    with np.errstate(invalid="ignore"):
-        bad = (y < -1) | (y > 1)
-    if bad.any():
+def _check_labels(y: np.ndarray, dtype: np.dtype, loss: str, expected: str, hint: str) -> None:
+    """Labels, cast to the compute dtype as Keras casts them, must lie in [-1, 1]."""
+    where = first_where(y, lambda piece: np.abs(cast(piece, dtype)) > 1)
+    if where is not None:
         raise ValueError(
-            f"{loss}: `y_true` must hold {expected}, got {plain(y[bad].flat[0])}. Keras would "
+            f"{loss}: `y_true` must hold {expected}, got {plain(cast(y[where], dtype))}. Keras would "
             f"use it silently (a label of 2 asks for a margin of 1/2, a label of 5 for a "
             f"margin of 1/5); lossbounds raises. Hint: {hint}"
         )
@@ -190,11 +189,14 @@ _CATEGORICAL_LABELS = "one-hot labels (0 and 1; Keras also accepts -1 and 1) in 
 _CATEGORICAL_HINT = "turn class indices into one-hot rows with keras.utils.to_categorical."
 
 
-def _convert_labels(y: np.ndarray) -> np.ndarray:
-    """Keras' ``convert_binary_labels_to_hinge``: 0/1 -> -1/+1, for the whole batch or not at all."""
-    if np.all((y == 0) | (y == 1)):
-        return y * y.dtype.type(2) - y.dtype.type(1)
-    return y
+def _binary_labels(y: np.ndarray, dtype: np.dtype) -> bool:
+    """Does Keras' ``convert_binary_labels_to_hinge`` convert this batch (every label 0 or 1)?"""
+    return first_where(y, lambda piece: (lambda c: (c != 0) & (c != 1))(cast(piece, dtype))) is None
+
+
+def _convert_labels(y: np.ndarray, convert: bool) -> np.ndarray:
+    """0/1 -> -1/+1 where the whole batch is 0/1 (`convert`), else the labels as they are."""
+    return y * y.dtype.type(2) - y.dtype.type(1) if convert else y
 
 
 # --------------------------------------------------------------------------
@@ -204,20 +206,25 @@ def _convert_labels(y: np.ndarray) -> np.ndarray:
 def _margin_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *, loss: str,
                  squared: bool) -> Plan:
     _check_shapes(y_true, y_pred, loss)
-    with np.errstate(over="ignore"):  # Keras casts y_true to y_pred's dtype, then decides
-        labels = cast(y_true, dtype)
-    _check_labels(labels, loss, _HINGE_LABELS, _HINGE_HINT)
+    # Keras casts y_true to y_pred's dtype, then decides on the whole batch: a first pass.
+    _check_labels(y_true, dtype, loss, _HINGE_LABELS, _HINGE_HINT)
+    convert = _binary_labels(y_true, dtype)
 
-    def reference() -> tuple[np.ndarray, None]:
-        y = _convert_labels(labels)
+    def formula(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+        y = _convert_labels(t, convert)
         with np.errstate(over="ignore", invalid="ignore"):  # inf and NaN as Keras gives them
-            p = cast(y_pred, dtype)
             shortfall = np.maximum(dtype.type(1) - y * p, dtype.type(0))
             if squared:
                 shortfall = np.square(shortfall)
-        return _tf_mean(shortfall), None
+        return _tf_mean(shortfall)
 
-    return Plan(reference)
+    def reference() -> tuple[np.ndarray, None]:
+        with np.errstate(over="ignore"):
+            return formula(cast(y_true, dtype), cast(y_pred, dtype)), None
+
+    # Once the batch-wide conversion is decided, each row's value is its own: rows stream,
+    # in blocks of whole 8-element packets (TensorFlow's sum splits rows on packets).
+    return Plan(reference, rows_job(formula, y_true, y_pred, dtype, packet=8))
 
 
 def _categorical_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype) -> Plan:
@@ -238,19 +245,20 @@ def _categorical_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype) -
             "'Cannot compute the max of an empty tensor'; lossbounds raises too. Hint: skip "
             "empty batches."
         )
-    with np.errstate(over="ignore"):
-        labels = cast(y_true, dtype)
-    _check_labels(labels, loss, _CATEGORICAL_LABELS, _CATEGORICAL_HINT)
+    _check_labels(y_true, dtype, loss, _CATEGORICAL_LABELS, _CATEGORICAL_HINT)
 
-    def reference() -> tuple[np.ndarray, None]:
+    def formula(labels: np.ndarray, p: np.ndarray) -> np.ndarray:
         with np.errstate(over="ignore", invalid="ignore"):
-            p = cast(y_pred, dtype)
             positive = _tf_sum(labels * p)
             negative = np.max((dtype.type(1) - labels) * p, axis=-1)
-            values = np.maximum(negative - positive + dtype.type(1), dtype.type(0))
-        return np.asarray(values, dtype), None
+            return np.asarray(np.maximum(negative - positive + dtype.type(1), dtype.type(0)),
+                              dtype)
 
-    return Plan(reference)
+    def reference() -> tuple[np.ndarray, None]:
+        with np.errstate(over="ignore"):
+            return formula(cast(y_true, dtype), cast(y_pred, dtype)), None
+
+    return Plan(reference, rows_job(formula, y_true, y_pred, dtype, packet=8))
 
 
 def hinge(y_true: ArrayLike, y_pred: ArrayLike, *, epsilon: float = EPSILON,
@@ -493,7 +501,7 @@ def _label_rows(y_true: Any, s: Setting, loss: str, expected: str, hint: str) ->
     labels = labels.reshape(labels.shape[0] if labels.ndim else 1, -1)
     if np.any(np.isnan(labels)):
         raise ValueError("`y_true` holds NaN: a baseline needs real labels.")
-    _check_labels(labels, loss, expected, hint)
+    _check_labels(labels, labels.dtype, loss, expected, hint)
     return labels.astype(np.float64)
 
 
@@ -770,7 +778,8 @@ class _BinaryMargin(_Margin):
             labels = np.array([-1.0, 1.0])
             return float(np.mean([self.output_prior(labels, row / total, low, high)
                                   for row, total in zip(counts, totals)]))
-        rows = _convert_labels(_label_rows(y_true, s, self.name, _HINGE_LABELS, _HINGE_HINT))
+        rows = _label_rows(y_true, s, self.name, _HINGE_LABELS, _HINGE_HINT)
+        rows = _convert_labels(rows, _binary_labels(rows, rows.dtype))
         w = _checked_weights(s["sample_weight"], rows.shape[0])
         return float(np.mean([self.output_prior(column, w, low, high) for column in rows.T]))
 

@@ -21,14 +21,22 @@ References
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from .. import _tfmath
-from ..checks import EPSILON, check_axis, check_n_classes, plain, require_nonempty, to_array
+from ..checks import (
+    EPSILON,
+    check_axis,
+    check_n_classes,
+    first_where,
+    plain,
+    require_nonempty,
+    to_array,
+)
 from ..engine import Plan, broadcast_shape, cast, rows_job, same_rank
 from ..options import COUNTS, MEAN, N_CLASSES, PRED_RANGE, SAMPLE_WEIGHT, Y_RANGE, Y_TRUE
 from ..registry import LossDefinition, Plateau, Setting, UndefinedBound, register
@@ -40,22 +48,6 @@ __all__ = ["kl_divergence", "poisson"]
 
 # --------------------------------------------------------------------------
 # Shared checks (also used by the similarity losses)
-
-
-def _first(values: np.ndarray, test: Callable[[np.ndarray], np.ndarray]) -> tuple[int, ...] | None:
-    """The index of the first entry of `values` that passes `test`, or None.
-
-    A piece at a time, so that the test's temporaries stay small whatever the size.
-    """
-    flat = values.reshape(-1) if values.flags.c_contiguous else values.ravel()
-    step = 1 << 20
-    for start in range(0, flat.size, step):
-        with np.errstate(all="ignore"):
-            passed = test(flat[start:start + step])
-        if passed.any():
-            return tuple(int(i) for i in np.unravel_index(start + int(np.argmax(passed)),
-                                                          values.shape))
-    return None
 
 
 def reduced_shape(y_true: np.ndarray, y_pred: np.ndarray, loss: str) -> tuple[int, ...]:
@@ -160,14 +152,14 @@ def _poisson_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
                   epsilon: float = EPSILON) -> Plan:
     reduced_shape(y_true, y_pred, "poisson")
     eps = dtype.type(epsilon)  # Keras' epsilon tensor is in the prediction dtype
-    where = _first(y_true, lambda y: cast(y, dtype) < 0)
+    where = first_where(y_true, lambda y: cast(y, dtype) < 0)
     if where is not None:
         raise ValueError(
             f"poisson: `y_true` holds {plain(y_true[where])} at index {where}, but Poisson "
             "targets are counts or rates and must be >= 0. Keras computes a value that falls "
             "without limit as the prediction nears -epsilon; lossbounds raises. Hint: do not "
             "standardise count targets for a Poisson loss.")
-    where = _first(y_pred, lambda p: cast(p, dtype) + eps <= 0)
+    where = first_where(y_pred, lambda p: cast(p, dtype) + eps <= 0)
     if where is not None:
         raise ValueError(
             f"poisson: `y_pred` holds {plain(cast(y_pred[where], dtype))} at index {where}, but "
