@@ -76,6 +76,9 @@ CASES = {
                                   _probabilities((N // 10, 10)), {}),
     "categorical hinge": lambda: ("categorical_hinge", _one_hot((N // 10, 10)),
                                   _probabilities((N // 10, 10)), {}),
+    "generalized cross-entropy": lambda: (
+        "categorical_generalized_cross_entropy", np.random.default_rng(5).integers(0, 10, N // 10),
+        _probabilities((N // 10, 10)), {"q": 0.5}),
     "mse with weights": lambda: ("mse", _one_hot((N // 10, 10)), _probabilities((N // 10, 10)),
                                  {"sample_weight": np.ones(N // 10, np.float32)}),
 }

@@ -175,3 +175,14 @@ def test_row_wise_losses_stream_bit_for_bit(name, width):
     plan = get_loss(name).plan(y_true, y_pred, np.dtype(np.float32))
     assert plan.job is not None and plan.job.n_rows > plan.job.block_rows
     np.testing.assert_array_equal(plan.values()[0], plan.reference()[0])
+
+
+@pytest.mark.parametrize("k", [3, 1000])
+def test_generalized_cross_entropy_streams_bit_for_bit(k):
+    rng = np.random.default_rng(k)
+    n = 1_200_007 // k
+    labels, y_pred = rng.integers(0, k, n), rng.random((n, k), dtype=np.float32)
+    plan = get_loss("categorical_generalized_cross_entropy").plan(
+        labels, y_pred, np.dtype(np.float32), q=0.5)
+    assert plan.job is not None and plan.job.n_rows > plan.job.block_rows
+    np.testing.assert_array_equal(plan.values()[0], plan.reference()[0])

@@ -35,7 +35,16 @@ from scipy import optimize, special
 from .. import _tfmath
 from ..backends import Backend, Semantics, get_backend, neg_log, semantics, weighted_cost
 from ..checks import EPSILON, check_axis, check_bool, check_real, first_where, plain, to_array
-from ..engine import Plan, caller_outside_package, cast, clip, require_rank, rows_job
+from ..engine import (
+    Kernel,
+    Plan,
+    caller_outside_package,
+    cast,
+    clip,
+    make_job,
+    require_rank,
+    rows_job,
+)
 from ..options import AXIS, COUNTS, FROM_LOGITS, LABEL_SMOOTHING, N_CLASSES, SAMPLE_WEIGHT, Y_TRUE, Option
 from ..registry import LossDefinition, Plateau, Setting, UndefinedBound, register
 from ..text import Note, loss_value, number, percent
@@ -672,26 +681,34 @@ def categorical_focal_crossentropy(
 # Categorical generalized cross-entropy: the value
 
 
-def _integer_labels(y_true: np.ndarray, n_classes: int) -> np.ndarray:
-    """Labels as int64, refusing what Keras would truncate or turn into an all-zero one-hot row."""
+def _check_integer_labels(y_true: np.ndarray, n_classes: int) -> None:
+    """Refuse labels Keras would truncate or turn into an all-zero one-hot row (a piece at a time)."""
     if y_true.dtype.kind == "f":
-        with np.errstate(invalid="ignore"):
-            bad = ~np.isfinite(y_true) | (y_true != np.trunc(y_true))
-        if bad.any():
+        where = first_where(y_true, lambda t: ~np.isfinite(t) | (t != np.trunc(t)))
+        if where is not None:
             raise ValueError(
-                f"{_GCE}: `y_true` must hold integer class labels, got {plain(y_true[bad].flat[0])}. "
+                f"{_GCE}: `y_true` must hold integer class labels, got {plain(y_true[where])}. "
                 "Keras would silently truncate it to an integer; lossbounds raises. Hint: "
                 "round your labels, or if they are one-hot rows use their argmax."
             )
-    outside = (y_true < 0) | (y_true >= n_classes)
-    if np.any(outside):
+    where = first_where(y_true, lambda t: (t < 0) | (t >= n_classes))
+    if where is not None:
         raise ValueError(
-            f"{_GCE}: label {plain(y_true[outside].flat[0])} in `y_true` lies outside [0, "
+            f"{_GCE}: label {plain(y_true[where])} in `y_true` lies outside [0, "
             f"{n_classes}) for y_pred with {n_classes} classes. Keras would one-hot it as a "
             "row of zeros and return 1/q, as if the true class were predicted 0; lossbounds "
             "raises. Hint: labels run from 0 to K-1; shift 1-based labels down by one."
         )
-    return y_true.astype(np.int64)
+
+
+class _CheckedLabels:
+    """GCE's labels, checked whole before any block (`lossbounds.engine.LabelReader`)."""
+
+    def read(self, job: Any, labels: np.ndarray) -> tuple[np.ndarray, None]:
+        return labels, None
+
+    def report(self, job: Any) -> None:  # pragma: no cover - read() rejects nothing
+        raise AssertionError("checked labels were rejected")
 
 
 def _gce_reference(labels: np.ndarray, y_pred: np.ndarray, q: float,
@@ -736,21 +753,29 @@ def _plan_generalized(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *
             f"{_GCE}: `y_true` must hold one integer label per row of y_pred, shape "
             f"{y_pred.shape[:-1]}, got {y_true.shape}.{hint}"
         )
-    labels = _integer_labels(y_true, k) if y_true.size else y_true.astype(np.int64)
-    prediction = cast(y_pred, dtype)  # the class API casts (integer) predictions to its dtype
-    negative = prediction < 0
-    if np.any(negative):
+    _check_integer_labels(y_true, k)
+    # the class API casts (integer) predictions to its dtype
+    where = first_where(y_pred, lambda p: cast(p, dtype) < 0)
+    if where is not None:
         raise ValueError(
-            f"{_GCE}: `y_pred` must hold probabilities, got {plain(prediction[negative].flat[0])}. "
+            f"{_GCE}: `y_pred` must hold probabilities, got {plain(cast(y_pred[where], dtype))}. "
             "Keras would return NaN (a fractional power of a negative number) where the true "
             "class's is negative; lossbounds raises. Hint: this loss has no from_logits: end "
             "the model with a softmax."
         )
 
-    def reference() -> tuple[np.ndarray, None]:
-        return _gce_reference(labels, prediction, q, backend), None
+    def formula(labels: np.ndarray, p: np.ndarray, ws: Any = None) -> np.ndarray:
+        return _gce_reference(labels, p, q, backend)
 
-    return Plan(reference)
+    def reference() -> tuple[np.ndarray, None]:
+        return formula(y_true, cast(y_pred, dtype)), None
+
+    # Rows stream (a row's value is its own) unless a numpy q widens the result's dtype.
+    job = None
+    if _promoted(np.dtype(dtype), q) == np.dtype(dtype):
+        job = make_job(lambda width: Kernel(formula, threads=True), y_true, y_pred, dtype,
+                       from_logits=True, labels=_CheckedLabels())
+    return Plan(reference, job)
 
 
 def categorical_generalized_cross_entropy(
