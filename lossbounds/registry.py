@@ -231,16 +231,19 @@ class LossDefinition:
              **options: Any) -> Plan:
         """Checks of the inputs, then a kernel job or the reference (see `lossbounds.engine`).
 
-        This is the value on the TensorFlow backend; `plan_on` gives the others.
+        This is the value on the TensorFlow backend: `plan_on` with TensorFlow.
+        A definition overrides `plan` (every backend computes TensorFlow's
+        formula) or `plan_on` (some compute their own); `register` checks that
+        it overrides one.
         """
-        raise NotImplementedError
+        return self.plan_on(get_backend("tensorflow"), y_true, y_pred, dtype, **options)
 
     def plan_on(self, backend: Backend, y_true: np.ndarray, y_pred: np.ndarray,
                 dtype: np.dtype, **options: Any) -> Plan:
         """The plan on `backend`, for inputs `backend` has already cast (`Backend.function_inputs`).
 
-        By default every backend computes TensorFlow's formula; a loss whose
-        backends compute different values overrides this and says where.
+        By default every backend computes TensorFlow's formula (`plan`); a loss
+        whose backends compute different values overrides this and says where.
         """
         return self.plan(y_true, y_pred, dtype, **options)
 
@@ -383,6 +386,9 @@ def _fold(name: str) -> str:
 
 def register(cls: type[LossDefinition]) -> type[LossDefinition]:
     """Class decorator: make a loss definition known by all its names."""
+    if cls.plan is LossDefinition.plan and cls.plan_on is LossDefinition.plan_on:
+        raise TypeError(f"{cls.__name__} must override plan or plan_on (each defaults to the "
+                        "other)")
     definition = cls()
     for name in cls.names():
         folded = _fold(name)

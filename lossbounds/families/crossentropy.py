@@ -40,11 +40,8 @@ from ..options import (
 from ..registry import LossDefinition, Plateau, Setting, UndefinedBound, register
 from ..text import BASELINE_RTOL, Note, loss_value, number, percent
 from .crossentropy_kernels import (
-    plan_binary,
     plan_binary_on,
-    plan_categorical,
     plan_categorical_on,
-    plan_sparse,
     plan_sparse_on,
 )
 
@@ -559,10 +556,6 @@ class BinaryCrossentropy(_CrossEntropy):
     per = "output"
     head = "sigmoid"
 
-    def plan(self, y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype,
-             **options: Any) -> Plan:
-        return plan_binary(y_true, y_pred, dtype, **options)
-
     def plan_on(self, backend: Backend, y_true: np.ndarray, y_pred: np.ndarray,
                 dtype: np.dtype, **options: Any) -> Plan:
         return plan_binary_on(backend, y_true, y_pred, dtype, **options)
@@ -876,10 +869,6 @@ class CategoricalCrossentropy(_Categorical):
     data_options = (Y_TRUE, SAMPLE_WEIGHT, COUNTS)
     function = staticmethod(categorical_crossentropy)
 
-    def plan(self, y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype,
-             **options: Any) -> Plan:
-        return plan_categorical(y_true, y_pred, dtype, **options)
-
     def plan_on(self, backend: Backend, y_true: np.ndarray, y_pred: np.ndarray,
                 dtype: np.dtype, **options: Any) -> Plan:
         return plan_categorical_on(backend, y_true, y_pred, dtype, **options)
@@ -948,10 +937,6 @@ class SparseCategoricalCrossentropy(_Categorical):
         "label_smoothing": "Keras' sparse categorical cross-entropy has no label smoothing. "
                            "Hint: use categorical_crossentropy with one-hot labels to smooth.",
     })
-
-    def plan(self, y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype,
-             **options: Any) -> Plan:
-        return plan_sparse(y_true, y_pred, dtype, **options)
 
     def plan_on(self, backend: Backend, y_true: np.ndarray, y_pred: np.ndarray,
                 dtype: np.dtype, **options: Any) -> Plan:

@@ -1143,10 +1143,6 @@ class BinaryFocalCrossentropy(LossDefinition):
     prior_meaning = ("the loss of the best constant prediction (found numerically: for focal "
                      "loss it is not the positive rate)")
 
-    def plan(self, y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype,
-             **options: Any) -> Plan:
-        return _plan_binary(y_true, y_pred, dtype, **options)
-
     def plan_on(self, backend: Backend, y_true: np.ndarray, y_pred: np.ndarray,
                 dtype: np.dtype, **options: Any) -> Plan:
         return _plan_binary(y_true, y_pred, dtype, backend=backend, **options)
@@ -1536,10 +1532,6 @@ class CategoricalFocalCrossentropy(LossDefinition):
     prior_meaning = ("the loss of the best constant probability vector (found numerically: "
                      "for focal loss it is not the class frequencies)")
 
-    def plan(self, y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype,
-             **options: Any) -> Plan:
-        return _plan_categorical(y_true, y_pred, dtype, **options)
-
     def plan_on(self, backend: Backend, y_true: np.ndarray, y_pred: np.ndarray,
                 dtype: np.dtype, **options: Any) -> Plan:
         return _plan_categorical(y_true, y_pred, dtype, backend=backend, **options)
@@ -1740,10 +1732,6 @@ class CategoricalGeneralizedCrossEntropy(LossDefinition):
     prior_name = "best constant prediction"
     prior_meaning = ("the loss of the best constant prediction, c_k ∝ f_k^(1/(1-q)) for class "
                      "frequencies f")
-
-    def plan(self, y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype,
-             **options: Any) -> Plan:
-        return _plan_generalized(y_true, y_pred, dtype, **options)
 
     def plan_on(self, backend: Backend, y_true: np.ndarray, y_pred: np.ndarray,
                 dtype: np.dtype, **options: Any) -> Plan:

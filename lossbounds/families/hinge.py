@@ -38,7 +38,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .. import _tfmath
-from ..backends import Backend, get_backend
+from ..backends import Backend
 from ..checks import EPSILON, first_where, plain, require_nonempty, to_array
 from ..engine import Plan, broadcast_shape, cast, require_rank, rows_job, same_rank
 from ..options import COUNTS, N_CLASSES, PRED_RANGE, SAMPLE_WEIGHT, Y_TRUE, Option
@@ -665,10 +665,6 @@ class _Margin(LossDefinition):
     #: Backends whose Keras computes this loss from integer predictions (in float32).
     integer_backends: ClassVar[tuple[str, ...]] = ()
     integer_predictions = True  # where the backend rejects them, the plan raises
-
-    def plan(self, y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype,
-             **options: Any) -> Plan:
-        return self.plan_on(get_backend("tensorflow"), y_true, y_pred, dtype, **options)
 
     def plan_on(self, backend: Backend, y_true: np.ndarray, y_pred: np.ndarray,
                 dtype: np.dtype, **options: Any) -> Plan:

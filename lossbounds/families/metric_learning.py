@@ -525,10 +525,6 @@ class Circle(LossDefinition):
     prior_meaning = ("the loss of a constant embedding (all samples collapsed to one point), "
                      "the best constant prediction")
 
-    def plan(self, y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype,
-             **options: Any) -> Plan:
-        return _plan(y_true, y_pred, _float(dtype), **options)
-
     def plan_on(self, backend: Backend, y_true: np.ndarray, y_pred: np.ndarray,
                 dtype: np.dtype, **options: Any) -> Plan:
         return _plan(y_true, y_pred, _float(dtype), backend=backend.name, **options)

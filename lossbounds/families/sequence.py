@@ -563,10 +563,6 @@ class CTC(LossDefinition):
     prior_name = "no prior baseline"
     prior_meaning = "the loss of the best constant logits (not defined for CTC)"
 
-    def plan(self, y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype,
-             **options: Any) -> Plan:
-        return _plan(y_true, y_pred, dtype, **options)
-
     def plan_on(self, backend: Backend, y_true: np.ndarray, y_pred: np.ndarray,
                 dtype: np.dtype, **options: Any) -> Plan:
         return _plan(y_true, y_pred, dtype, backend=backend.name, **options)
