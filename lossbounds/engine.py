@@ -30,6 +30,7 @@ from .checks import EPSILON, MAX_ELEMENTS, to_array
 
 __all__ = [
     "Job", "Kernel", "LabelReader", "Plan", "RejectedBlock", "RowView", "Workspace", "as_rows",
+    "row_wise_plan",
     "broadcast_shape", "caller_outside_package", "cast", "clip", "flat_index", "make_job",
     "per_sample", "predictions", "reduce_weighted", "require_rank", "require_same_shape",
     "row_mean", "row_sum", "rows_job", "run", "same_rank", "stream_reduce", "sum_values",
@@ -529,6 +530,25 @@ def rows_job(
                     threads=True, elementwise=True)
     return make_job(lambda width: kernel, y_true, y_pred, dtype, from_logits=True,
                     epsilon=epsilon, packet=packet)
+
+
+def row_wise_plan(
+    formula: Callable[[np.ndarray, np.ndarray], np.ndarray], y_true: np.ndarray,
+    y_pred: np.ndarray, dtype: np.dtype, *, packet: int = 1,
+) -> Plan:
+    """The plan of a loss whose value for a row depends on that row alone.
+
+    ``formula(y, p)`` takes both inputs in `dtype`: the reference casts the
+    whole inputs (silently to inf beyond the dtype's range, as Keras casts),
+    and `loss` streams it a block of rows at a time (`rows_job`, with its
+    `packet`) in bounded memory.
+    """
+    def reference() -> tuple[np.ndarray, None]:
+        with np.errstate(over="ignore"):
+            truth, prediction = cast(y_true, dtype), cast(y_pred, dtype)
+        return formula(truth, prediction), None
+
+    return Plan(reference, rows_job(formula, y_true, y_pred, dtype, packet=packet))
 
 
 # --------------------------------------------------------------------------

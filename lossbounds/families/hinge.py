@@ -40,7 +40,7 @@ from numpy.typing import ArrayLike
 from .. import _tfmath
 from ..backends import Backend
 from ..checks import EPSILON, first_where, plain, require_nonempty, to_array
-from ..engine import Plan, broadcast_shape, cast, require_rank, rows_job, same_rank
+from ..engine import Plan, broadcast_shape, cast, require_rank, row_wise_plan, same_rank
 from ..options import COUNTS, N_CLASSES, PRED_RANGE, SAMPLE_WEIGHT, Y_TRUE, Option
 from ..registry import LossDefinition, Setting, register
 from ..text import FLOAT32_RTOL, PRINT_ATOL, Note, loss_value, number, percent
@@ -218,13 +218,9 @@ def _margin_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *, los
                 shortfall = np.square(shortfall)
         return _tf_mean(shortfall)
 
-    def reference() -> tuple[np.ndarray, None]:
-        with np.errstate(over="ignore"):
-            return formula(cast(y_true, dtype), cast(y_pred, dtype)), None
-
     # Once the batch-wide conversion is decided, each row's value is its own: rows stream,
     # in blocks of whole 8-element packets (TensorFlow's sum splits rows on packets).
-    return Plan(reference, rows_job(formula, y_true, y_pred, dtype, packet=8))
+    return row_wise_plan(formula, y_true, y_pred, dtype, packet=8)
 
 
 def _categorical_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype) -> Plan:
@@ -254,11 +250,7 @@ def _categorical_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype) -
             return np.asarray(np.maximum(negative - positive + dtype.type(1), dtype.type(0)),
                               dtype)
 
-    def reference() -> tuple[np.ndarray, None]:
-        with np.errstate(over="ignore"):
-            return formula(cast(y_true, dtype), cast(y_pred, dtype)), None
-
-    return Plan(reference, rows_job(formula, y_true, y_pred, dtype, packet=8))
+    return row_wise_plan(formula, y_true, y_pred, dtype, packet=8)
 
 
 def hinge(y_true: ArrayLike, y_pred: ArrayLike, *, epsilon: float = EPSILON,

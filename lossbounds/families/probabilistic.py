@@ -37,7 +37,7 @@ from ..checks import (
     require_nonempty,
     to_array,
 )
-from ..engine import Plan, broadcast_shape, cast, rows_job, same_rank
+from ..engine import Plan, broadcast_shape, cast, row_wise_plan, same_rank
 from ..options import COUNTS, MEAN, N_CLASSES, PRED_RANGE, SAMPLE_WEIGHT, Y_RANGE, Y_TRUE
 from ..registry import LossDefinition, Plateau, Setting, UndefinedBound, register
 from ..text import PRINT_ATOL, Note, loss_value, number
@@ -171,11 +171,8 @@ def _poisson_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
         with np.errstate(all="ignore"):  # NaN and inf as Keras gives them
             return np.asarray(_tfmath.keras_mean(p - y * _tfmath.log(p + eps), axis=-1))
 
-    def reference() -> tuple[np.ndarray, None]:
-        return formula(cast(y_true, dtype), cast(y_pred, dtype)), None
-
     # Rows stream; blocks of whole 8-element packets keep TensorFlow's log exact.
-    return Plan(reference, rows_job(formula, y_true, y_pred, dtype, packet=8))
+    return row_wise_plan(formula, y_true, y_pred, dtype, packet=8)
 
 
 def poisson(y_true: ArrayLike, y_pred: ArrayLike, *, epsilon: float = EPSILON,
@@ -446,11 +443,8 @@ def _kld_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
             p = np.maximum(np.minimum(p, high), low)
             return np.asarray(_tfmath.reduce_sum(y * _tfmath.log(y / p), axis=-1))
 
-    def reference() -> tuple[np.ndarray, None]:
-        return formula(cast(y_true, dtype), cast(y_pred, dtype)), None
-
     # Rows stream; blocks of whole 8-element packets keep TensorFlow's log exact.
-    return Plan(reference, rows_job(formula, y_true, y_pred, dtype, packet=8))
+    return row_wise_plan(formula, y_true, y_pred, dtype, packet=8)
 
 
 def kl_divergence(y_true: ArrayLike, y_pred: ArrayLike, *, epsilon: float = EPSILON,

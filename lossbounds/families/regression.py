@@ -25,7 +25,7 @@ References
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -50,7 +50,7 @@ from ..engine import (
     make_job,
     require_rank,
     row_mean,
-    rows_job,
+    row_wise_plan,
     same_rank,
 )
 from ..options import (
@@ -530,20 +530,6 @@ class _Regression(LossDefinition):
 # Mean absolute error
 
 
-def _row_wise_plan(formula: Callable[[np.ndarray, np.ndarray], np.ndarray], y_true: np.ndarray,
-                   y_pred: np.ndarray, dtype: np.dtype, *, packet: int = 1) -> Plan:
-    """The plan of a loss whose value for a row depends on that row alone.
-
-    ``formula(y, p)`` takes both inputs in `dtype`; `loss` streams it a block
-    of rows at a time (`lossbounds.engine.rows_job`), in bounded memory
-    (``packet=8`` for formulas with TensorFlow's packet-wise log or exp).
-    """
-    def reference() -> tuple[np.ndarray, None]:
-        return formula(cast(y_true, dtype), cast(y_pred, dtype)), None
-
-    return Plan(reference, rows_job(formula, y_true, y_pred, dtype, packet=packet))
-
-
 def _mae_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
               epsilon: float = EPSILON) -> Plan:
     loss = "mean_absolute_error"
@@ -559,7 +545,7 @@ def _mae_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
         with np.errstate(over="ignore", invalid="ignore"):
             return _mean(np.abs(np.subtract(y, p, dtype=dtype)))
 
-    return _row_wise_plan(formula, y_true, y_pred, dtype)
+    return row_wise_plan(formula, y_true, y_pred, dtype)
 
 
 def mean_absolute_error(y_true: ArrayLike, y_pred: ArrayLike, *,
@@ -709,7 +695,7 @@ def _mape_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
             ratio = np.abs((y - p) / np.maximum(np.abs(y), eps))
             return dtype.type(_PERCENT) * _mean(ratio)
 
-    return _row_wise_plan(formula, y_true, y_pred, dtype)
+    return row_wise_plan(formula, y_true, y_pred, dtype)
 
 
 def mean_absolute_percentage_error(y_true: ArrayLike, y_pred: ArrayLike, *,
@@ -962,7 +948,7 @@ def _msle_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
             return _mean(np.square(first - second))
 
     # the class API casts to its dtype first, then to the compute dtype
-    return _row_wise_plan(formula, y_true, y_pred, dtype, packet=8)
+    return row_wise_plan(formula, y_true, y_pred, dtype, packet=8)
 
 
 def mean_squared_logarithmic_error(y_true: ArrayLike, y_pred: ArrayLike, *,
@@ -1192,7 +1178,7 @@ def _huber_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
             values = np.where(size <= d, half * np.square(error), d * size - half * np.square(d))
             return _mean(values)
 
-    return _row_wise_plan(formula, y_true, y_pred, dtype)
+    return row_wise_plan(formula, y_true, y_pred, dtype)
 
 
 def huber(y_true: ArrayLike, y_pred: ArrayLike, *, delta: float = 1.0,
@@ -1471,7 +1457,7 @@ def _log_cosh_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
             x = np.subtract(p, y, dtype=dtype)
             return _mean((x + _softplus(x * dtype.type(-2.0))) - log2)
 
-    return _row_wise_plan(formula, y_true, y_pred, dtype, packet=8)
+    return row_wise_plan(formula, y_true, y_pred, dtype, packet=8)
 
 
 def log_cosh(y_true: ArrayLike, y_pred: ArrayLike, *, epsilon: float = EPSILON,
