@@ -451,13 +451,6 @@ class RowView:
         start, stop, _ = rows.indices(self.shape[0])
         return self.array[np.unravel_index(np.arange(start, stop), self._leading)]
 
-    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        whole = self[:]
-        return whole if dtype is None else whole.astype(dtype)
-
-    def astype(self, dtype: Any) -> np.ndarray:
-        return self[:].astype(dtype)
-
 
 def as_rows(array: np.ndarray, width: int) -> np.ndarray | RowView:
     """`array` as (M, width) rows: a view of a C-contiguous array, else a `RowView`."""
