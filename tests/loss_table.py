@@ -52,12 +52,6 @@ class Row:
     #: ((options, y_true, y_pred), ...), one row per candidate (see `extremes` below).
     extremes: tuple[tuple[dict[str, Any], np.ndarray, np.ndarray], ...] = ()
 
-    def tolerance(self, dtype: Any) -> tuple[float, float]:
-        """(rtol, atol): the row's contract, widened to a few units of float16 for float16."""
-        if np.dtype(dtype) == np.float16:
-            return max(self.rtol, 4e-3), max(self.atol, 1e-3)
-        return self.rtol, self.atol
-
     def edges(self, options: dict[str, Any]) -> tuple[float, ...]:
         """The edge values for `y_pred` under these options."""
         if self.edge_values is not None:
