@@ -10,6 +10,7 @@ from .bounds import Bounds, baseline, best_case, bounds, prior_baseline, worst_c
 from .checks import EPSILON
 from .diagnose import Finding, diagnose
 from .explain import Explanation, explain
+from .fused import accelerator, accelerator_enabled, set_accelerator
 from .logs import TrainingLog, read_keras_log
 from .losses import *  # noqa: F403 - loss(), LossMeter and every loss's per-sample function
 from .registry import available_losses
@@ -31,5 +32,8 @@ __all__ = [
     "TrainingLog",
     "read_keras_log",
     "available_losses",
+    "accelerator",
+    "accelerator_enabled",
+    "set_accelerator",
 ]
 __all__ += losses.__all__

@@ -19,7 +19,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -27,6 +27,7 @@ import numpy as np
 from . import _tfmath
 from .backends import Backend
 from .checks import EPSILON, MAX_ELEMENTS, to_array
+from .fused import Fused
 
 __all__ = [
     "Job", "Kernel", "LabelReader", "Plan", "RejectedBlock", "RowView", "Workspace", "as_rows",
@@ -168,6 +169,9 @@ class Kernel:
     # blocks keep them in L2. Kernels over classes make ~20 numpy calls a
     # block whatever its size: full-size blocks keep that overhead small.
     elementwise: bool = False
+    #: The same values in one compiled pass where the accelerator is on
+    #: (`lossbounds.fused`); `function` runs where it is off or declines a block.
+    fused: Fused | None = None
 
 
 @dataclass
@@ -190,6 +194,9 @@ class Job:
     label_dtype: np.dtype | None = None  # class API: labels pass through the compute dtype
     #: Every block but the last holds a multiple of this many elements (see `rows_job`).
     packet: int = 1
+    #: The kernel's fused pass bound to this job, or None (set from `kernel.fused`).
+    fused: Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[float, bool]] | None = field(
+        init=False, default=None)
 
     def __post_init__(self) -> None:
         self.low, self.high = Backend.clip_bounds(self.epsilon, self.dtype)
@@ -203,6 +210,7 @@ class Job:
         # TF's log takes the tensor's last size % 8 elements one by one
         size = self.n_rows * self.width
         self.scalar_log_from = size - size % 8
+        self.fused = None if self.kernel.fused is None else self.kernel.fused.bind(self)
 
 
 class Workspace:
@@ -307,17 +315,34 @@ class LabelReader(Protocol):
         ...
 
 
-def _evaluate(job: Job, start: int, stop: int, ws: Workspace):
-    """Per-sample losses of rows start:stop, and their ``ignore_class`` mask (or None)."""
+def _evaluate(job: Job, start: int, stop: int, ws: Workspace, *, values_needed: bool = True):
+    """Per-sample losses of rows start:stop, their ``ignore_class`` mask (or None), and their sum.
+
+    Without `values_needed` (a sum of unweighted losses) the fused kernel, if
+    it runs, stores no values: the first item is then None and the third the
+    float64 sum of the losses (otherwise the third is None).
+    """
     ws.start = start
     y_pred = ws.block("y_pred", job.y_pred, start, stop)
     if job.labels is None:
-        return job.kernel.function(ws.block("y_true", job.y_true, start, stop), y_pred, ws), None
-    labels, valid = job.labels.read(job, job.y_true[start:stop])
-    values = job.kernel.function(labels, y_pred, ws)
+        y_true, valid = ws.block("y_true", job.y_true, start, stop), None
+    else:
+        y_true, valid = job.labels.read(job, job.y_true[start:stop])
+    if job.fused is not None:
+        store = values_needed or valid is not None
+        out = (ws.output if ws.output is not None else ws.array("fused", (stop - start,))) \
+            if store else ws.array("fused", (0,))
+        total, ok = job.fused(y_true, y_pred, out)
+        if ok and not store:
+            return None, None, total
+        if ok:
+            if valid is not None:
+                out[~valid] = 0  # Keras: where(valid, loss, 0)
+            return out, valid, None
+    values = job.kernel.function(y_true, y_pred, ws)
     if valid is not None:
         values[~valid] = 0  # Keras: where(valid, loss, 0)
-    return values, valid
+    return values, valid, None
 
 
 def run(job: Job, work: Callable[[int, int, Workspace], Any]) -> list[Any]:
@@ -335,7 +360,7 @@ def per_sample(job: Job) -> tuple[np.ndarray, np.ndarray | None]:
 
     def work(start: int, stop: int, ws: Workspace) -> None:
         ws.output = values[start:stop]
-        block, valid = _evaluate(job, start, stop, ws)
+        block, valid, _ = _evaluate(job, start, stop, ws)
         if not np.may_share_memory(block, ws.output):  # else computed in place
             ws.output[:] = block
         if mask is not None:
@@ -501,6 +526,7 @@ def make_job(
 def rows_job(
     formula: Callable[[np.ndarray, np.ndarray], np.ndarray], y_true: np.ndarray,
     y_pred: np.ndarray, dtype: np.dtype, *, epsilon: float = EPSILON, packet: int = 1,
+    fused: Fused | None = None,
 ) -> Job | None:
     """A job that runs a loss's whole-array formula on blocks of rows.
 
@@ -516,18 +542,19 @@ def rows_job(
     and its last ``size % 8`` elements one by one (`lossbounds._tfmath`): with
     ``packet=8`` every block but the last holds a multiple of 8 elements, so a
     formula using them gives each element the value it has in the whole array.
+    `fused` computes the same values in one pass where the accelerator is on.
     """
     if y_true.shape != y_pred.shape:
         return None
     kernel = Kernel(lambda targets, predictions, ws: formula(targets, predictions),
-                    threads=True, elementwise=True)
+                    threads=True, elementwise=True, fused=fused)
     return make_job(lambda width: kernel, y_true, y_pred, dtype, from_logits=True,
                     epsilon=epsilon, packet=packet)
 
 
 def row_wise_plan(
     formula: Callable[[np.ndarray, np.ndarray], np.ndarray], y_true: np.ndarray,
-    y_pred: np.ndarray, dtype: np.dtype, *, packet: int = 1,
+    y_pred: np.ndarray, dtype: np.dtype, *, packet: int = 1, fused: Fused | None = None,
 ) -> Plan:
     """The plan of a loss whose value for a row depends on that row alone.
 
@@ -541,7 +568,7 @@ def row_wise_plan(
             truth, prediction = cast(y_true, dtype), cast(y_pred, dtype)
         return formula(truth, prediction), None
 
-    return Plan(reference, rows_job(formula, y_true, y_pred, dtype, packet=packet))
+    return Plan(reference, rows_job(formula, y_true, y_pred, dtype, packet=packet, fused=fused))
 
 
 # --------------------------------------------------------------------------
@@ -660,7 +687,9 @@ def stream_reduce(job: Job, sample_weight: Any, reduction: str) -> float | None:
         mask_weight = dtype.type(job.n_rows) / valid if valid else dtype.type(0)
 
     def work(start: int, stop: int, ws: Workspace) -> tuple[float, float]:
-        values, valid = _evaluate(job, start, stop, ws)
+        values, valid, total = _evaluate(job, start, stop, ws, values_needed=weight is not None)
+        if total is not None:  # the fused kernel's sum of unweighted losses
+            return total, 0.0
         weights = None if weight is None else _tfmath.flush_subnormals(
             ws.block("weight", flat_weight, start, stop))  # TF reads subnormal weights as 0
         if valid is not None:

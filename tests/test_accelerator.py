@@ -1,0 +1,145 @@
+"""The fused accelerator (numba) gives the numpy kernels' values, and its switch works.
+
+The numpy kernels are checked against live Keras everywhere else (and the
+backend runs repeat that with the accelerator off: tests/test_backends.py);
+here every loss of the table, in each of its options, dtypes float32 and
+float64, with exact edge values mixed in, gives the same per-sample values
+and reduced losses with the accelerator on as off, to the Keras contract.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from compare import assert_close
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from loss_table import CASES, ROWS, as_logits, case_inputs, inputs
+
+import lossbounds
+from lossbounds import fused
+
+
+def test_numba_is_installed_with_the_test_extra():
+    # The accelerator must be under test: a missing numba fails here, it does not skip.
+    assert fused.available()
+    assert lossbounds.accelerator_enabled()
+
+
+def test_switch():
+    assert lossbounds.set_accelerator(False) is True
+    try:
+        assert not lossbounds.accelerator_enabled()
+        with lossbounds.accelerator(True):
+            assert lossbounds.accelerator_enabled()
+        assert not lossbounds.accelerator_enabled()
+    finally:
+        lossbounds.set_accelerator(True)
+    with pytest.raises(TypeError, match="enabled"):
+        lossbounds.set_accelerator("off")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="enabled"):
+        with lossbounds.accelerator(1):  # type: ignore[arg-type]
+            pass
+
+
+def test_environment_variable_switches_it_off():
+    code = "import lossbounds; print(lossbounds.accelerator_enabled())"
+    env = dict(os.environ, LOSSBOUNDS_ACCELERATOR="off")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "False"
+
+
+def test_import_does_not_import_numba():
+    code = "import sys, lossbounds; print('numba' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "False"
+
+
+def _with_edges(name, options, y_pred, rng):
+    """y_pred with some of the row's exact edge values (0, 1, eps, 1-eps, ±1e4, ±1e30, ...)."""
+    with np.errstate(over="ignore"):  # 1e30 is inf in float16
+        edges = np.asarray(ROWS[name].edges(options), dtype=y_pred.dtype)
+    y_pred = y_pred.copy()
+    flat = y_pred.reshape(-1)
+    where = rng.random(flat.size) < 0.2
+    flat[where] = rng.choice(edges, int(where.sum()))
+    return y_pred
+
+
+def _both(function, *args, **kwargs):
+    with lossbounds.accelerator(False):
+        numpy_value = function(*args, **kwargs)
+    with lossbounds.accelerator(True):
+        fused_value = function(*args, **kwargs)
+    return numpy_value, fused_value
+
+
+@pytest.mark.parametrize(("name", "index"), CASES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("n", "k"), [(1, 1), (9, 3), (300_007, 1), (20_011, 40)])
+@pytest.mark.parametrize("edges", [False, True])
+def test_fused_equals_numpy(name, index, dtype, n, k, edges):
+    row = ROWS[name]
+    options = row.options[index]
+    if name in ("dice", "tversky", "circle", "ctc"):  # batch-wide or sequences: the table's size
+        y_true, y_pred, options = case_inputs(name, index, seed=n + k, k=k)
+    else:
+        y_true, y_pred = inputs(name, seed=n + k, k=k, n=n)
+        if options.get("from_logits"):
+            y_pred = as_logits(name, y_pred)
+    y_pred = y_pred.astype(dtype)
+    if edges:
+        y_pred = _with_edges(name, options, y_pred, np.random.default_rng(k))
+    context = f"{name} {options} {dtype.__name__} {y_pred.shape}"
+    numpy_values, fused_values = _both(getattr(lossbounds, name), y_true, y_pred, **options)
+    assert_close(fused_values, numpy_values, rtol=row.rtol, atol=row.atol, context=context)
+    weight = np.random.default_rng(1).random(np.shape(numpy_values)).astype(dtype)
+    for reduction, sample_weight in [("sum_over_batch_size", None), ("sum", None),
+                                     ("sum_over_batch_size", weight),
+                                     ("mean_with_sample_weight", weight)]:
+        numpy_loss, fused_loss = _both(lossbounds.loss, name, y_true, y_pred, reduction=reduction,
+                                       sample_weight=sample_weight, **options)
+        # a sum of N values is as close as each value, relative to the sum of their sizes
+        assert_close(fused_loss, np.asarray(numpy_loss, np.float64), check_dtype=False,
+                     rtol=row.rtol * 4, atol=row.atol, context=f"{context} {reduction}")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from([case for case in CASES if case[0] not in ("dice", "tversky", "circle",
+                                                                   "ctc")]),
+       st.integers(1, 70), st.integers(1, 12), st.sampled_from([np.float32, np.float64]),
+       st.integers(0, 2**32 - 1))
+def test_fused_equals_numpy_on_any_shape(case, n, k, dtype, seed):
+    name, index = case
+    row = ROWS[name]
+    k = max(k, row.min_k)
+    options = row.options[index]
+    rng = np.random.default_rng(seed)
+    y_true, y_pred = row.inputs(rng, n, k)
+    if options.get("from_logits"):
+        y_pred = as_logits(name, y_pred)
+    y_pred = _with_edges(name, options, y_pred.astype(dtype), rng)
+    numpy_values, fused_values = _both(getattr(lossbounds, name), y_true, y_pred, **options)
+    assert_close(fused_values, numpy_values, rtol=row.rtol, atol=row.atol,
+                 context=f"{name} {options} {y_pred.dtype} {y_pred.shape}")
+    numpy_loss, fused_loss = _both(lossbounds.loss, name, y_true, y_pred, **options)
+    assert_close(fused_loss, np.asarray(numpy_loss, np.float64), check_dtype=False,
+                 rtol=row.rtol * 4, atol=row.atol, context=f"{name} {options} loss()")
+
+
+@pytest.mark.parametrize("special", [np.nan, np.inf, -np.inf])
+def test_non_finite_inputs(special):
+    y = np.zeros((1000, 3), np.float32)
+    p = np.full((1000, 3), 0.5, np.float32)
+    p[17, 1] = special
+    for name in ("mse", "mae", "mape", "huber", "log_cosh", "msle"):
+        numpy_values, fused_values = _both(lossbounds.loss, name, y, p, reduction="none")
+        assert_close(fused_values, numpy_values, context=f"{name} {special}")
+        numpy_loss, fused_loss = _both(lossbounds.loss, name, y, p)
+        assert_close(fused_loss, np.asarray(numpy_loss), check_dtype=False, context=name)
