@@ -14,6 +14,7 @@ probabilities from each other, so there one ulp can exceed 1e-6.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import cast
 
 import numpy as np
@@ -64,13 +65,20 @@ def _leaf_sum(rows: np.ndarray) -> np.ndarray:
     return _add(scalar, _packet_total(total))
 
 
+def _split(first: int, count: int) -> tuple[int, int]:
+    """Where Eigen halves `count` values from flat offset `first`: the split offset and the left size.
+
+    The split point is aligned on a packet boundary of the flat tensor.
+    """
+    split = _LANES * -(-(first + -(-count // 2)) // _LANES)
+    return split, min(split - first, count)
+
+
 def _tree_sum(rows: np.ndarray, first: int) -> np.ndarray:
     count = rows.shape[1]
     if count <= _TREE_ABOVE:
         return _leaf_sum(rows)
-    # The split point is aligned on a packet boundary of the flat tensor.
-    split = _LANES * -(-(first + -(-count // 2)) // _LANES)
-    left = min(split - first, count)
+    split, left = _split(first, count)
     total = _add(np.zeros(rows.shape[0], _F16), _tree_sum(rows[:, :left], first))
     if left < count:
         total = _add(total, _tree_sum(rows[:, left:], split))
@@ -104,6 +112,85 @@ def half_sum(x: np.ndarray, axis: int) -> np.ndarray:
             chosen = offsets == offset
             out[chosen] = _tree_sum(rows[chosen], int(offset))
     return out.reshape(x.shape[:-1])
+
+
+#: Values `streamed_half_sum` reads at a time: 512 KiB of float16.
+HALF_CHUNK = 1 << 18
+
+
+def streamed_half_sum(count: int, read: Callable[[int, int], np.ndarray],
+                      chunk: int | None = None) -> np.ndarray:
+    """``tf.reduce_sum`` of a flat float16 tensor that is never whole, bit for bit.
+
+    ``read(start, stop)`` gives the tensor's values start:stop (float16).
+    Where Eigen's tree splits depends on flat offsets alone, so the recursion
+    of `half_sum` is walked without the values, and each subtree of at most
+    `chunk` values is read and added on its own, exactly as within the whole
+    tensor; the subtrees are then combined as the tree combines them.
+
+    Returns a 0-d float16 array, as ``half_sum(x, -1)`` of the 1-d tensor does;
+    `chunk` is `HALF_CHUNK` unless given (at least ``_TREE_ABOVE``, 1600).
+    """
+    chunk = max(HALF_CHUNK if chunk is None else chunk, _TREE_ABOVE)
+    if count <= chunk:
+        return half_sum(read(0, count), -1)
+    return _walk(0, count, read, chunk).reshape(())
+
+
+def _walk(first: int, count: int, read: Callable[[int, int], np.ndarray], chunk: int) -> np.ndarray:
+    """`_tree_sum` of values first:first+count of the flat tensor, reading subtrees of `chunk`."""
+    if count <= chunk:
+        return tree_sum_1d(read(first, first + count), first)
+    split, left = _split(first, count)
+    total = _add(np.zeros(1, _F16), _walk(first, left, read, chunk))
+    if left < count:
+        total = _add(total, _walk(split, count - left, read, chunk))
+    return total
+
+
+def tree_sum_1d(values: np.ndarray, first: int) -> np.ndarray:
+    """``_tree_sum(values[None], first)``: the same leaves and the same adds, leaves batched.
+
+    `values` is a 1-d float16 run of the flat tensor starting at offset
+    `first`. `_leaf_sum` works row by row, so the tree's leaves of one length
+    are stacked and added in one call (a few hundred numpy calls for the
+    whole run, not a few hundred per leaf); their sums are then combined in
+    the tree's order. Returns an array of shape (1,).
+    """
+    leaves: list[tuple[int, int]] = []
+    _leaves(first, values.size, leaves)
+    sums: list[np.ndarray] = [np.zeros(1, _F16)] * len(leaves)
+    lengths = np.array([length for _, length in leaves])
+    starts = np.array([start for start, _ in leaves]) - first
+    for length in np.unique(lengths):
+        chosen = np.flatnonzero(lengths == length)
+        rows = values[starts[chosen, None] + np.arange(length)]
+        total = _leaf_sum(rows)
+        for row, index in enumerate(chosen):
+            sums[index] = total[row : row + 1]
+    return _combine(first, values.size, iter(sums))
+
+
+def _leaves(first: int, count: int, out: list[tuple[int, int]]) -> None:
+    """The (offset, length) of each leaf `_tree_sum` adds, in its order."""
+    if count <= _TREE_ABOVE:
+        out.append((first, count))
+        return
+    split, left = _split(first, count)
+    _leaves(first, left, out)
+    if left < count:
+        _leaves(split, count - left, out)
+
+
+def _combine(first: int, count: int, sums: Iterator[np.ndarray]) -> np.ndarray:
+    """`_tree_sum`'s adds above its leaves, given the leaf sums in order."""
+    if count <= _TREE_ABOVE:
+        return next(sums)
+    split, left = _split(first, count)
+    total = _add(np.zeros(1, _F16), _combine(first, left, sums))
+    if left < count:
+        total = _add(total, _combine(split, count - left, sums))
+    return total
 
 
 def reduce_sum(x: np.ndarray, axis: int | None = None) -> np.ndarray:
@@ -206,3 +293,15 @@ def log(x: np.ndarray, scalar_from: int | None = None) -> np.ndarray:
     with np.errstate(all="ignore"):  # glibc's logf: the float64 log rounded, but for 0.1%
         out[scalar_from:] = np.log(flat[scalar_from:].astype(np.float64))
     return out.reshape(x.shape)
+
+
+#: Eigen's float32 log constants, for compiled kernels (`lossbounds.fused`):
+#: sqrt(1/2), the numerator's and the denominator's coefficients, ln 2.
+EIGEN_LOG_CONSTANTS = (_SQRT_HALF, _LOG_P, _LOG_Q, _LN2)
+
+#: Eigen's float32 exp (pexp_float, no FMA) polynomial, highest order first
+#: (TensorFlow's softplus on 8-lane AVX packets).
+EIGEN_EXP_POLYNOMIAL = tuple(_F32(c) for c in (
+    1.37449637986719608306884765625e-3, 8.36894474923610687255859375e-3,
+    4.166965186595916748046875e-2, 0.16666518151760101318359375,
+    0.49999988079071044921875))

@@ -157,6 +157,8 @@ _THREADS = max(1, min(2, os.cpu_count() or 1))
 _THREAD_MIN_ELEMENTS = 1 << 20
 #: Long rows are summed in leaves of this many columns (see `row_sum`).
 _LEAF = 256
+#: A float16 job's blocks hold whole packets of this many rows (see `make_job`).
+_HALF_ROWS = 8
 
 
 @dataclass(frozen=True)
@@ -328,7 +330,10 @@ def _evaluate(job: Job, start: int, stop: int, ws: Workspace, *, values_needed: 
         y_true, valid = ws.block("y_true", job.y_true, start, stop), None
     else:
         y_true, valid = job.labels.read(job, job.y_true[start:stop])
-    if job.fused is not None:
+    # TensorFlow's log takes the tensor's last size % 8 elements one by one: the
+    # block holding them takes the numpy kernel, which models that (see `rows_job`).
+    packet_tail = job.packet > 1 and stop * job.width > job.scalar_log_from
+    if job.fused is not None and not packet_tail:
         store = values_needed or valid is not None
         out = (ws.output if ws.output is not None else ws.array("fused", (stop - start,))) \
             if store else ws.array("fused", (0,))
@@ -453,8 +458,15 @@ class Plan:
     job: Job | None = None
 
     def values(self) -> tuple[np.ndarray, np.ndarray | None]:
-        """Per-sample losses and the ``ignore_class`` mask (None without one)."""
-        return self.reference() if self.job is None else per_sample(self.job)
+        """Per-sample losses and the ``ignore_class`` mask (None without one).
+
+        A float16 job only reduces (`lossbounds.halfreduce`): the reference's
+        values may be wider than float16 (MSLE gives float32), which a job's
+        float16 output would round.
+        """
+        if self.job is None or self.job.dtype == np.float16:
+            return self.reference()
+        return per_sample(self.job)
 
 
 class RowView:
@@ -489,7 +501,8 @@ def as_rows(array: np.ndarray, width: int) -> np.ndarray | RowView:
 def make_job(
     kernels: Callable[[int], Kernel], y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype,
     *, axis: int = -1, from_logits: bool = False, epsilon: float = EPSILON,
-    labels: LabelReader | None = None, **options: Any,
+    labels: LabelReader | None = None,
+    reference: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None, **options: Any,
 ) -> Job | None:
     """A kernel job, or None where the reference must do the work.
 
@@ -497,23 +510,32 @@ def make_job(
     its own for two classes); with a `labels` reader, `y_true` holds integer
     labels.
 
-    The reference keeps: float16 (TensorFlow's exact adding order), class
-    axes other than the last, 0-d and empty losses, and probability clips
-    below the square root of the smallest normal number (1.1e-19 in float32;
-    see the cross-entropy kernels' `unusable_sums`).
+    The reference keeps: class axes other than the last, 0-d and empty
+    losses, and probability clips below the square root of the smallest
+    normal number (1.1e-19 in float32; see the cross-entropy kernels'
+    `unusable_sums`). float16 has no kernels (its values and sums must be
+    TensorFlow's to the bit): given `reference`, the loss's whole-array
+    formula on rows (``reference(y_true_rows, y_pred_rows)``, both in
+    `dtype`, or integer labels), a float16 job runs that formula a block of
+    whole packets of 8 rows at a time, which gives every row its value in the
+    whole array; a reduced loss adds them in TensorFlow's order
+    (`lossbounds.halfreduce`). Without `reference` float16 stays whole.
     """
-    fast = (
-        dtype in (np.float32, np.float64)
-        and y_pred.ndim >= 2
-        and axis % y_pred.ndim == y_pred.ndim - 1
-        and y_pred.size > 0
-        and (from_logits or Backend.clip_bounds(epsilon, dtype)[0] >= np.sqrt(np.finfo(dtype).tiny))
-    )
-    if not fast:
+    rows = y_pred.ndim >= 2 and axis % y_pred.ndim == y_pred.ndim - 1 and y_pred.size > 0
+    if not rows:
         return None
     width = y_pred.shape[-1]
+    if dtype == np.float16 and reference is not None:
+        kernel = Kernel(lambda targets, predictions, ws: reference(targets, predictions),
+                        threads=True, elementwise=True)
+        options = {**options, "packet": _HALF_ROWS * width}
+    elif dtype in (np.float32, np.float64) and (
+            from_logits or Backend.clip_bounds(epsilon, dtype)[0] >= np.sqrt(np.finfo(dtype).tiny)):
+        kernel = kernels(width)
+    else:
+        return None
     return Job(
-        kernel=kernels(width),
+        kernel=kernel,
         y_true=y_true.reshape(-1) if labels is not None else as_rows(y_true, width),
         y_pred=as_rows(y_pred, width),
         dtype=np.dtype(dtype),
@@ -549,7 +571,7 @@ def rows_job(
     kernel = Kernel(lambda targets, predictions, ws: formula(targets, predictions),
                     threads=True, elementwise=True, fused=fused)
     return make_job(lambda width: kernel, y_true, y_pred, dtype, from_logits=True,
-                    epsilon=epsilon, packet=packet)
+                    epsilon=epsilon, packet=packet, reference=formula)
 
 
 def row_wise_plan(

@@ -28,6 +28,7 @@ lossbounds`` stays as fast as without it.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import threading
@@ -38,7 +39,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["Fused", "accelerator", "accelerator_enabled", "available", "compile", "elementwise_mean",
-           "set_accelerator"]
+           "set_accelerator", "tensorflow_exp_log1p", "tensorflow_log"]
 
 #: Values of LOSSBOUNDS_ACCELERATOR that switch the accelerator off.
 _OFF = frozenset({"0", "off", "false", "no", "numpy"})
@@ -107,7 +108,7 @@ def accelerator(enabled: bool) -> Iterator[None]:
         _state["enabled"] = before
 
 
-def compile(python_function: Callable[..., Any]) -> Any:  # noqa: A001 - numba's word
+def compile(python_function: Callable[..., Any], *, inline: bool = False) -> Any:  # noqa: A001
     """`python_function` compiled by numba: no Python objects, the GIL released, cached on disk.
 
     ``error_model="numpy"`` makes 1/0 give inf as numpy does (numba's
@@ -117,7 +118,8 @@ def compile(python_function: Callable[..., Any]) -> Any:  # noqa: A001 - numba's
     """
     import numba
 
-    return numba.njit(nogil=True, cache=True, error_model="numpy")(python_function)
+    return numba.njit(nogil=True, cache=True, error_model="numpy",
+                      inline="always" if inline else "never")(python_function)
 
 
 class Fused:
@@ -161,7 +163,146 @@ class Fused:
         return bound
 
 
-def elementwise_mean(scalar: Callable[..., Any], *, scaled: bool = False,
+#: Terms per buffer in `elementwise_mean`: 2 KiB of float32, in L1 cache.
+_CHUNK = 512
+
+
+def _lane_sum(values: np.ndarray, length: int) -> float:
+    """The float64 sum of ``values[:length]`` in eight lanes (vectorised without reordering a lane)."""
+    lanes = np.zeros(8)
+    packed = length - length % 8
+    for i in range(0, packed, 8):
+        for k in range(8):
+            lanes[k] += values[i + k]
+    total = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
+    for i in range(packed, length):
+        total += values[i]
+    return total
+
+
+def tensorflow_log(dtype: np.dtype) -> Callable[[Any], Any]:
+    """TensorFlow's ``log`` of one element, compiled: Eigen's packet log in float32, libm's in float64."""
+    if dtype == np.float32:
+        return _eigen_log()
+    return compile(_float64_log, inline=True)  # type: ignore[no-any-return]
+
+
+def _float64_log(x: Any) -> Any:
+    return np.log(x)
+
+
+def tensorflow_exp_log1p(dtype: np.dtype) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+    """TensorFlow's ``exp`` and ``log1p`` of one element, compiled (Eigen's packet path in float32)."""
+    if dtype == np.float32:
+        return _eigen_exp_log1p()
+    return compile(_float64_exp, inline=True), compile(_float64_log1p, inline=True)
+
+
+def _float64_exp(x: Any) -> Any:
+    return np.exp(x)
+
+
+def _float64_log1p(x: Any) -> Any:
+    return np.log1p(x)
+
+
+@functools.cache
+def _bitcasts() -> tuple[Any, Any]:
+    """Compiled float32 <-> int32 bit reinterpretations (as Eigen's pfrexp and pldexp use)."""
+    from llvmlite import ir
+    from numba.core import types
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def bits_of(typing_context: Any, x: Any) -> Any:
+        return types.int32(types.float32), lambda context, builder, signature, arguments: \
+            builder.bitcast(arguments[0], ir.IntType(32))
+
+    @intrinsic
+    def float_of(typing_context: Any, bits: Any) -> Any:
+        return types.float32(types.int32), lambda context, builder, signature, arguments: \
+            builder.bitcast(arguments[0], ir.FloatType())
+
+    return bits_of, float_of
+
+
+@functools.cache
+def _eigen_log() -> Callable[[Any], Any]:
+    """Eigen's float32 ``plog`` (`lossbounds._tfmath.log`) for one element, bit for bit.
+
+    The exponent and mantissa come from the float's bits (a bitcast, as
+    Eigen's pfrexp does), and the special values are selected after the
+    polynomial, so the compiler vectorises a loop of these (libm's frexp
+    and branches would not).
+    """
+    from ._tfmath import EIGEN_LOG_CONSTANTS
+
+    bits_of, float_of = _bitcasts()
+    f32 = np.float32
+    sqrt_half, (p0, p1, p2), (q0, q1, q2, q3), ln2 = EIGEN_LOG_CONSTANTS
+    tiny, one, zero = f32(np.finfo(f32).tiny), f32(1), f32(0)
+    infinity, nan, minus_infinity, bias = f32(np.inf), f32(np.nan), f32(-np.inf), f32(126)
+
+    def log(x: Any) -> Any:
+        bits = bits_of(x)
+        exponent = f32((bits >> 23) & 0xFF) - bias
+        mantissa = float_of((bits & 0x007FFFFF) | 0x3F000000)  # in [0.5, 1)
+        below = mantissa < sqrt_half  # shift to [sqrt(1/2), sqrt(2)), centred on 1
+        exponent = exponent - (one if below else zero)
+        m = (mantissa - one) + (mantissa if below else zero)
+        numerator = ((p0 * m + p1) * m + p2) * m
+        denominator = ((q0 * m + q1) * m + q2) * m + q3
+        result = exponent * ln2 + numerator / denominator
+        # TensorFlow: log(inf) = inf, a subnormal is 0 (log -inf), log(negative or NaN) = NaN
+        result = result if x < infinity else x
+        result = result if x >= tiny else minus_infinity
+        return result if x >= zero else nan
+
+    return compile(log, inline=True)  # type: ignore[no-any-return]
+
+
+@functools.cache
+def _eigen_exp_log1p() -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+    """Eigen's float32 ``pexp`` and generic ``log1p`` for one element (as regression.py's numpy ones)."""
+    from ._tfmath import EIGEN_EXP_POLYNOMIAL
+
+    bits_of, float_of = _bitcasts()
+    log = _eigen_log()
+    f32 = np.float32
+    p6, p5, p4, p3, p2 = EIGEN_EXP_POLYNOMIAL
+    high, log2e, half, one, zero, two = f32(88.723), f32(1.44269504088896341), f32(0.5), f32(1), \
+        f32(0), f32(2)
+    c1, c2, tiny, low = f32(-0.693359375), f32(2.12194440e-4), f32(np.finfo(f32).tiny), f32(-104)
+    two_127 = f32(2.0**127)
+
+    def exp(x: Any) -> Any:
+        clamped = high if x > high else x  # np.minimum: NaN stays NaN
+        m = np.floor(clamped * log2e + half)
+        r = m * c1 + clamped
+        r = m * c2 + r
+        r2 = r * r
+        even = r2 * (r2 * p6 + p4) + p2
+        odd = r2 * p5 + p3
+        y = r2 * (r * odd + even) + (r + one)
+        # ldexp(y, m), m in [-150, 128] here: 2**m from its bits
+        exponent = np.int32(m if (m > -200 and m < 200) else zero)
+        scale = float_of(np.int32((min(max(exponent, -126), 127) + 127) << 23))
+        out = (y * two_127) * two if exponent > 127 else y * scale
+        out = zero if (exponent < -126 or abs(out) < tiny) else out  # TensorFlow flushes subnormals
+        out = zero if x < low else out
+        return x if x != x else (out if out >= x else x)  # np.maximum(out, x)
+
+    def log1p(x: Any) -> Any:
+        u = x + one
+        logarithm = log(u)
+        plain = u == one or u == logarithm
+        return x if plain else x * (logarithm / (u - one))
+
+    return compile(exp, inline=True), compile(log1p, inline=True)
+
+
+def elementwise_mean(scalar: Callable[..., Any], *, scaled: bool = False, average: bool = True,
+                     per_dtype: bool = False,
                      ) -> Callable[[np.dtype], Callable[..., tuple[float, bool]]]:
     """The `Fused.make` of a loss that averages ``scalar(y, p, constants)`` over each row.
 
@@ -171,52 +312,63 @@ def elementwise_mean(scalar: Callable[..., Any], *, scaled: bool = False,
     terms added in float64, rounded to the dtype and divided by the width in
     the dtype (``keras.ops.mean``, up to its adding order); a row of one
     element is its term. With `scaled`, each row's loss is then multiplied
-    by ``constants[0]`` in the dtype (MAPE's 100 times the mean).
+    by ``constants[0]`` in the dtype (MAPE's 100 times the mean); without
+    `average` it is the rows' sum (KL divergence), not their mean. With
+    `per_dtype`, ``scalar(dtype)`` returns the term function (one that calls
+    TensorFlow's compiled math for that dtype, `tensorflow_log`).
 
     When no values are stored, the total is the sum of every term over the
-    width: the rows' rounding changes it by far less than Keras' tolerance,
-    and the loop then runs over the flat block in eight float64 lanes, which
-    the compiler vectorises without reordering any lane's sums.
+    width: the rows' rounding changes it by far less than Keras' tolerance.
+    Terms are computed a chunk at a time into a small buffer (a loop the
+    compiler vectorises), which is then added in eight float64 lanes (also
+    vectorised, without reordering any lane's sums).
     """
     def make(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
-        term = compile(scalar)
+        term = compile(scalar(dtype) if per_dtype else scalar, inline=True)
+        lane_sum = compile(_lane_sum, inline=True)
+        chunk_size = _CHUNK
 
         def kernel(y_true: np.ndarray, y_pred: np.ndarray, constants: np.ndarray,
                    out: np.ndarray) -> tuple[float, bool]:
             rows, width = y_pred.shape
             count = constants[constants.size - 1]
-            if out.size != rows:  # the sum alone
+            chunk = np.empty(chunk_size, y_pred.dtype)
+            if out.size != rows:  # the sum alone: the flat block, a chunk at a time
                 y, p = y_true.reshape(-1), y_pred.reshape(-1)
                 size = y.size
-                packed = size - size % 8
-                lanes = np.zeros(8)
-                for i in range(0, packed, 8):
-                    for k in range(8):
-                        lanes[k] += term(y[i + k], p[i + k], constants)
-                total = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) \
-                    + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
-                for i in range(packed, size):
-                    total += term(y[i], p[i], constants)
-                total /= width
+                total = 0.0
+                for start in range(0, size, chunk_size):
+                    length = min(chunk_size, size - start)
+                    # slices indexed from 0: the compiler then vectorises the loop
+                    y_part, p_part = y[start : start + length], p[start : start + length]
+                    for j in range(length):
+                        chunk[j] = term(y_part[j], p_part[j], constants)
+                    total += lane_sum(chunk, length)
+                if average:
+                    total /= width
                 return (total * constants[0] if scaled else total), True
-            total = 0.0
             if width == 1:
+                y, p = y_true.reshape(-1), y_pred.reshape(-1)
                 for i in range(rows):
-                    out[i] = term(y_true[i, 0], y_pred[i, 0], constants)
+                    out[i] = term(y[i], p[i], constants)
                     if scaled:
                         out[i] = out[i] * constants[0]
-                    total += out[i]
-                return total, True
+                return lane_sum(out, rows), True
             for i in range(rows):
                 running = 0.0
-                for j in range(width):
-                    running += term(y_true[i, j], y_pred[i, j], constants)
+                for start in range(0, width, chunk_size):
+                    length = min(chunk_size, width - start)
+                    y_part = y_true[i, start : start + length]
+                    p_part = y_pred[i, start : start + length]
+                    for j in range(length):
+                        chunk[j] = term(y_part[j], p_part[j], constants)
+                    running += lane_sum(chunk, length)
                 out[i] = running  # rounded to the dtype
-                out[i] = out[i] / count
+                if average:
+                    out[i] = out[i] / count
                 if scaled:
                     out[i] = out[i] * constants[0]
-                total += out[i]
-            return total, True
+            return lane_sum(out, rows), True
 
         return compile(kernel)
 

@@ -38,6 +38,7 @@ from ..checks import (
     to_array,
 )
 from ..engine import Plan, broadcast_shape, cast, row_wise_plan, same_rank
+from ..fused import Fused, elementwise_mean, tensorflow_log
 from ..options import COUNTS, MEAN, N_CLASSES, PRED_RANGE, SAMPLE_WEIGHT, Y_RANGE, Y_TRUE
 from ..registry import LossDefinition, Plateau, Setting, UndefinedBound, register
 from ..text import PRINT_ATOL, Note, loss_value, number
@@ -172,7 +173,18 @@ def _poisson_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
             return np.asarray(_tfmath.keras_mean(p - y * _tfmath.log(p + eps), axis=-1))
 
     # Rows stream; blocks of whole 8-element packets keep TensorFlow's log exact.
-    return row_wise_plan(formula, y_true, y_pred, dtype, packet=8)
+    return row_wise_plan(formula, y_true, y_pred, dtype, packet=8,
+                         fused=_POISSON_FUSED.using(float(eps)))
+
+
+def _poisson_term(dtype: np.dtype) -> Any:
+    log = tensorflow_log(dtype)
+    def term(y: Any, p: Any, constants: np.ndarray) -> Any:
+        return p - y * log(p + constants[0])
+    return term
+
+
+_POISSON_FUSED = Fused(elementwise_mean(_poisson_term, per_dtype=True))
 
 
 def poisson(y_true: ArrayLike, y_pred: ArrayLike, *, epsilon: float = EPSILON,
@@ -444,7 +456,24 @@ def _kld_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
             return np.asarray(_tfmath.reduce_sum(y * _tfmath.log(y / p), axis=-1))
 
     # Rows stream; blocks of whole 8-element packets keep TensorFlow's log exact.
-    return row_wise_plan(formula, y_true, y_pred, dtype, packet=8)
+    return row_wise_plan(formula, y_true, y_pred, dtype, packet=8,
+                         fused=_KLD_FUSED.using(float(low), float(high)))
+
+
+def _kld_term(dtype: np.dtype) -> Any:
+    log = tensorflow_log(dtype)
+    def term(y: Any, p: Any, constants: np.ndarray) -> Any:
+        low, high = constants[0], constants[1]
+        # tf.clip_by_value is minimum-then-maximum: NaN stays NaN
+        y = high if y > high else y
+        y = low if y < low else y
+        p = high if p > high else p
+        p = low if p < low else p
+        return y * log(y / p)
+    return term
+
+
+_KLD_FUSED = Fused(elementwise_mean(_kld_term, per_dtype=True, average=False))
 
 
 def kl_divergence(y_true: ArrayLike, y_pred: ArrayLike, *, epsilon: float = EPSILON,

@@ -53,7 +53,7 @@ from ..engine import (
     row_wise_plan,
     same_rank,
 )
-from ..fused import Fused, elementwise_mean
+from ..fused import Fused, elementwise_mean, tensorflow_exp_log1p, tensorflow_log
 from ..options import (
     COUNT,
     MEAN,
@@ -121,7 +121,8 @@ def _plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
     # A broadcast target (one row for every sample) streams as a view, not a copy.
     shape = np.broadcast_shapes(y_true.shape, y_pred.shape)
     job = make_job(lambda width: _SQUARED_ERROR, np.broadcast_to(y_true, shape),
-                   np.broadcast_to(y_pred, shape), dtype)
+                   np.broadcast_to(y_pred, shape), dtype,
+                   reference=_mse_reference)  # float16: the reference on blocks of rows
     return Plan(reference, job)
 
 
@@ -971,7 +972,21 @@ def _msle_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
             return _mean(np.square(first - second))
 
     # the class API casts to its dtype first, then to the compute dtype
-    return row_wise_plan(formula, y_true, y_pred, dtype, packet=8)
+    fused = _MSLE_FUSED.using(float(eps), 1.0) if compute == dtype else None
+    return row_wise_plan(formula, y_true, y_pred, dtype, packet=8, fused=fused)
+
+
+def _squared_log_term(dtype: np.dtype) -> Any:
+    log = tensorflow_log(dtype)
+    def term(y: Any, p: Any, constants: np.ndarray) -> Any:
+        epsilon, one = constants[0], constants[1]
+        difference = log((epsilon if p < epsilon else p) + one) \
+            - log((epsilon if y < epsilon else y) + one)
+        return difference * difference
+    return term
+
+
+_MSLE_FUSED = Fused(elementwise_mean(_squared_log_term, per_dtype=True))
 
 
 def mean_squared_logarithmic_error(y_true: ArrayLike, y_pred: ArrayLike, *,
@@ -1201,7 +1216,22 @@ def _huber_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
             values = np.where(size <= d, half * np.square(error), d * size - half * np.square(d))
             return _mean(values)
 
-    return row_wise_plan(formula, y_true, y_pred, dtype)
+    with np.errstate(over="ignore"):  # a delta beyond the dtype's range, as Keras rounds it
+        linear_offset = float(half * np.square(d))
+    return row_wise_plan(formula, y_true, y_pred, dtype,
+                         fused=_HUBER_FUSED.using(float(d), float(half), linear_offset))
+
+
+def _huber_term(y: Any, p: Any, constants: np.ndarray) -> Any:
+    delta, half, linear_offset = constants[0], constants[1], constants[2]
+    error = p - y
+    size = np.abs(error)
+    if size <= delta:
+        return half * (error * error)
+    return delta * size - linear_offset
+
+
+_HUBER_FUSED = Fused(elementwise_mean(_huber_term))
 
 
 def huber(y_true: ArrayLike, y_pred: ArrayLike, *, delta: float = 1.0,
@@ -1405,17 +1435,12 @@ class Huber(_Regression):
 # --------------------------------------------------------------------------
 # Log-cosh
 
-# Eigen's float exp (pexp_float, no FMA): TensorFlow's softplus on 8-lane AVX packets.
-_EXP_POLYNOMIAL = tuple(_F32(c) for c in (
-    1.37449637986719608306884765625e-3, 8.36894474923610687255859375e-3,
-    4.166965186595916748046875e-2, 0.16666518151760101318359375,
-    0.49999988079071044921875))
 _PACKET = 8
 
 
 def _eigen_exp(x: np.ndarray) -> np.ndarray:
     """Eigen's vectorised float32 exp: a 6th-order polynomial of the remainder, times 2**m."""
-    p6, p5, p4, p3, p2 = _EXP_POLYNOMIAL
+    p6, p5, p4, p3, p2 = _tfmath.EIGEN_EXP_POLYNOMIAL
     with np.errstate(all="ignore"):
         clamped = np.minimum(x, _F32(88.723))
         m = np.floor(clamped * _F32(1.44269504088896341) + _F32(0.5))
@@ -1440,6 +1465,13 @@ def _eigen_log1p(x: np.ndarray) -> np.ndarray:
         return np.where(plain_x, x, x * (log / (u - _F32(1))))
 
 
+def _softplus_threshold(dtype: np.dtype) -> Any:
+    """``log(epsilon) + 2`` in `dtype`, with Eigen's epsilon (2**-13 for float16, not 2**-10)."""
+    kind = np.dtype(dtype).type
+    machine = 2.0**-13 if dtype == np.float16 else float(np.finfo(dtype).eps)
+    return kind(np.log(kind(machine))) + kind(2)
+
+
 def _softplus(z: np.ndarray) -> np.ndarray:
     """``tf.math.softplus``: z above -threshold, exp(z) below threshold, else log1p(exp(z)).
 
@@ -1448,9 +1480,7 @@ def _softplus(z: np.ndarray) -> np.ndarray:
     exp and log1p in float32 (the last ``size % 8`` elements libm's);
     float64 numpy's, within a few ulp of Eigen's.
     """
-    dtype = z.dtype.type
-    machine = 2.0**-13 if z.dtype == np.float16 else float(np.finfo(z.dtype).eps)
-    threshold = dtype(np.log(dtype(machine))) + dtype(2)
+    threshold = _softplus_threshold(z.dtype)
     flat = np.ascontiguousarray(z).reshape(-1)
     with np.errstate(all="ignore"):
         if z.dtype == np.float64:
@@ -1480,7 +1510,24 @@ def _log_cosh_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
             x = np.subtract(p, y, dtype=dtype)
             return _mean((x + _softplus(x * dtype.type(-2.0))) - log2)
 
-    return row_wise_plan(formula, y_true, y_pred, dtype, packet=8)
+    fused = _LOG_COSH_FUSED.using(-2.0, float(_softplus_threshold(dtype)), float(log2))
+    return row_wise_plan(formula, y_true, y_pred, dtype, packet=8, fused=fused)
+
+
+def _log_cosh_term(dtype: np.dtype) -> Any:
+    exp, log1p = tensorflow_exp_log1p(dtype)
+
+    def term(y: Any, p: Any, constants: np.ndarray) -> Any:
+        minus_two, threshold, log2 = constants[0], constants[1], constants[2]
+        x = p - y
+        z = x * minus_two
+        exponential = exp(z)
+        softplus = z if z > -threshold else (exponential if z < threshold else log1p(exponential))
+        return (x + softplus) - log2
+    return term
+
+
+_LOG_COSH_FUSED = Fused(elementwise_mean(_log_cosh_term, per_dtype=True))
 
 
 def log_cosh(y_true: ArrayLike, y_pred: ArrayLike, *, epsilon: float = EPSILON,
