@@ -184,7 +184,7 @@ def tensorflow_log(dtype: np.dtype) -> Callable[[Any], Any]:
     """TensorFlow's ``log`` of one element, compiled: Eigen's packet log in float32, libm's in float64."""
     if dtype == np.float32:
         return _eigen_log()
-    return compile(_float64_log, inline=True)  # type: ignore[no-any-return]
+    return compile(_float64_log, inline=True)
 
 
 def _float64_log(x: Any) -> Any:
@@ -258,7 +258,7 @@ def _eigen_log() -> Callable[[Any], Any]:
         result = result if x >= tiny else minus_infinity
         return result if x >= zero else nan
 
-    return compile(log, inline=True)  # type: ignore[no-any-return]
+    return compile(log, inline=True)
 
 
 @functools.cache
