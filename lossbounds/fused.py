@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["Fused", "accelerator", "accelerator_enabled", "available", "compile", "elementwise_mean",
+           "float64_sum",
            "set_accelerator", "tensorflow_exp_log1p", "tensorflow_log"]
 
 #: Values of LOSSBOUNDS_ACCELERATOR that switch the accelerator off.
@@ -168,16 +169,31 @@ _CHUNK = 512
 
 
 def _lane_sum(values: np.ndarray, length: int) -> float:
-    """The float64 sum of ``values[:length]`` in eight lanes (vectorised without reordering a lane)."""
-    lanes = np.zeros(8)
+    """The float64 sum of ``values[:length]`` in eight lanes (vectorised without reordering a lane).
+
+    Eight scalars, not an array: a kernel calls this once per row, and an
+    array would be allocated each time.
+    """
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
     packed = length - length % 8
     for i in range(0, packed, 8):
-        for k in range(8):
-            lanes[k] += values[i + k]
-    total = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]))
+        s0 += values[i]
+        s1 += values[i + 1]
+        s2 += values[i + 2]
+        s3 += values[i + 3]
+        s4 += values[i + 4]
+        s5 += values[i + 5]
+        s6 += values[i + 6]
+        s7 += values[i + 7]
+    total = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
     for i in range(packed, length):
         total += values[i]
     return total
+
+
+def float64_sum() -> Callable[[np.ndarray, int], float]:
+    """Compiled: the float64 sum of ``values[:length]``, in eight lanes (for kernels over rows)."""
+    return compile(_lane_sum, inline=True)
 
 
 def tensorflow_log(dtype: np.dtype) -> Callable[[Any], Any]:
@@ -325,7 +341,7 @@ def elementwise_mean(scalar: Callable[..., Any], *, scaled: bool = False, averag
     """
     def make(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
         term = compile(scalar(dtype) if per_dtype else scalar, inline=True)
-        lane_sum = compile(_lane_sum, inline=True)
+        lane_sum = float64_sum()
         chunk_size = _CHUNK
 
         def kernel(y_true: np.ndarray, y_pred: np.ndarray, constants: np.ndarray,

@@ -41,6 +41,7 @@ from .. import _tfmath
 from ..backends import Backend
 from ..checks import EPSILON, first_where, plain, require_nonempty, to_array
 from ..engine import Plan, broadcast_shape, cast, require_rank, row_wise_plan, same_rank
+from ..fused import Fused, compile, elementwise_mean, float64_sum
 from ..options import COUNTS, N_CLASSES, PRED_RANGE, SAMPLE_WEIGHT, Y_TRUE, Option
 from ..registry import LossDefinition, Setting, register
 from ..text import FLOAT32_RTOL, PRINT_ATOL, Note, loss_value, number, percent
@@ -220,7 +221,21 @@ def _margin_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *, los
 
     # Once the batch-wide conversion is decided, each row's value is its own: rows stream,
     # in blocks of whole 8-element packets (TensorFlow's sum splits rows on packets).
-    return row_wise_plan(formula, y_true, y_pred, dtype, packet=8)
+    fused = _MARGIN_FUSED.using(float(convert), float(squared), 2.0, 1.0, 0.0)
+    return row_wise_plan(formula, y_true, y_pred, dtype, packet=8, fused=fused)
+
+
+def _margin_term(y: Any, p: Any, constants: np.ndarray) -> Any:
+    # (non-negative terms: a float64 sum is as good as TensorFlow's order)
+    convert, squared, two, one, zero = (constants[0], constants[1], constants[2], constants[3],
+                                        constants[4])
+    label = y * two - one if convert != zero else y
+    shortfall = one - label * p
+    shortfall = zero if shortfall < zero else shortfall  # np.maximum: NaN stays NaN
+    return shortfall * shortfall if squared != zero else shortfall
+
+
+_MARGIN_FUSED = Fused(elementwise_mean(_margin_term))
 
 
 def _categorical_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype) -> Plan:
@@ -250,7 +265,78 @@ def _categorical_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype) -
             return np.asarray(np.maximum(negative - positive + dtype.type(1), dtype.type(0)),
                               dtype)
 
-    return row_wise_plan(formula, y_true, y_pred, dtype, packet=8)
+    return row_wise_plan(formula, y_true, y_pred, dtype, packet=8, fused=_CATEGORICAL_FUSED)
+
+
+def _categorical_kernel(dtype: np.dtype) -> Any:
+    """The fused categorical hinge: TensorFlow's sum of labels x scores, in Eigen's order.
+
+    The sum is subtracted from a max, where one ulp of it can exceed 1e-6 of
+    the result: so it is added as `_leaf_sum` adds it, packets of `lanes`
+    in four accumulators, bit for bit. Rows longer than one leaf (where
+    Eigen splits on flat offsets) are declined.
+    """
+    lanes = _LANES[np.dtype(dtype)]
+    leaf = _LEAF_PACKETS * lanes
+    lane_sum = float64_sum()
+
+    def row_sum(values: np.ndarray, count: int, accumulators: np.ndarray, zero: Any) -> Any:
+        packets = count // lanes
+        filled = packets * lanes
+        tail = zero
+        for j in range(filled, count):
+            tail = tail + values[j]
+        if packets == 0:
+            return tail
+        accumulators[:] = 0
+        unrolled = packets // _UNROLL * _UNROLL
+        for b in range(unrolled):
+            for lane in range(lanes):
+                accumulators[b % _UNROLL, lane] += values[b * lanes + lane]
+        total = accumulators[4]
+        if unrolled:
+            for lane in range(lanes):
+                total[lane] = ((accumulators[0, lane] + accumulators[1, lane])
+                               + accumulators[2, lane]) + accumulators[3, lane]
+        else:
+            total[:] = 0
+        for b in range(unrolled, packets):
+            for lane in range(lanes):
+                total[lane] = total[lane] + values[b * lanes + lane]
+        width = lanes
+        while width > 1:  # Eigen's predux: fold the lanes in halves
+            width //= 2
+            for lane in range(width):
+                total[lane] = total[lane] + total[lane + width]
+        return tail + total[0]
+
+    summed = compile(row_sum, inline=True)
+
+    def kernel(labels: np.ndarray, scores: np.ndarray, constants: np.ndarray,
+               out: np.ndarray) -> tuple[float, bool]:
+        rows, width = scores.shape
+        if width > leaf:
+            return 0.0, False
+        one, zero = constants[0], constants[1]
+        products = np.empty(width, scores.dtype)
+        accumulators = np.zeros((_UNROLL + 1, lanes), scores.dtype)
+        values = out if out.size == rows else np.empty(rows, scores.dtype)
+        for i in range(rows):
+            negative = (one - labels[i, 0]) * scores[i, 0]
+            for j in range(width):
+                products[j] = labels[i, j] * scores[i, j]
+                other = (one - labels[i, j]) * scores[i, j]
+                # np.max: NaN wins
+                negative = other if (other > negative or other != other) else negative
+            positive = summed(products, width, accumulators, zero)
+            margin = negative - positive + one
+            values[i] = zero if margin < zero else margin  # np.maximum: NaN stays NaN
+        return lane_sum(values, rows), True
+
+    return compile(kernel)
+
+
+_CATEGORICAL_FUSED = Fused(_categorical_kernel).using(1.0, 0.0)
 
 
 def hinge(y_true: ArrayLike, y_pred: ArrayLike, *, epsilon: float = EPSILON,

@@ -21,6 +21,7 @@ from .. import _tfmath
 from ..backends import Backend
 from ..checks import EPSILON, check_axis
 from ..engine import Plan, broadcast_shape, cast, rows_job, same_rank
+from ..fused import Fused, compile, float64_sum
 from ..options import AXIS, SAMPLE_WEIGHT, Y_TRUE
 from ..registry import LossDefinition, Setting, register
 from ..text import PRINT_ATOL, Note, loss_value, number
@@ -122,8 +123,51 @@ def _cosine_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *, axi
 
     # Vectors along the last axis: each row's value is its own, so rows stream.
     last = y_pred.ndim >= 2 and where["y_pred"] == -1
-    job = rows_job(lambda y, p: formula(y, p, -1), y_true, y_pred, dtype) if last else None
+    fused = _COSINE_FUSED.using(1.0 / epsilon) if normalize is _normalize else None
+    job = rows_job(lambda y, p: formula(y, p, -1), y_true, y_pred, dtype,
+                   fused=fused) if last else None
     return Plan(reference, job)
+
+
+def _cosine_kernel(dtype: np.dtype) -> Any:
+    """The fused cosine similarity: two passes over each row, sums in float64 rounded to the dtype.
+
+    As `_normalize`: the squared norms are summed (TensorFlow's float32 sum of
+    non-negative terms, to which a rounded float64 sum is as close as its own
+    order), their inverse square root correctly rounded, capped at
+    1/epsilon; then minus the sum of the normalised products.
+    """
+    lane_sum = float64_sum()
+
+    def kernel(y_true: np.ndarray, y_pred: np.ndarray, constants: np.ndarray,
+               out: np.ndarray) -> tuple[float, bool]:
+        rows, width = y_pred.shape
+        cap = constants[0]
+        rounded = np.empty(4, y_pred.dtype)  # rounds float64 to the dtype
+        terms = np.empty(width, y_pred.dtype)
+        values = out if out.size == rows else np.empty(rows, y_pred.dtype)
+        for i in range(rows):
+            y, p = y_true[i], y_pred[i]
+            for j in range(width):
+                terms[j] = y[j] * y[j]
+            rounded[0] = lane_sum(terms, width)
+            for j in range(width):
+                terms[j] = p[j] * p[j]
+            rounded[1] = lane_sum(terms, width)
+            rounded[2] = 1.0 / np.sqrt(np.float64(rounded[0]))
+            rounded[3] = 1.0 / np.sqrt(np.float64(rounded[1]))
+            inverse_y = cap if rounded[2] > cap else rounded[2]  # np.minimum: NaN stays NaN
+            inverse_p = cap if rounded[3] > cap else rounded[3]
+            for j in range(width):
+                terms[j] = (y[j] * inverse_y) * (p[j] * inverse_p)
+            rounded[0] = lane_sum(terms, width)
+            values[i] = -rounded[0]
+        return lane_sum(values, rows), True
+
+    return compile(kernel)
+
+
+_COSINE_FUSED = Fused(_cosine_kernel)
 
 
 def cosine_similarity(y_true: ArrayLike, y_pred: ArrayLike, *, axis: int = -1,
