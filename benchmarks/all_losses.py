@@ -176,8 +176,11 @@ def run_keras(case_id, y_true, y_pred):
 
 
 def spawn(peer: str, case_id: str) -> dict | None:
-    process = subprocess.run([sys.executable, __file__, "--worker", peer, case_id],
-                             capture_output=True, text=True, cwd=ROOT)
+    """Run one peer on one case in a fresh process; "numpy-only" is lossbounds without its accelerator."""
+    env = dict(os.environ, LOSSBOUNDS_ACCELERATOR="off" if peer == "numpy-only" else "on")
+    worker = "lossbounds" if peer == "numpy-only" else peer
+    process = subprocess.run([sys.executable, __file__, "--worker", worker, case_id],
+                             capture_output=True, text=True, cwd=ROOT, env=env)
     if process.returncode != 0:
         print(f"  {peer} failed on {case_id}: {process.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
         return None
@@ -189,29 +192,36 @@ def spawn(peer: str, case_id: str) -> dict | None:
 
 
 def table(results) -> list[str]:
-    lines = ["| case | inputs | lossbounds ms | Keras eager ms | speed-up | peak MiB | rel. diff |",
-             "|---|---|---:|---:|---:|---:|---:|"]
-    for case_id, (lb, ke) in results.items():
+    lines = ["| case | inputs | lossbounds ms | numpy only ms | Keras eager ms | speed-up | "
+             "speed-up, numpy only | peak MiB | rel. diff |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for case_id, (lb, numpy_only, ke) in results.items():
         cells = [f"`{case_id}`", LOSSES[CASES[case_id][0]][1]]
-        cells += [fmt(lb["seconds"] * 1e3) if lb else "failed", fmt(ke["seconds"] * 1e3) if ke else "failed"]
-        cells.append(f"{ke['seconds'] / lb['seconds']:.2g}x" if lb and ke else "")
+        cells += [fmt(run["seconds"] * 1e3) if run else "failed" for run in (lb, numpy_only, ke)]
+        cells += [f"{ke['seconds'] / run['seconds']:.2g}x" if run and ke else "" for run in (lb, numpy_only)]
         cells.append(f"{lb['peak_mib']:.1f}" if lb else "")
         diff = abs(lb["value"] - ke["value"]) / max(1.0, abs(ke["value"])) if lb and ke else None
         cells.append("" if diff is None else f"{diff:.1e}")
         lines.append("| " + " | ".join(cells) + " |")
-    speedups = [ke["seconds"] / lb["seconds"] for lb, ke in results.values() if lb and ke]
-    lines.append(f"| **geometric mean** | | | | **{gmean(speedups):.2g}x** | | |")
+    means = [gmean([ke["seconds"] / run["seconds"] for run, ke in pairs if run and ke])
+             for pairs in ([(lb, ke) for lb, _, ke in results.values()],
+                           [(n, ke) for _, n, ke in results.values()])]
+    lines.append(f"| **geometric mean** | | | | | **{means[0]:.2g}x** | **{means[1]:.2g}x** | | |")
     return lines
 
 
 def flagged(results) -> list[str]:
     """The cases that matter: lossbounds slower than Keras eager, or above 32 MiB."""
-    slower = [f"`{c}` ({ke['seconds'] / lb['seconds']:.2f}x)"
-              for c, (lb, ke) in results.items() if lb and ke and lb["seconds"] > ke["seconds"]]
+    def slower(index):
+        return [f"`{c}` ({runs[2]['seconds'] / runs[index]['seconds']:.2f}x)"
+                for c, runs in results.items()
+                if runs[index] and runs[2] and runs[index]["seconds"] > runs[2]["seconds"]]
+
     heavy = [f"`{c}` ({lb['peak_mib']:.1f} MiB)"
-             for c, (lb, _) in results.items() if lb and lb["peak_mib"] > MEMORY_BOUND_MIB]
-    failed = [f"`{c}`" for c, (lb, ke) in results.items() if not (lb and ke)]
-    lines = [f"- lossbounds slower than Keras eager: {', '.join(slower) or 'none'}",
+             for c, (lb, _, _) in results.items() if lb and lb["peak_mib"] > MEMORY_BOUND_MIB]
+    failed = [f"`{c}`" for c, runs in results.items() if not all(runs)]
+    lines = [f"- lossbounds (accelerator on) slower than Keras eager: {', '.join(slower(0)) or 'none'}",
+             f"- lossbounds, numpy only, slower than Keras eager: {', '.join(slower(1)) or 'none'}",
              f"- lossbounds peak above {MEMORY_BOUND_MIB} MiB: {', '.join(heavy) or 'none'}"]
     if failed:
         lines.append(f"- failed: {', '.join(failed)}")
@@ -233,8 +243,9 @@ expect 10-30 % noise in single times).
 
 Each case is `loss/N x K` (CTC: `N x T x K`, 10 labels per sequence), float32 inputs,
 class labels int64, Keras' default options. lossbounds is `lossbounds.loss(name, y_true, y_pred)`,
-Keras eager is `keras.losses.<Class>()(y_true, y_pred)` on the same numpy arrays (TensorFlow
-backend); both return the `sum_over_batch_size` value. Each runs in its own subprocess; a time
+with its fused accelerator (numba, {info['versions'].get('numba', 'not installed')}) and with numpy only
+(`LOSSBOUNDS_ACCELERATOR=off`); Keras eager is `keras.losses.<Class>()(y_true, y_pred)` on the
+same numpy arrays (TensorFlow backend); all return the `sum_over_batch_size` value. Each runs in its own subprocess; a time
 is the fastest of 3 to 25 calls after a warm-up call. "speed-up" is Keras' time over
 lossbounds' (> 1: lossbounds is faster); "peak MiB" is the tracemalloc peak of one
 `lossbounds.loss()` call beyond its inputs; "rel. diff" is
@@ -285,7 +296,7 @@ def main() -> None:
     if supported != set(LOSSES):
         sys.exit(f"LOSSES is out of date: missing {supported - set(LOSSES)}, extra {set(LOSSES) - supported}")
     info = machine()
-    keep = ("python", "numpy", "keras", "tensorflow-cpu")
+    keep = ("python", "numpy", "numba", "keras", "tensorflow-cpu")
     info["versions"] = {"lossbounds": lossbounds.__version__, **{k: info["versions"][k] for k in keep}}
     info["load_start"] = info["load"]
     info["commit"] = lossbounds_commit()
@@ -294,8 +305,10 @@ def main() -> None:
     for case_id in CASES:
         if args.only and args.only not in case_id:
             continue
-        lb, ke = results[case_id] = (spawn("lossbounds", case_id), spawn("keras", case_id))
+        lb, numpy_only, ke = results[case_id] = (
+            spawn("lossbounds", case_id), spawn("numpy-only", case_id), spawn("keras", case_id))
         print(f"{case_id:52s} lossbounds {fmt(lb['seconds'] * 1e3) if lb else '-':>6} ms"
+              f"  numpy only {fmt(numpy_only['seconds'] * 1e3) if numpy_only else '-':>6} ms"
               f"  keras {fmt(ke['seconds'] * 1e3) if ke else '-':>6} ms"
               f"  peak {lb['peak_mib'] if lb else float('nan'):5.1f} MiB", flush=True)
     minutes = (time.perf_counter() - start) / 60
