@@ -34,7 +34,8 @@ def test_test_extra_installs_keras_and_every_backend():
     assert project["dependencies"] == ["numpy>=1.24", "scipy>=1.10"]
     extras = project["optional-dependencies"]
     assert extras["keras"] == ["keras>=3", "tensorflow-cpu>=2.16"]
-    assert "lossbounds[keras,backends,plot,docs]" in extras["test"]
+    assert "lossbounds[keras,backends,plot,docs,fast]" in extras["test"]
+    assert extras["fast"] == ["numba>=0.60"]  # the accelerator is under test too
     backends = {requirement.split("[")[0].split("=")[0].split(">")[0]
                 for requirement in extras["backends"]}
     assert backends == {"lossbounds", "jax", "torch", "tf_keras"}
