@@ -526,8 +526,10 @@ def make_job(
         return None
     width = y_pred.shape[-1]
     if dtype == np.float16 and reference is not None:
+        # One thread: numpy's float16 loops gain nothing from a second, which
+        # would double the memory of these formulas' float32 temporaries.
         kernel = Kernel(lambda targets, predictions, ws: reference(targets, predictions),
-                        threads=True, elementwise=True)
+                        threads=False, elementwise=True)
         options = {**options, "packet": _HALF_ROWS * width}
     elif dtype in (np.float32, np.float64) and (
             from_logits or Backend.clip_bounds(epsilon, dtype)[0] >= np.sqrt(np.finfo(dtype).tiny)):

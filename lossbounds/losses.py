@@ -45,6 +45,7 @@ from .families.regression import *  # noqa: F403
 from .families.segmentation import *  # noqa: F403
 from .families.sequence import *  # noqa: F403
 from .families.similarity import *  # noqa: F403
+from .halfreduce import reduce_half
 from .registry import LossDefinition, get_loss
 
 __all__ = ["LossMeter", "loss"]
@@ -158,7 +159,11 @@ def loss(
     values_dtype = found.class_values_dtype(definition, dtype, compute_dtype)
     if plan.job is not None and reduction not in (None, "none") and values_dtype == compute_dtype:
         found.check_weights(plan.job.ignore_class is not None, sample_weight)
-        streamed = stream_reduce(plan.job, sample_weight, reduction)
+        if plan.job.dtype == np.float16:  # adds in TensorFlow's order, to the bit
+            streamed = reduce_half(plan.job, sample_weight, reduction,
+                                   fit_values=found.fits_values_to_weights)
+        else:
+            streamed = stream_reduce(plan.job, sample_weight, reduction)
         if streamed is not None:
             return float(found.class_result(definition, streamed, dtype, reduction))
     values, mask = plan.values()

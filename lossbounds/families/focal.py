@@ -774,7 +774,7 @@ def _plan_generalized(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *
     job = None
     if _promoted(np.dtype(dtype), q) == np.dtype(dtype):
         job = make_job(lambda width: Kernel(formula, threads=True), y_true, y_pred, dtype,
-                       from_logits=True, labels=_CheckedLabels())
+                       from_logits=True, labels=_CheckedLabels(), reference=formula)
     return Plan(reference, job)
 
 
