@@ -147,13 +147,15 @@ def weights_for(loss_shape, rng):
     return found
 
 
-@pytest.mark.parametrize(("name", "variant"), ROW_WISE)
-@pytest.mark.parametrize("shape", SHAPES)
+# (generalized cross-entropy refuses a single class: its (N, 1) labels are not left out by a skip)
+CASES = [(name, variant, shape) for name, variant in ROW_WISE for shape in SHAPES
+         if not (name == "categorical_generalized_cross_entropy" and shape[-1] == 1)]
+
+
+@pytest.mark.parametrize(("name", "variant", "shape"), CASES)
 def test_float16_reductions_are_bit_identical(small_subtrees, monkeypatch, name, variant, shape):
     rng = np.random.default_rng(sum(shape))
     y_true, y_pred, options = make(name, variant, shape, rng)
-    if name == "categorical_generalized_cross_entropy" and shape[-1] == 1:
-        pytest.skip("a single class: (N, 1) labels, refused")
     streamed_any = []
     for weight in weights_for(shape[:-1], rng):
         for reduction in REDUCTIONS:
