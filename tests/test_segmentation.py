@@ -401,6 +401,150 @@ def test_circle_masks_samples_without_a_positive_pair():
 
 
 # --------------------------------------------------------------------------
+# Large batches: the sums stream in TensorFlow's order, the pair matrix in blocks of rows
+
+
+def _sum_inputs(rng, n, dtype):
+    """A soft mask and predictions of both signs and many magnitudes: the order of adding shows."""
+    y = rng.random(n)
+    p = rng.standard_normal(n) * 10.0 ** rng.integers(-2, 5, n)
+    return y.astype(dtype), p.astype(dtype)
+
+
+@pytest.mark.parametrize("accelerated", [True, False], ids=["compiled", "numpy"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_overlap_sums_are_tensorflows_bit_for_bit(dtype, accelerated):
+    """Every length around Eigen's leaf (1024 packets), its four accumulators and its tail,
+    the tree above the leaves, and the split of a whole sum between the threads of
+    TensorFlow's pool (from 108,388 float32 or 54,194 float64 values on two threads; the
+    pieces follow this machine's CPUs, as TensorFlow's pool does), for a whole sum and for
+    sums over rows."""
+    rng = np.random.default_rng(11)
+    formula = segmentation._dice_formula(EPS)  # its terms: y * p, y and p
+    lanes = 8 if dtype is np.float32 else 4
+    lengths = [2, 7, 8, 9, 31, 32, 33, 100, 1023 * lanes + 5, 1024 * lanes, 1024 * lanes + 1,
+               3 * 1024 * lanes + 3, 54_193, 54_195, 108_387, 108_389, 250_007, 1_000_003]
+    with lossbounds.accelerator(accelerated):
+        for n in lengths:
+            y, p = _sum_inputs(rng, n, dtype)
+            expected = [keras.ops.convert_to_numpy(keras.ops.sum(x)) for x in (y * p, y, p)]
+            jobs = segmentation._streamed_parts((n,), (0,), np.dtype(dtype))
+            found = segmentation._sums(formula.terms, y, p, np.dtype(dtype), jobs,
+                                       formula.compiled)
+            np.testing.assert_array_equal(found[:, 0], expected, err_msg=f"{n} values")
+        for rows, count in ((3, 1024 * lanes + 9), (5, 40_001), (2, 300_003), (1000, 100)):
+            y, p = (x.reshape(rows, count) for x in _sum_inputs(rng, rows * count, dtype))
+            expected = [keras.ops.convert_to_numpy(keras.ops.sum(x, axis=1)) for x in (y * p, y, p)]
+            jobs = segmentation._streamed_parts((rows, count), (1,), np.dtype(dtype))
+            found = segmentation._sums(formula.terms, y, p, np.dtype(dtype), jobs,
+                                       formula.compiled)
+            np.testing.assert_array_equal(found, expected, err_msg=f"{rows} rows of {count}")
+
+
+@st.composite
+def large_overlap_cases(draw):
+    """10**5 to 3 * 10**6 values: masks hard, soft, boolean or integer; predictions constant,
+    near 0 or 1, exact, or of both signs and huge (where the adding order decides)."""
+    rng = np.random.default_rng(draw(seeds))
+    n = draw(st.sampled_from([100_003, 258_001, 1_000_000, 2_999_999]))
+    shape = draw(st.sampled_from([(n,), (n, 1), (n // 100, 100), (1, n)]))
+    size = math.prod(shape)
+    mask = draw(st.sampled_from(["hard", "soft", "bool", "int", "constant"]))
+    y = {"hard": lambda: (rng.random(size) < 0.25).astype(np.float32),
+         "soft": lambda: rng.random(size),
+         "bool": lambda: rng.random(size) < 0.5,
+         "int": lambda: rng.integers(0, 2, size),
+         "constant": lambda: np.full(size, 0.9)}[mask]()
+    style = draw(st.sampled_from(["uniform", "constant", "near one", "near zero", "exact",
+                                  "both signs", "huge"]))
+    p = {"uniform": lambda: rng.random(size),
+         "constant": lambda: np.full(size, draw(st.sampled_from([0.1, 0.7, 0.9]))),
+         "near one": lambda: 1 - rng.integers(0, 4, size) * 2.0**-24,
+         "near zero": lambda: rng.integers(0, 4, size) * 2.0**-24,
+         "exact": lambda: np.asarray(y, np.float64),
+         "both signs": lambda: np.where(rng.random(size) < 0.5, -1, 1) * rng.uniform(1e3, 1e4, size),
+         "huge": lambda: rng.standard_normal(size) * 1e30}[style]()
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    axis = draw(st.sampled_from([None, None, -1])) if len(shape) > 1 else None
+    return y.reshape(shape), p.astype(dtype).reshape(shape), axis
+
+
+@pytest.mark.parametrize("accelerated", [True, False], ids=["compiled", "numpy"])
+@pytest.mark.parametrize("name", ["dice", "tversky"])
+@settings(max_examples=20)
+@given(case=large_overlap_cases(), data=st.data())
+def test_large_overlap_batches_match_keras(name, accelerated, case, data):
+    y_true, y_pred, axis = case
+    options = {} if axis is None else {"axis": axis}
+    if name == "tversky":
+        options.update(alpha=0.3, beta=0.7)
+    with lossbounds.accelerator(accelerated):
+        kind, expected = keras_function(name, y_true, y_pred, **options)
+        assert kind == "value", expected
+        assert_close(getattr(lossbounds, name)(y_true, y_pred, **options), expected,
+                     context=f"{name} {y_pred.shape} {y_pred.dtype} {options}")
+        dtype = data.draw(st.sampled_from([None, "float64"]))
+        kind, expected = keras_class(name, y_true, y_pred, dtype=dtype, **options)
+        assert kind == "value", expected
+        assert_close(lossbounds.loss(name, y_true, y_pred, dtype=dtype, **options), expected,
+                     context=f"{name} class {y_pred.shape} {dtype} {options}")
+
+
+def test_compiled_overlap_sums_are_numpys_bit_for_bit():
+    """The accelerator's pass adds the same float32 or float64 terms in the same order."""
+    rng = np.random.default_rng(12)
+    for shape, axis in (((300_001,), None), ((40, 999), (1,)), ((7, 3, 20_000), (1, 2)),
+                        ((5, 4096), None), ((2000, 3, 17), (0, 1, 2))):
+        for truth in (rng.random(shape), rng.random(shape) < 0.3, rng.integers(0, 2, shape)):
+            for dtype in (np.float32, np.float64):
+                p = (rng.standard_normal(shape) * 10.0 ** rng.integers(-2, 5, shape)).astype(dtype)
+                for name, options in (("dice", {}), ("tversky", {"alpha": 0.3, "beta": 2.5})):
+                    function = getattr(lossbounds, name)
+                    with lossbounds.accelerator(True):
+                        compiled = function(truth, p, axis=axis, **options)
+                    with lossbounds.accelerator(False):
+                        plain = function(truth, p, axis=axis, **options)
+                    np.testing.assert_array_equal(compiled, plain, err_msg=f"{name} {shape}")
+
+
+def _circle_batch(rng, n, d, classes):
+    labels = rng.integers(0, classes, n)
+    x = rng.standard_normal((classes, d))[labels] + rng.standard_normal((n, d))
+    return labels, (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(F32)
+
+
+@pytest.mark.parametrize("accelerated", [True, False], ids=["compiled", "numpy"])
+def test_large_circle_batches_match_keras(accelerated):
+    """Pair matrices of up to 1500 x 1500, made a block of rows at a time (compiled: with
+    TensorFlow's own FMAs), against Keras' function and class, gamma up to 256."""
+    rng = np.random.default_rng(13)
+    cases = [(_circle_batch(rng, 1500, 100, 100), {}),
+             (_circle_batch(rng, 700, 800, 20), {"gamma": 256.0, "margin": 0.25}),
+             (_circle_batch(rng, 600, 3, 5), {"remove_diagonal": False}),
+             (_circle_batch(rng, 900, 64, 900), {})]  # mostly alone: samples masked out
+    with lossbounds.accelerator(accelerated):
+        for (labels, x), options in cases:
+            kind, expected = keras_function("circle", labels, x, **options)
+            assert kind == "value", expected
+            assert_close(lossbounds.circle(labels, x, **options), expected,
+                         context=f"circle {x.shape} {options}")
+            for dtype in (None, "float64"):
+                kind, expected = keras_class("circle", labels, x, dtype=dtype, **options)
+                assert kind == "value", expected
+                assert_close(lossbounds.loss("circle", labels, x, dtype=dtype, **options),
+                             expected, context=f"circle class {x.shape} {dtype} {options}")
+        # Reference embeddings (M != N), half of them float64: the compiled pass needs float32
+        labels, x = _circle_batch(rng, 500, 32, 10)
+        refs, y = _circle_batch(rng, 300, 32, 10)
+        for ref_embeddings in (y, y.astype(np.float64)):
+            kind, expected = keras_function("circle", labels, x, ref_labels=refs,
+                                            ref_embeddings=ref_embeddings)
+            assert kind == "value", expected
+            assert_close(lossbounds.circle(labels, x, ref_labels=refs,
+                                           ref_embeddings=ref_embeddings), expected)
+
+
+# --------------------------------------------------------------------------
 # Bounds: each claimed value is what Keras returns for a constructed input
 
 

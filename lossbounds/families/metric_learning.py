@@ -18,9 +18,11 @@ References
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -30,6 +32,8 @@ from .. import _tfmath
 from ..backends import Backend
 from ..checks import EPSILON, check_bool, check_real, plain, to_array
 from ..engine import Plan, cast, predictions
+from ..fused import accelerator_enabled as fused_enabled
+from ..fused import compile as compile_fused
 from ..options import Y_TRUE, Option
 from ..registry import LossDefinition, Setting, UndefinedBound, register
 from ..text import Note, loss_value, number
@@ -111,10 +115,13 @@ def _blocks(width: int) -> list[int]:
 def _fma_chain(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a @ b.T in float32 as a chain of fused multiply-adds over the columns, in order."""
     total = np.zeros((a.shape[0], b.shape[0]), np.float32)
+    product = np.empty(total.shape)
     wide_a, wide_b = a.astype(np.float64), b.astype(np.float64)
     for k in range(a.shape[1]):
-        # A float32 product is exact in float64: adding it there and rounding once is an FMA.
-        total = (total + np.multiply.outer(wide_a[:, k], wide_b[:, k])).astype(np.float32)
+        # A float32 product is exact in float64: adding it there and rounding once is an
+        # FMA (but where the float64 sum lands on a float32 tie: about once in 2**28 adds).
+        np.multiply.outer(wide_a[:, k], wide_b[:, k], out=product)
+        np.add(total, product, out=total, dtype=np.float64, casting="unsafe")
     return total
 
 
@@ -133,15 +140,6 @@ def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         total = np.zeros((a.shape[0], b.shape[0]), np.float32)
     # float16 inputs are multiplied and added in float32, then rounded once.
     return total.astype(a.dtype)
-
-
-def _logsumexp(x: np.ndarray) -> np.ndarray:
-    """``tf.math.reduce_logsumexp(x, axis=1)``: max, then log(sum(exp(x - max))) + max."""
-    t = x.dtype.type
-    top = np.max(x, axis=1, keepdims=True) if x.shape[1] else np.full((x.shape[0], 1), -np.inf, x.dtype)
-    top = np.where(np.isfinite(top), top, t(0))
-    total = _tfmath.reduce_sum(np.exp(x - top), 1)
-    return (_tfmath.log(total) + top[:, 0]).astype(x.dtype)
 
 
 #: Eigen's ``NumTraits<half>::epsilon()`` is 2**-13, not float16's machine epsilon 2**-10.
@@ -172,27 +170,217 @@ def _numpy_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 _MATMULS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {"numpy": _numpy_matmul}
 
 
-def _circle_reference(labels: np.ndarray, ref_labels: np.ndarray, embeddings: np.ndarray,
-                      references: np.ndarray, *, gamma: float, margin: float,
-                      remove_diagonal: bool,
-                      matmul: Callable[[np.ndarray, np.ndarray], np.ndarray] = _matmul
-                      ) -> np.ndarray:
-    """Keras' circle, in its order of operations (``losses.py``, Keras 3.15.1)."""
-    t = embeddings.dtype.type
+#: Pairs computed at a time: a sample's loss depends on its own row of pairs alone,
+#: so the (N, M) pair matrix is made a block of rows at a time. The reference
+#: keeps about fifteen arrays of a block's size: 2**16 pairs, 4 MiB in float32.
+_PAIRS = 1 << 16
+
+
+def _pair_logits(labels: np.ndarray, ref_labels: np.ndarray, products: np.ndarray,
+                 first_row: int, *, gamma: float, margin: float, remove_diagonal: bool
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Keras' positive and negative pair logits of rows from `first_row` on, -inf off the pairs.
+
+    `products` are the rows' embeddings times the references, ``ops.matmul``'s
+    result; the rest follows ``losses.circle`` (Keras 3.15.1) step by step.
+    """
+    t = products.dtype.type
     # Python arithmetic first, as in Keras: 1 + margin, 1 - margin and -1 * gamma.
     optim_pos, optim_neg, delta_pos, delta_neg = margin, 1 + margin, margin, 1 - margin
-    distances = np.maximum(t(1) - matmul(embeddings, references), t(0))
+    distances = np.maximum(t(1) - products, t(0))
     positive = labels[:, None] == ref_labels[None, :]
     negative = ~positive
-    if remove_diagonal:
-        positive &= ~np.eye(labels.size, ref_labels.size, dtype=bool)
+    if remove_diagonal:  # pair (i, i) of the whole batch: this block's diagonal from first_row
+        positive &= ~np.eye(labels.size, ref_labels.size, k=first_row, dtype=bool)
     pos_weights = np.maximum((t(optim_pos) + distances) * positive.astype(t), t(0))
     neg_weights = np.maximum((t(optim_neg) - distances) * negative.astype(t), t(0))
     pos_logits = (t(-1 * gamma) * pos_weights) * (t(delta_pos) - distances)
     neg_logits = (t(gamma) * neg_weights) * (t(delta_neg) - distances)
-    p_loss = _logsumexp(np.where(positive, pos_logits, t(-np.inf)))
-    n_loss = _logsumexp(np.where(negative, neg_logits, t(-np.inf)))
+    return np.where(positive, pos_logits, t(-np.inf)), np.where(negative, neg_logits, t(-np.inf))
+
+
+def _exp_sums(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, ``tf.math.reduce_logsumexp``'s sum of exp(x - max) and its max (0 if not finite).
+
+    TensorFlow's log-sum-exp is then ``log(sum) + max``, taken for all rows at once.
+    """
+    t = x.dtype.type
+    top = np.max(x, axis=1) if x.shape[1] else np.full(x.shape[0], -np.inf, x.dtype)
+    top = np.where(np.isfinite(top), top, t(0))
+    return _tfmath.reduce_sum(np.exp(x - top[:, None]), 1), top
+
+
+def _circle_values(labels: np.ndarray, ref_labels: np.ndarray, embeddings: np.ndarray,
+                   references: np.ndarray, *, gamma: float, margin: float,
+                   remove_diagonal: bool, backend: str = "tensorflow") -> np.ndarray:
+    """Keras' circle on `backend`, a block of rows of the pair matrix at a time.
+
+    Each row's log-sum-exps need its own pairs alone; only the logarithm
+    depends on where a row sits in the batch (TensorFlow takes the last
+    N % 8 one by one), so it is taken once for all rows at the end.
+    """
+    t = embeddings.dtype.type
+    sums = np.empty((4, labels.size), embeddings.dtype)  # positives' sum and max, negatives'
+    options: dict[str, Any] = {"gamma": gamma, "margin": margin,
+                               "remove_diagonal": remove_diagonal}
+    if backend in _MATMULS or not _fused_pairs(labels, ref_labels, embeddings, references, sums,
+                                               **options):
+        _pair_sums(labels, ref_labels, embeddings, references, sums, _MATMULS.get(backend),
+                   **options)
+    p_loss = (_tfmath.log(sums[0]) + sums[1]).astype(t)
+    n_loss = (_tfmath.log(sums[2]) + sums[3]).astype(t)
     return _softplus(p_loss + n_loss)
+
+
+def _pair_sums(labels: np.ndarray, ref_labels: np.ndarray, embeddings: np.ndarray,
+               references: np.ndarray, sums: np.ndarray,
+               matmul: Callable[[np.ndarray, np.ndarray], np.ndarray] | None, **options: Any
+               ) -> None:
+    """`_exp_sums` of every row's positive and negative logits into `sums`, a block at a time.
+
+    With another backend's `matmul`, the product is made whole: its GEMM's
+    bits may depend on the shape. TensorFlow's (`_matmul`) runs per block.
+    """
+    whole = None if matmul is None else matmul(embeddings, references)
+    rows = max(1, _PAIRS // max(ref_labels.size, 1))
+    for start in range(0, labels.size, rows):
+        stop = min(start + rows, labels.size)
+        products = _matmul(embeddings[start:stop], references) if whole is None else \
+            whole[start:stop]
+        positive, negative = _pair_logits(labels[start:stop], ref_labels, products, start,
+                                          **options)
+        sums[0, start:stop], sums[1, start:stop] = _exp_sums(positive)
+        sums[2, start:stop], sums[3, start:stop] = _exp_sums(negative)
+
+
+# --------------------------------------------------------------------------
+# The pairs in one compiled pass (the fused accelerator, `lossbounds.fused`)
+#
+# The float32 product is N x M x D fused multiply-adds in TensorFlow's order,
+# which numpy can only emulate a column at a time over the whole block (two
+# float64 passes per column). Compiled, each row's products run as real
+# FMAs (TensorFlow's own instruction, so no double rounding either), and its
+# logits, maximum and sum of exponentials follow in the same loop, without
+# storing the pair matrix. The exponentials are the C library's and the
+# sums are added in float64: within an ulp or two of the numpy path's
+# float32 sums, as both are of TensorFlow's.
+
+
+def _fused_pairs(labels: np.ndarray, ref_labels: np.ndarray, embeddings: np.ndarray,
+                 references: np.ndarray, sums: np.ndarray, *, gamma: float, margin: float,
+                 remove_diagonal: bool) -> bool:
+    """`_pair_sums` compiled, for float32 where the accelerator is on; False where it does not run."""
+    if embeddings.dtype != np.float32 or not fused_enabled():
+        return False
+    t = np.float32
+    # Keras' constants: Python arithmetic first (1 + margin, -1 * gamma), then float32.
+    constants = np.array([margin, 1 + margin, margin, 1 - margin, -1 * gamma, gamma], t)
+    by_column = np.ascontiguousarray(references.T, dtype=t)  # (D, M): a row of products at a time
+    blocks = np.array(_blocks(embeddings.shape[1]), np.int64)
+    a = np.ascontiguousarray(embeddings)
+    labels, ref_labels = labels.astype(np.int64, copy=False), ref_labels.astype(np.int64, copy=False)
+    kernel = _pairs_kernel()
+    # Rows are independent: big batches in two halves on two threads (the kernel releases
+    # the GIL).
+    half = -(-labels.size // 2) if labels.size * ref_labels.size >= _PAIRS else labels.size
+
+    def rows(first: int) -> None:
+        stop = min(first + half, labels.size)
+        kernel(a[first:stop], by_column, labels[first:stop], ref_labels, first,
+               bool(remove_diagonal), blocks, constants, sums[:, first:stop])
+
+    with np.errstate(all="ignore"):
+        if half < labels.size:
+            with ThreadPoolExecutor(2) as pool:
+                list(pool.map(rows, (0, half)))
+        else:
+            rows(0)
+    return True
+
+
+#: The FMA intrinsic and `_exp_sum` compiled, set by `_pairs_kernel` before it compiles
+#: `_pairs_pass` (module-level functions: numba's disk cache keeps them).
+_multiply_add: Any = None
+_compiled_exp_sum: Any = None
+
+
+def _pairs_pass(a: np.ndarray, by_column: np.ndarray, labels: np.ndarray, ref_labels: np.ndarray,
+                first_row: int, remove_diagonal: bool, blocks: np.ndarray, constants: np.ndarray,
+                sums: np.ndarray) -> None:
+    """`_pair_sums` of the rows of `a` (float32), the first of them row `first_row` of the batch."""
+    optim_pos, optim_neg, delta_pos, delta_neg = constants[0], constants[1], constants[2], constants[3]
+    minus_gamma, gamma = constants[4], constants[5]
+    zero, one, minus_infinity = np.float32(0), np.float32(1), np.float32(-np.inf)
+    m = ref_labels.size
+    total, part = np.empty(m, np.float32), np.empty(m, np.float32)
+    positive_logits, negative_logits = np.empty(m, np.float32), np.empty(m, np.float32)
+    for i in range(a.shape[0]):
+        row = a[i]
+        start = 0
+        total[:] = zero
+        for block in range(blocks.size):  # each k-block a chain from 0; the blocks added
+            part[:] = zero
+            for k in range(start, start + blocks[block]):
+                ak, column = row[k], by_column[k]
+                for j in range(m):
+                    part[j] = _multiply_add(ak, column[j], part[j])
+            for j in range(m):
+                total[j] = part[j] if block == 0 else total[j] + part[j]
+            start += blocks[block]
+        for j in range(m):
+            d = one - total[j]
+            if d < zero:  # np.maximum(d, 0): NaN and -0.0 stay
+                d = zero
+            same = labels[i] == ref_labels[j]
+            positive = same and not (remove_diagonal and first_row + i == j)
+            weight = (optim_pos + d) * (one if positive else zero)
+            if weight < zero:
+                weight = zero
+            positive_logits[j] = (minus_gamma * weight) * (delta_pos - d) if positive \
+                else minus_infinity
+            weight = (optim_neg - d) * (zero if same else one)
+            if weight < zero:
+                weight = zero
+            negative_logits[j] = (gamma * weight) * (delta_neg - d) if not same else minus_infinity
+        sums[0, i], sums[1, i] = _compiled_exp_sum(positive_logits)
+        sums[2, i], sums[3, i] = _compiled_exp_sum(negative_logits)
+
+
+def _exp_sum(logits: np.ndarray) -> tuple[Any, Any]:
+    """`_exp_sums` of one row (float32): the sum in float64, rounded once, and the max used."""
+    top = logits.dtype.type(-np.inf)
+    seen_nan = False
+    for value in logits:  # np.max: NaN if any is NaN
+        if value != value:
+            seen_nan = True
+        elif value > top:
+            top = value
+    if seen_nan or not np.isfinite(top):
+        top = logits.dtype.type(0)
+    total = 0.0
+    for value in logits:
+        if value != -np.inf:  # exp(-inf) = 0 adds nothing
+            total += np.exp(value - top)
+    return logits.dtype.type(total), top
+
+
+def _fma(typing_context: Any, a: Any, b: Any, c: Any) -> Any:
+    """a * b + c rounded once (llvm.fma): the instruction TensorFlow's GEMM runs."""
+    from numba.core import types
+
+    return types.float32(types.float32, types.float32, types.float32), \
+        lambda context, builder, signature, arguments: builder.fma(*arguments)
+
+
+@functools.cache
+def _pairs_kernel() -> Callable[..., None]:
+    """`_pairs_pass` compiled (once per process; numba's disk cache keeps it)."""
+    from numba.extending import intrinsic
+
+    global _multiply_add, _compiled_exp_sum
+    _multiply_add = intrinsic(_fma)
+    _compiled_exp_sum = compile_fused(_exp_sum)
+    return compile_fused(_pairs_pass)
 
 
 # --------------------------------------------------------------------------
@@ -286,10 +474,9 @@ def _plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *, gamma: flo
 
     def reference() -> tuple[np.ndarray, np.ndarray]:
         with np.errstate(all="ignore"):  # inf and NaN as Keras gives them
-            values = _circle_reference(labels, references_labels, cast(embeddings, compute),
-                                       cast(references, compute), gamma=gamma, margin=margin,
-                                       remove_diagonal=remove_diagonal,
-                                       matmul=_MATMULS.get(backend, _matmul))
+            values = _circle_values(labels, references_labels, cast(embeddings, compute),
+                                    cast(references, compute), gamma=gamma, margin=margin,
+                                    remove_diagonal=remove_diagonal, backend=backend)
         return values, values > 0  # Keras' mask: samples with loss 0 leave the mean
 
     return Plan(reference)

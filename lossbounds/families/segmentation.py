@@ -25,20 +25,34 @@ References
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib.metadata
 import math
 import numbers
+import os
 import re
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import ArrayLike
 
 from .. import _tfmath
-from ..checks import EPSILON, check_axis, check_real, plain, require_nonempty, to_array
+from ..checks import (
+    EPSILON,
+    check_axis,
+    check_real,
+    first_where,
+    plain,
+    require_nonempty,
+    to_array,
+)
 from ..engine import Plan, cast
+from ..fused import accelerator_enabled as fused_enabled
+from ..fused import compile as compile_fused
 from ..options import PRED_RANGE, Y_TRUE, Option
 from ..registry import LossDefinition, Setting, UndefinedBound, register
 from ..text import PRINT_ATOL, Note, loss_value, number, percent
@@ -157,67 +171,6 @@ def _in_order(x: np.ndarray, axis: int) -> np.ndarray:
                    -1, axis=axis)
 
 
-def _float_leaf(x: np.ndarray) -> np.ndarray:
-    """Row sums of a float32 or float64 block as Eigen's packet reducer adds them.
-
-    Four accumulators take the packets in turn, are added in order, the lanes
-    are folded in halves, and the tail that fills no packet is added one by
-    one to 0 before the folded packets.
-    """
-    rows, count = x.shape
-    lanes = _LANES[x.dtype]
-    packets = count // lanes
-    unrolled = packets // _ACCUMULATORS * _ACCUMULATORS
-    blocks = x[:, : packets * lanes].reshape(rows, packets, lanes)
-    total = np.zeros((rows, lanes), x.dtype)
-    if unrolled:
-        parts = [_in_order(blocks[:, j:unrolled:_ACCUMULATORS], 1) for j in range(_ACCUMULATORS)]
-        total = ((parts[0] + parts[1]) + parts[2]) + parts[3]
-    for b in range(unrolled, packets):
-        total = total + blocks[:, b]
-    while total.shape[1] > 1:
-        half = total.shape[1] // 2
-        total = total[:, :half] + total[:, half:]
-    scalar = np.zeros(rows, x.dtype)
-    for j in range(packets * lanes, count):
-        scalar = scalar + x[:, j]
-    return scalar + total[:, 0]
-
-
-def _float_tree(x: np.ndarray, first: int) -> np.ndarray:
-    count, lanes = x.shape[1], _LANES[x.dtype]
-    if count <= _LEAF_PACKETS * lanes:
-        return _float_leaf(x)
-    # The split point is aligned on a packet boundary of the flat tensor.
-    split = lanes * -(-(first + -(-count // 2)) // lanes)
-    left = min(split - first, count)
-    total = np.zeros(x.shape[0], x.dtype) + _float_tree(x[:, :left], first)
-    if left < count:
-        total = total + _float_tree(x[:, left:], split)
-    return total
-
-
-def _inner(x: np.ndarray) -> np.ndarray:
-    """Sums of the rows of a 2-D block (the reduced axis last and contiguous).
-
-    float16 is `_tfmath.half_sum`: the same reducer with 8-half packets added
-    in float and rounded, and rows longer than 200 packets halved.
-    """
-    if x.dtype == np.float16:
-        return np.asarray(_tfmath.half_sum(x, -1))
-    rows, count = x.shape
-    lanes = _LANES[x.dtype]
-    if count <= _LEAF_PACKETS * lanes:
-        return _float_leaf(x)
-    # Where the recursion splits depends on each row's offset modulo the packet.
-    offsets = (np.arange(rows) * count) % lanes
-    out = np.empty(rows, x.dtype)
-    for offset in np.unique(offsets):
-        chosen = offsets == offset
-        out[chosen] = _float_tree(x[chosen], int(offset))
-    return out
-
-
 def _slices(x: np.ndarray) -> np.ndarray:
     """Sum over the first axis, one slice after another."""
     return _in_order(x, 0)
@@ -248,29 +201,40 @@ def _columns(x: np.ndarray) -> np.ndarray:
     return out.reshape(k0, k2)
 
 
-def _tf_sum(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
-    """``tf.reduce_sum(x, axes)`` in TensorFlow's order.
+def _merged(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[list[int], tuple[bool, ...]]:
+    """The sizes TensorFlow reduces over, and which are reduced.
 
-    TensorFlow drops axes of length 1 and merges neighbouring axes that are
-    both reduced or both kept. Then a reduced last axis goes to the packet
-    reducer (`_inner`); (reduced, kept) and (kept, reduced, kept) keep their
-    inner axis (`_columns`); (reduced, kept, reduced) adds slices in the
-    order of the last reduced axis first; anything longer is transposed so
-    that the reduced axes come last.
+    It drops axes of length 1 and merges neighbouring axes that are both
+    reduced or both kept.
     """
-    out_shape = tuple(size for i, size in enumerate(x.shape) if i not in axes)
-    if x.size == 0:
-        return np.zeros(out_shape, x.dtype)
     dims: list[list[Any]] = []  # [size, reduced]
-    for i, size in enumerate(x.shape):
+    for i, size in enumerate(shape):
         if size == 1:
             continue
         if dims and dims[-1][1] == (i in axes):
             dims[-1][0] *= size
         else:
             dims.append([size, i in axes])
-    pattern = tuple(bool(reduced) for _, reduced in dims)
-    merged = np.ascontiguousarray(x).reshape([size for size, _ in dims])
+    return [size for size, _ in dims], tuple(bool(reduced) for _, reduced in dims)
+
+
+def _tf_sum(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    """``tf.reduce_sum(x, axes)`` in TensorFlow's order.
+
+    On the axes as TensorFlow merges them (`_merged`), a reduced last axis
+    goes to the packet reducer (`_inner`); (reduced, kept) and (kept,
+    reduced, kept) keep their inner axis (`_columns`); (reduced, kept,
+    reduced) adds slices in the order of the last reduced axis first;
+    anything longer is transposed so that the reduced axes come last.
+    """
+    out_shape = tuple(size for i, size in enumerate(x.shape) if i not in axes)
+    if x.size == 0:
+        return np.zeros(out_shape, x.dtype)
+    parts = _streamed_parts(x.shape, axes, x.dtype)
+    if parts is not None:  # float32 and float64 sums of everything or of the last axes
+        return _sums(_itself, x, x, x.dtype, parts)[0].reshape(out_shape)
+    sizes, pattern = _merged(x.shape, axes)
+    merged = np.ascontiguousarray(x).reshape(sizes)
     if not any(pattern):
         result = merged
     elif pattern == (True,):
@@ -282,12 +246,12 @@ def _tf_sum(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
     elif pattern == (False, True, False):
         result = _columns(merged)
     elif pattern == (True, False, True):
-        result = _slices(np.transpose(merged, (2, 0, 1)).reshape(-1, merged.shape[1]))
+        result = _slices(np.transpose(merged, (2, 0, 1)).reshape(-1, sizes[1]))
     else:
         kept = [i for i, reduced in enumerate(pattern) if not reduced]
         reduced_axes = [i for i, reduced in enumerate(pattern) if reduced]
         moved = np.transpose(merged, kept + reduced_axes)
-        rows = math.prod(merged.shape[i] for i in kept)
+        rows = math.prod(sizes[i] for i in kept)
         result = _inner(np.ascontiguousarray(moved).reshape(rows, -1))
     return np.asarray(result, x.dtype).reshape(out_shape)
 
@@ -295,6 +259,445 @@ def _tf_sum(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
 def _sum(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
     """``ops.sum(x, axis)`` in TensorFlow's order (float16, float32 and float64)."""
     return _tf_sum(x, axes)
+
+
+# --------------------------------------------------------------------------
+# The same sums a block of leaves at a time
+#
+# Eigen cuts each run of values it reduces into *leaves* of at most 1024
+# packets, halving the run at packet boundaries of the flat tensor, adds
+# each leaf in four packet accumulators, and adds the leaves' sums up the
+# tree of halvings. A full reduction big enough for its thread pool is first
+# cut into one piece per thread, each piece a tree of its own, and the
+# pieces' sums are added in order. All these cuts depend on offsets alone:
+# `_layout` finds the leaves without the values, `_sums` reads, casts and
+# adds one block of leaves at a time (on two threads), and `_add_up` adds
+# the leaves' sums as the trees and the pieces add them. The result is the
+# whole tensor's sum to the bit, in the memory of a few blocks (checked
+# against tf.reduce_sum of float32 and float64 runs up to 1.7e7 values, full
+# and row by row, with and without the thread pieces).
+
+#: Values per block of leaves: with up to five block-sized arrays per thread
+#: (two inputs and three terms), 2**18 float32 values keep two threads near
+#: 10 MiB, below the 32 MiB of a reduced loss.
+_BLOCK = 1 << 18
+#: Eigen's cost model for a thread pool (TensorCostModel): a start-up and a
+#: per-thread cost in cycles, and per reduced value 31/64 cycle per byte
+#: (measured: TensorFlow 2.21 splits float32 sums from 108,388 values and
+#: float64 ones from 54,194 on two threads, 210,000 cycles either way).
+_STARTUP_CYCLES = _THREAD_CYCLES = 100_000
+_CYCLES_PER_BYTE = 31 / 64
+
+
+def _tf_threads() -> int:
+    """The threads of TensorFlow's pool by default: the CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _pieces(count: int, dtype: np.dtype, threads: int) -> tuple[list[int], list[int], bool]:
+    """Where Eigen's full reduction cuts `count` values for its threads.
+
+    Returns the pieces' first offsets and sizes, in the order their sums are
+    added, and whether the first is the remainder (else the adding starts
+    from 0). Eigen divides in float (float32 above 2**24 values).
+    """
+    cost = count * dtype.itemsize * _CYCLES_PER_BYTE
+    used = min(threads, max(1, int((cost - _STARTUP_CYCLES) / _THREAD_CYCLES + 0.9)))
+    if used == 1:
+        return [0], [count], False
+    size = int(np.floor(np.float32(count) / np.float32(used)))
+    number = count // size
+    firsts, counts = list(range(0, number * size, size)), [size] * number
+    remainder = number * size < count
+    if remainder:  # added first, where the other pieces' adding would start from 0
+        firsts.insert(0, number * size)
+        counts.insert(0, count - number * size)
+    return firsts, counts, remainder
+
+
+@dataclasses.dataclass(frozen=True)
+class _Level:
+    """One level of the trees above the leaves (level 0: their roots)."""
+
+    leaf: np.ndarray  # bool: is the node a leaf
+    index: np.ndarray  # a leaf's number; a node's left child's position one level down
+    right: np.ndarray  # a node's right child's position one level down (-1: none)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Layout:
+    """The leaves of one or more runs of flat values, and how their sums are added."""
+
+    starts: np.ndarray  # each leaf's first flat offset, ascending: the leaves tile the values
+    lengths: np.ndarray
+    levels: tuple[_Level, ...]
+    chained: bool  # the roots are the thread pieces of one sum, added in order
+    remainder: bool  # the first piece is the remainder (else the chain starts from 0)
+
+
+def _layout(firsts: Any, counts: Any, lanes: int, *, chained: bool = False,
+            remainder: bool = False) -> _Layout:
+    """The trees of the runs (first offset, size) as Eigen halves them, level by level."""
+    leaf_size = _LEAF_PACKETS * lanes
+    first, count = np.asarray(firsts, np.int64), np.asarray(counts, np.int64)
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    leaf_firsts, leaf_counts = [], []
+    while first.size:
+        is_leaf = count <= leaf_size
+        node = ~is_leaf
+        split = lanes * -(-(first + -(-count // 2)) // lanes)  # aligned on a packet
+        left = np.minimum(split - first, count)
+        has_right = node & (left < count)
+        children = node.astype(np.int64) + has_right
+        below = np.cumsum(children) - children  # each node's left child, one level down
+        found.append((is_leaf, np.where(node, below, -1), np.where(has_right, below + 1, -1)))
+        leaf_firsts.append(first[is_leaf])
+        leaf_counts.append(count[is_leaf])
+        next_first = np.empty(int(children.sum()), np.int64)
+        next_count = np.empty_like(next_first)
+        next_first[below[node]], next_count[below[node]] = first[node], left[node]
+        next_first[below[has_right] + 1] = split[has_right]
+        next_count[below[has_right] + 1] = (count - left)[has_right]
+        first, count = next_first, next_count
+    starts = np.concatenate(leaf_firsts)
+    order = np.argsort(starts, kind="stable")
+    number = np.empty_like(order)
+    number[order] = np.arange(order.size)
+    levels, done = [], 0
+    for (is_leaf, index, right), leaves in zip(found, leaf_firsts):
+        index[is_leaf] = number[done:done + leaves.size]
+        done += leaves.size
+        levels.append(_Level(is_leaf, index, right))
+    return _Layout(starts[order], np.concatenate(leaf_counts)[order], tuple(levels), chained,
+                   remainder)
+
+
+@functools.lru_cache(maxsize=32)
+def _full_layout(count: int, dtype: np.dtype, threads: int) -> _Layout:
+    """The layout of one sum over `count` values (the same shapes come batch after batch)."""
+    firsts, counts, remainder = _pieces(count, dtype, threads)
+    return _layout(firsts, counts, _LANES[dtype], chained=len(firsts) > 1, remainder=remainder)
+
+
+def _rows_layout(rows: int, count: int, dtype: np.dtype, phase: int = 0) -> _Layout:
+    """The layout of `rows` sums of `count` values each (a row is one tree, on one thread).
+
+    The first row starts `phase` values into a packet (where the trees split
+    depends on it); the offsets returned count from that row's start.
+    """
+    layout = _layout(phase + np.arange(rows) * count, np.full(rows, count), _LANES[dtype])
+    return dataclasses.replace(layout, starts=layout.starts - phase)
+
+
+#: A part of the sums: a layout, and the flat offset in the inputs where its offsets start.
+_Part = tuple[_Layout, int]
+
+
+def _row_parts(rows: int, count: int, dtype: np.dtype) -> list[_Part]:
+    """`rows` sums of `count` values as layouts of about `_BLOCK` values each.
+
+    Blocks of whole rows start on a packet, so one layout serves them all
+    (and one more the last); a row longer than a block is a layout of its own,
+    for its start's place in a packet.
+    """
+    lanes = _LANES[dtype]
+    if count > _BLOCK:
+        phases = {phase: _rows_layout(1, count, dtype, phase)
+                  for phase in {row * count % lanes for row in range(min(rows, lanes))}}
+        return [(phases[row * count % lanes], row * count) for row in range(rows)]
+    unit = lanes // math.gcd(count, lanes)  # rows that fill whole packets
+    per = max(unit, _BLOCK // count // unit * unit)
+    made = {number: _rows_layout(number, count, dtype)
+            for number in {per if rows >= per else 0, rows % per} if number}
+    return [(made[min(per, rows - first)], first * count) for first in range(0, rows, per)]
+
+
+def _leaf_sums(arrays: tuple[np.ndarray, ...], lengths: np.ndarray) -> np.ndarray:
+    """Sums (terms, leaves) of each row's first `lengths` values, as Eigen adds a leaf.
+
+    `arrays` are (leaves, width) arrays of one dtype, a leaf per row from
+    column 0. Four accumulators take the packets in turn, are added in
+    order, the packets after the last four are added to them, the lanes are
+    folded in halves, and the tail that fills no packet is added one by one
+    to 0 before the folded packets. Rows are grouped by their number of
+    accumulator steps (usually one group); the steps run in a reduce over a
+    non-contiguous axis, which numpy adds in order.
+    """
+    dtype = arrays[0].dtype
+    lanes = _LANES[dtype]
+    group = lanes * _ACCUMULATORS  # the values one accumulator step takes
+    packets = lengths // lanes
+    steps = packets // _ACCUMULATORS
+    extra, tail = packets - steps * _ACCUMULATORS, lengths - packets * lanes
+    out = np.empty((len(arrays), lengths.size), dtype)
+    for step in np.unique(steps):
+        chosen = steps == step
+        rows: Any = slice(None) if chosen.all() else np.flatnonzero(chosen)  # a view if all
+        count, start = int(np.count_nonzero(chosen)), int(step) * group
+        # At most three packets and lanes - 1 values follow the steps (fewer in short rows).
+        after = min(group - 1, int(lengths[rows].max()) - start)
+        if step:
+            parts = np.stack([np.add.reduce(
+                array[rows, :start].reshape(count, int(step), _ACCUMULATORS, lanes),
+                axis=1, initial=0) for array in arrays])  # (0 + x0) + x1 ...: 0 + -0.0 is +0.0
+            total = ((parts[:, :, 0] + parts[:, :, 1]) + parts[:, :, 2]) + parts[:, :, 3]
+        else:
+            total = np.zeros((len(arrays), count, lanes), dtype)
+        rest = np.zeros((len(arrays), count, after), dtype)
+        for i, array in enumerate(arrays):
+            piece = array[rows, start:start + after]  # fewer columns at the end of the width
+            rest[i, :, :piece.shape[1]] = piece
+        packets_after, values_after = extra[rows], tail[rows]
+        for j in range(int(packets_after.max(initial=0))):
+            np.add(total, rest[:, :, j * lanes:(j + 1) * lanes], out=total,
+                   where=(packets_after > j)[None, :, None])
+        half = lanes
+        while half > 1:
+            half //= 2
+            total = total[:, :, :half] + total[:, :, half:2 * half]
+        scalar = np.zeros((len(arrays), count), dtype)
+        which = np.arange(count)
+        for j in range(int(values_after.max(initial=0))):
+            column = np.minimum(packets_after * lanes + j, max(after - 1, 0))
+            np.add(scalar, rest[:, which, column], out=scalar, where=(values_after > j)[None, :])
+        out[:, rows] = scalar + total[:, :, 0]
+    return out
+
+
+def _add_up(layout: _Layout, sums: np.ndarray) -> np.ndarray:
+    """The runs' sums (terms, runs) from the leaves' (terms, leaves), added as Eigen adds them.
+
+    A node's sum is ``(0 + left) + right``: Eigen's accumulator starts at 0.
+    """
+    zero = sums.dtype.type(0)
+    below = sums[:, :0]
+    for level in reversed(layout.levels):
+        values = np.empty((sums.shape[0], level.leaf.size), sums.dtype)
+        values[:, level.leaf] = sums[:, level.index[level.leaf]]
+        node = ~level.leaf
+        if node.any():
+            right = level.right[node]
+            values[:, node] = (below[:, level.index[node]] + zero) + np.where(
+                right >= 0, below[:, right], zero)
+        below = values
+    if not layout.chained:
+        return below
+    total = below[:, 0] if layout.remainder else below[:, 0] + zero
+    for piece in range(1, below.shape[1]):
+        total = total + below[:, piece]
+    return total[:, None]
+
+
+class _Flat:
+    """An input read as its flat C-order values, a piece at a time, cast to the compute dtype."""
+
+    def __init__(self, array: np.ndarray, dtype: np.dtype):
+        self.array, self.dtype, self.size = array, dtype, array.size
+        self.flat = array.reshape(-1) if array.flags.c_contiguous else None
+        # A view in the dtype: leaves can be gathered from it without a copy first.
+        self.direct = self.flat is not None and array.dtype == dtype
+
+    def read(self, start: int, stop: int, padding: int = 0) -> np.ndarray:
+        """Values start:stop in the dtype (Keras' cast), followed by `padding` zeros."""
+        out = np.zeros(stop - start + padding, self.dtype)
+        if self.flat is not None:
+            piece = self.flat[start:stop]
+        elif not any(self.array.strides):  # a broadcast scalar
+            piece = np.broadcast_to(self.array.reshape(-1)[:1], (stop - start,))
+        else:
+            piece = self.array[np.unravel_index(np.arange(start, stop), self.array.shape)]
+        with np.errstate(over="ignore"):  # beyond the dtype's range is inf, as in Keras' cast
+            out[:stop - start] = piece
+        return out
+
+    def piece(self, start: int, stop: int) -> np.ndarray:
+        """Values start:stop in the dtype: a view where the input already is one."""
+        return self.flat[start:stop] if self.direct else self.read(start, stop)  # type: ignore[index]
+
+    def leaves(self, starts: np.ndarray, lengths: np.ndarray, uniform: bool) -> np.ndarray:
+        """The leaves as rows (leaves, width): a view where they are equal and in the dtype."""
+        first, stop, width = int(starts[0]), int(starts[-1] + lengths[-1]), int(lengths.max())
+        if uniform:
+            return self.piece(first, stop).reshape(-1, width)
+        if self.direct and int(starts[-1]) + width <= self.size:
+            source, offset = self.flat, 0
+        else:  # padded, so that the last leaf's window holds `width` values
+            source, offset = self.read(first, stop, width), first
+        return sliding_window_view(source, width)[starts - offset]  # type: ignore[arg-type]
+
+
+_Terms = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, ...]]
+
+
+def _sums(terms: _Terms, y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype,
+          parts: list[_Part], compiled: int | None = None,
+          finish: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+    """The sums (terms, runs) of ``terms(y, p)`` over the parts' runs, in order.
+
+    `y_true` and `y_pred` have one shape and are cast to `dtype` a block of
+    leaves at a time; two threads take the blocks, each block's leaves' sums
+    its own, so the result does not depend on the threads. With `compiled`,
+    the number of these terms in `_overlap_terms`, a block is added in one
+    compiled pass where the accelerator is on (`_compiled_sums`). `finish`
+    turns a part's sums into what is kept of them (the losses of its rows), as
+    soon as the part is done.
+    """
+    truth, prediction = _Flat(y_true, dtype), _Flat(y_pred, dtype)
+    kernel = _leaf_kernel() if compiled is not None and fused_enabled() else None
+    blocks, counts = [], []  # (part, first leaf, last leaf + 1); each part's number of blocks
+    for part, (layout, _) in enumerate(parts):
+        starts = layout.starts
+        edges = np.unique(np.append(
+            np.searchsorted(starts, np.arange(0, int(starts[-1]) + 1, _BLOCK)), starts.size))
+        blocks += [(part, int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+        counts.append(edges.size - 1)
+
+    def block(chosen: tuple[int, int, int]) -> np.ndarray:
+        (layout, offset), first_leaf, stop_leaf = parts[chosen[0]], chosen[1], chosen[2]
+        first = layout.starts[first_leaf:stop_leaf] + offset
+        size = layout.lengths[first_leaf:stop_leaf]
+        with np.errstate(all="ignore"):  # inf and NaN as Keras gives them
+            if kernel is not None and compiled is not None:
+                return _compiled_sums(kernel, compiled, truth, prediction, first, size)
+            uniform = bool(np.all(size == size[0])) and bool(np.all(np.diff(first) == size[0]))
+            return _leaf_sums(terms(truth.leaves(first, size, uniform),
+                                    prediction.leaves(first, size, uniform)), size)
+
+    done: list[np.ndarray] = []
+    with ThreadPoolExecutor(_THREADS) as pool, np.errstate(all="ignore"):
+        # In order, as they are done: each part is finished (its leaves dropped) at once.
+        found = pool.map(block, blocks) if len(blocks) > 1 else map(block, blocks)
+        for (layout, _), count in zip(parts, counts):
+            sums = _add_up(layout, np.concatenate([next(found) for _ in range(count)], axis=1))
+            done.append(sums if finish is None else finish(sums))
+    return np.concatenate(done, axis=-1)
+
+
+#: Threads that add blocks of leaves (numpy's reduces and the compiled pass release the GIL).
+_THREADS = 2
+
+
+# --------------------------------------------------------------------------
+# A block of leaves in one compiled pass (the fused accelerator, `lossbounds.fused`)
+#
+# numpy's reduces above pay ~17 ns for every 32 values (a call of the inner
+# loop per accumulator step), and irregular leaves must be gathered first.
+# Compiled, each leaf is read once, its three terms computed value by value
+# and added in Eigen's order: the same float operations, so the same bits.
+# The functions are module-level so that numba's disk cache keeps them.
+
+#: `_overlap_terms` compiled, set by `_leaf_kernel` before it compiles `_leaf_pass`.
+_compiled_terms: Any = None
+
+
+def _overlap_terms(y: Any, p: Any, one: Any, formula: int) -> tuple[Any, Any, Any]:
+    """The three terms one pair of values adds to the sums (`one`: 1 in their dtype)."""
+    if formula == _DICE:
+        return y * p, y, p
+    if formula == _TVERSKY_3_15:  # inputs = y_true, targets = y_pred
+        return y * p, (one - p) * y, p * (one - y)
+    return y * p, (one - y) * p, y * (one - p)  # Keras 3.16: inputs = y_pred, targets = y_true
+
+
+_DICE, _TVERSKY_3_15, _TVERSKY_3_16 = 0, 1, 2
+
+
+def _leaf_pass(y: np.ndarray, p: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
+               lanes: int, one: Any, formula: int, out: np.ndarray) -> None:
+    """`_leaf_sums` of `_overlap_terms` for the leaves (starts, lengths) of `y` and `p`.
+
+    Each sum has its own array of accumulators (so that the compiler, seeing
+    they do not overlap, vectorises a step across the lanes), and the steps
+    read views of the leaf that index from 0 (so that it drops numpy's
+    negative-index check there; a view costs too much for every short leaf).
+    """
+    zero = one - one
+    group = lanes * 4
+    steps_a, steps_b, steps_c = np.empty(group, y.dtype), np.empty(group, y.dtype), \
+        np.empty(group, y.dtype)
+    totals = np.empty((3, lanes), y.dtype)  # small loops below: no tuple of arrays to iterate
+    for leaf in range(starts.size):
+        start, length = starts[leaf], lengths[leaf]
+        packets = length // lanes
+        steps = packets // 4
+        if steps:
+            steps_a[:], steps_b[:], steps_c[:] = zero, zero, zero
+            ys, ps = y[start:start + steps * group], p[start:start + steps * group]
+            for step in range(steps):
+                base = step * group
+                for q in range(group):
+                    a, b, c = _compiled_terms(ys[base + q], ps[base + q], one, formula)
+                    steps_a[q] += a
+                    steps_b[q] += b
+                    steps_c[q] += c
+            for lane in range(lanes):
+                totals[0, lane] = ((steps_a[lane] + steps_a[lanes + lane])
+                                   + steps_a[2 * lanes + lane]) + steps_a[3 * lanes + lane]
+                totals[1, lane] = ((steps_b[lane] + steps_b[lanes + lane])
+                                   + steps_b[2 * lanes + lane]) + steps_b[3 * lanes + lane]
+                totals[2, lane] = ((steps_c[lane] + steps_c[lanes + lane])
+                                   + steps_c[2 * lanes + lane]) + steps_c[3 * lanes + lane]
+        else:
+            totals[:] = zero
+        for packet in range(steps * 4, packets):
+            for lane in range(lanes):
+                at = start + packet * lanes + lane
+                a, b, c = _compiled_terms(y[at], p[at], one, formula)
+                totals[0, lane] += a
+                totals[1, lane] += b
+                totals[2, lane] += c
+        half = lanes // 2
+        while half >= 1:
+            for t in range(3):
+                for lane in range(half):
+                    totals[t, lane] = totals[t, lane] + totals[t, lane + half]
+            half //= 2
+        tail_a = tail_b = tail_c = zero
+        for at in range(start + packets * lanes, start + length):
+            a, b, c = _compiled_terms(y[at], p[at], one, formula)
+            tail_a, tail_b, tail_c = tail_a + a, tail_b + b, tail_c + c
+        out[0, leaf] = tail_a + totals[0, 0]
+        out[1, leaf] = tail_b + totals[1, 0]
+        out[2, leaf] = tail_c + totals[2, 0]
+
+
+@functools.cache
+def _leaf_kernel() -> Callable[..., None]:
+    """`_leaf_pass` compiled (numba compiles a version per dtype on first use, cached on disk)."""
+    global _compiled_terms
+    _compiled_terms = compile_fused(_overlap_terms)
+    return compile_fused(_leaf_pass)
+
+
+def _compiled_sums(kernel: Callable[..., None], formula: int, truth: _Flat, prediction: _Flat,
+                   starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The leaves' sums (3, leaves) of one block, by the compiled `_leaf_pass`."""
+    first, stop = int(starts[0]), int(starts[-1] + lengths[-1])
+    dtype, lanes = truth.dtype, _LANES[truth.dtype]
+    out = np.empty((3, starts.size), dtype)
+    kernel(truth.piece(first, stop), prediction.piece(first, stop), starts - first, lengths,
+           lanes, dtype.type(1), formula, out)
+    return out
+
+
+def _inner(x: np.ndarray) -> np.ndarray:
+    """Sums of the rows of a 2-D block (the reduced axis last and contiguous).
+
+    float16 is `_tfmath.half_sum`: the same reducer with 8-half packets added
+    in float and rounded, and rows longer than 200 packets halved.
+    """
+    if x.dtype == np.float16:
+        return np.asarray(_tfmath.half_sum(x, -1))
+    rows, count = x.shape
+    return _sums(_itself, x, x, x.dtype, _row_parts(rows, count, x.dtype))[0]
+
+
+def _itself(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The terms of a plain sum of `p` (`_sums` reads it as the predictions)."""
+    return (p,)
 
 
 # --------------------------------------------------------------------------
@@ -339,12 +742,13 @@ def _require_same_shape(y_true: np.ndarray, y_pred: np.ndarray, loss: str) -> No
 
 def _require_mask(y_true: np.ndarray, loss: str) -> None:
     """Targets must be a (soft) mask in [0, 1]; NaN passes through, as in Keras."""
-    if y_true.dtype.kind == "b":
+    if y_true.dtype.kind == "b" or y_true.size == 0:
         return
-    with np.errstate(invalid="ignore"):
-        bad = (y_true < 0) | (y_true > 1)
-    if bad.any():
-        first = y_true[bad].flat[0]
+    if np.min(y_true) >= 0 and np.max(y_true) <= 1:  # two quick passes; NaN looks further
+        return
+    found = first_where(y_true, lambda piece: (piece < 0) | (piece > 1))
+    if found is not None:
+        first = y_true[found]
         hint = (" Masks stored as 0/255 images must be divided by 255." if first == 255
                 else " Hint: binary masks hold 0 and 1; soft masks values in between.")
         raise ValueError(
@@ -353,50 +757,100 @@ def _require_mask(y_true: np.ndarray, loss: str) -> None:
             f"loss negative); lossbounds raises.{hint}")
 
 
-def _overlap_plan(formula: Callable[[np.ndarray, np.ndarray, tuple[int, ...]], np.ndarray],
-                  y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, axis: Axis,
-                  loss: str) -> Plan:
+@dataclasses.dataclass(frozen=True)
+class _Formula:
+    """A loss of sums over `axis`: the terms it sums, and the loss from their sums.
+
+    `terms` and `combine` take arrays in the compute dtype and compute in it,
+    in Keras' order of operations.
+    """
+
+    terms: _Terms
+    combine: Callable[[tuple[np.ndarray, ...]], np.ndarray]
+    #: These terms in `_overlap_terms`, for the compiled pass (None: numpy alone).
+    compiled: int | None = None
+
+
+def _streamed_parts(shape: tuple[int, ...], axes: tuple[int, ...], dtype: np.dtype
+                   ) -> list[_Part] | None:
+    """The leaves of the sums where they stream: a whole sum, or sums over the last axes.
+
+    None for float16 (`_tfmath.half_sum`), an empty input and sums whose
+    kept axes come after a reduced one: the whole-array reference adds those.
+    """
+    if dtype not in (np.float32, np.float64) or math.prod(shape) == 0:
+        return None
+    sizes, pattern = _merged(shape, axes)
+    if pattern == (True,):
+        return [(_full_layout(sizes[0], dtype, _tf_threads()), 0)]
+    if pattern == (False, True):
+        return _row_parts(sizes[0], sizes[1], dtype)
+    return None
+
+
+def _values(formula: _Formula, y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype,
+            axes: tuple[int, ...]) -> np.ndarray:
+    """The losses: Keras casts both inputs to `dtype`, sums the terms over `axes`, combines."""
+    out_shape = tuple(size for i, size in enumerate(y_pred.shape) if i not in axes)
+    parts = _streamed_parts(y_pred.shape, axes, dtype)
+    with np.errstate(all="ignore"):  # inf and NaN as Keras gives them
+        if parts is None:
+            y, p = cast(y_true, dtype), cast(y_pred, dtype)
+            sums = tuple(_sum(term, axes) for term in formula.terms(y, p))
+        else:  # each part's losses as soon as it is done: only they are kept
+            losses = _sums(formula.terms, y_true, y_pred, dtype, parts, formula.compiled,
+                           lambda found: np.asarray(formula.combine(tuple(found)), dtype))
+            return losses.reshape(out_shape)
+        return np.asarray(formula.combine(sums), dtype)
+
+
+def _overlap_plan(formula: _Formula, y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype,
+                  axis: Axis, loss: str) -> Plan:
     _require_same_shape(y_true, y_pred, loss)
     _require_mask(y_true, loss)
     axes = _axes(axis, y_pred.ndim, loss)
-
-    def reference() -> tuple[np.ndarray, None]:
-        # Keras: y_pred = convert_to_tensor(y_pred); y_true = cast(y_true, y_pred.dtype)
-        with np.errstate(all="ignore"):  # inf and NaN as Keras gives them
-            return formula(cast(y_true, dtype), cast(y_pred, dtype), axes), None
-
-    return Plan(reference)
+    # Keras: y_pred = convert_to_tensor(y_pred); y_true = cast(y_true, y_pred.dtype)
+    return Plan(lambda: (_values(formula, y_true, y_pred, np.dtype(dtype), axes), None))
 
 
 # --------------------------------------------------------------------------
 # Values
 
 
-def _dice_formula(epsilon: float) -> Callable[[np.ndarray, np.ndarray, tuple[int, ...]], np.ndarray]:
-    def formula(y: np.ndarray, p: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
-        t = p.dtype.type
-        intersection = _sum(y * p, axes)
-        denominator = _sum(y, axes) + _sum(p, axes) + t(epsilon)
-        return np.asarray(t(1) - (t(2.0) * intersection) / denominator, p.dtype)
-    return formula
+def _dice_formula(epsilon: float) -> _Formula:
+    def terms(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, ...]:
+        return y * p, y, p
+
+    def combine(sums: tuple[np.ndarray, ...]) -> np.ndarray:
+        intersection, truth, predicted = sums
+        t = intersection.dtype.type
+        return t(1) - (t(2.0) * intersection) / (truth + predicted + t(epsilon))
+
+    return _Formula(terms, combine, _DICE)
 
 
-def _tversky_formula(alpha: float, beta: float, epsilon: float
-                     ) -> Callable[[np.ndarray, np.ndarray, tuple[int, ...]], np.ndarray]:
+def _tversky_formula(alpha: float, beta: float, epsilon: float) -> _Formula:
     fn_first = _alpha_weighs_false_negatives()
 
-    def formula(y: np.ndarray, p: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
-        t = p.dtype.type
-        intersection = _sum(y * p, axes)
+    def terms(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, ...]:
+        one = p.dtype.type(1)
         if fn_first:  # Keras <= 3.15: inputs = y_true, targets = y_pred
-            first = _sum((t(1) - p) * y, axes)  # named fp, the false negatives
-            second = _sum(p * (t(1) - y), axes)  # named fn, the false positives
+            first = np.multiply(np.subtract(one, p), y)  # named fp, the false negatives
+            second = np.subtract(one, y)
+            np.multiply(p, second, out=second)  # named fn, the false positives
         else:  # Keras >= 3.16: inputs = y_pred, targets = y_true
-            first = _sum((t(1) - y) * p, axes)  # the false positives
-            second = _sum(y * (t(1) - p), axes)  # the false negatives
+            first = np.multiply(np.subtract(one, y), p)  # the false positives
+            second = np.subtract(one, p)
+            np.multiply(y, second, out=second)  # the false negatives
+        return y * p, first, second
+
+    def combine(sums: tuple[np.ndarray, ...]) -> np.ndarray:
+        intersection, first, second = sums
+        t = intersection.dtype.type
         denominator = intersection + first * t(alpha) + second * t(beta) + t(epsilon)
-        return np.asarray(t(1) - intersection / denominator, p.dtype)
-    return formula
+        return t(1) - intersection / denominator
+
+    return _Formula(terms, combine, _TVERSKY_3_15 if fn_first else _TVERSKY_3_16)
 
 
 def dice(y_true: ArrayLike, y_pred: ArrayLike, *, axis: Axis = None,
@@ -617,8 +1071,7 @@ class _Overlap(LossDefinition):
         axis = options.pop("axis", None)
         return _overlap_plan(self.formula(**options), y_true, y_pred, dtype, axis, self.name)
 
-    def formula(self, **options: Any) -> Callable[[np.ndarray, np.ndarray, tuple[int, ...]],
-                                                  np.ndarray]:
+    def formula(self, **options: Any) -> _Formula:
         raise NotImplementedError
 
     # -- bounds ------------------------------------------------------------
@@ -788,8 +1241,7 @@ class Dice(_Overlap):
     keras_options = (AXIS,)
     function = staticmethod(dice)
 
-    def formula(self, **options: Any) -> Callable[[np.ndarray, np.ndarray, tuple[int, ...]],
-                                                  np.ndarray]:
+    def formula(self, **options: Any) -> _Formula:
         return _dice_formula(options.get("epsilon", EPSILON))
 
     def best_up_to(self, s: Setting, high: float) -> float:
@@ -864,8 +1316,7 @@ class Tversky(_Overlap):
     keras_options = (ALPHA, BETA, AXIS)
     function = staticmethod(tversky)
 
-    def formula(self, **options: Any) -> Callable[[np.ndarray, np.ndarray, tuple[int, ...]],
-                                                  np.ndarray]:
+    def formula(self, **options: Any) -> _Formula:
         return _tversky_formula(options.get("alpha", 0.5), options.get("beta", 0.5),
                                 options.get("epsilon", EPSILON))
 
