@@ -110,7 +110,7 @@ def accelerator(enabled: bool) -> Iterator[None]:
 
 
 def compile(python_function: Callable[..., Any], *, inline: bool = False) -> Any:  # noqa: A001
-    """`python_function` compiled by numba: no Python objects, the GIL released, cached on disk.
+    """`python_function` compiled by numba: no Python objects, the GIL released (cached on disk unless a closure).
 
     ``error_model="numpy"`` makes 1/0 give inf as numpy does (numba's
     default raises), and no ``fastmath``: the compiler may not reorder,
@@ -119,7 +119,10 @@ def compile(python_function: Callable[..., Any], *, inline: bool = False) -> Any
     """
     import numba
 
-    return numba.njit(nogil=True, cache=True, error_model="numpy",
+    # numba's disk cache keys a closure by its captured values, which differ in
+    # every process: it would never hit and would add files on each run.
+    cache = python_function.__closure__ is None
+    return numba.njit(nogil=True, cache=cache, error_model="numpy",
                       inline="always" if inline else "never")(python_function)
 
 
