@@ -110,7 +110,7 @@ def accelerator(enabled: bool) -> Iterator[None]:
 
 
 def compile(python_function: Callable[..., Any], *, inline: bool = False) -> Any:  # noqa: A001
-    """`python_function` compiled by numba: no Python objects, the GIL released (cached on disk unless a closure).
+    """`python_function` compiled by numba: no Python objects, the GIL released, cached unless a closure.
 
     ``error_model="numpy"`` makes 1/0 give inf as numpy does (numba's
     default raises), and no ``fastmath``: the compiler may not reorder,
