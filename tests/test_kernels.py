@@ -556,3 +556,59 @@ def test_subnormal_label_smoothing_is_read_as_zero(name):
     assert kind == "value", expected
     assert_close(lossbounds.loss(name, y_true, y_pred, dtype="float64", **options),
                  expected, context=name)
+
+
+# --------------------------------------------------------------------------
+# Wide rows: beyond crossentropy_kernels._WIDE classes a row is read in
+# column chunks, never whole (one row of 1e8 classes took 3.6 GB)
+
+
+def wide_rows(kind, n, k, dtype):
+    """Rows wider than several column chunks, labels at both ends, and edge rows."""
+    name, from_logits = kind.split("/")
+    rng = np.random.default_rng(k)
+    z = rng.standard_normal((n, k)) * 3
+    labels = rng.integers(0, k, n)
+    labels[0], labels[1] = k - 1, 0  # the last chunk (and TF's scalar log tail), the first
+    if from_logits == "logits":
+        y_pred = z.astype(dtype)
+        y_pred[2, 5] = np.nan
+        y_pred[3, 100] = np.inf
+        y_pred[4, :] = -np.inf  # TF's shift gives NaN
+        y_pred[5, : k - 1] = -np.inf  # only the label is finite: 0 for sparse
+        y_pred[6, 3] = 80  # exp overflows float32 without the shift
+    else:
+        y_pred = softmax(z).astype(dtype)
+        y_pred[2] *= 3  # rows that do not sum to 1
+    y_true = labels
+    if name == "cce":
+        y_true = np.zeros((n, k), dtype)
+        y_true[np.arange(n), labels] = 1
+    return name, y_true, y_pred, {"from_logits": from_logits == "logits"}
+
+
+@pytest.mark.parametrize("kind", ("scce/probs", "scce/logits", "cce/probs", "cce/logits"))
+@pytest.mark.parametrize("dtype", (np.float32, np.float64))
+def test_wide_rows_match_the_whole_row_kernels(monkeypatch, kind, dtype):
+    k = 3 * crossentropy_kernels._COLUMNS + 5  # four chunks; 5 % 8: a scalar log tail
+    name, y_true, y_pred, options = wide_rows(kind, 8, k, dtype)
+    assert k > crossentropy_kernels._WIDE
+    streamed = per_sample(name, y_true, y_pred, **options)
+    reduced = lossbounds.loss(name, y_true, y_pred, reduction="sum", dtype=dtype.__name__,
+                              **options)
+    monkeypatch.setattr(crossentropy_kernels, "_WIDE", 2**62)  # the whole-row kernels
+    before = per_sample(name, y_true, y_pred, **options)
+    assert_close(streamed, before, context=f"{kind} against the whole-row kernel")
+    assert_close(streamed, reference(name, y_true, y_pred, **options)[0], context=kind)
+    assert_close(reduced, np.asarray(lossbounds.loss(name, y_true, y_pred, reduction="sum",
+                                                     dtype=dtype.__name__, **options), dtype))
+
+
+def test_wide_rows_with_ignore_class_and_blocks_of_several_rows(monkeypatch):
+    monkeypatch.setattr(engine, "_THREAD_MIN_ELEMENTS", 0)
+    k = crossentropy_kernels._WIDE + 3  # blocks of 15 rows, on two threads
+    y_true, y_pred, options = make("scce/probs", 61, k, seed=1)
+    y_true[::3] = 7
+    ours = lossbounds.loss("scce", y_true, y_pred, ignore_class=7, reduction="none")
+    monkeypatch.setattr(crossentropy_kernels, "_WIDE", 2**62)
+    assert_close(ours, lossbounds.loss("scce", y_true, y_pred, ignore_class=7, reduction="none"))

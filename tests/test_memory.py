@@ -81,17 +81,132 @@ CASES = {
         _probabilities((N // 10, 10)), {"q": 0.5}),
     "mse with weights": lambda: ("mse", _one_hot((N // 10, 10)), _probabilities((N // 10, 10)),
                                  {"sample_weight": np.ones(N // 10, np.float32)}),
+    # One row of 10**7 classes, read in column chunks
+    "sparse cce, one row of 10**7 classes": lambda: (
+        "sparse_cce", np.array([N - 3]), _probabilities((1, N)), {}),
+    "sparse cce from logits, one row of 10**7 classes": lambda: (
+        "sparse_cce", np.array([3]), _logits((1, N)), {"from_logits": True}),
+    "cce, one row of 10**7 classes": lambda: ("cce", _one_hot_row(N), _probabilities((1, N)), {}),
+    "cce from logits, one row of 10**7 classes": lambda: (
+        "cce", _one_hot_row(N), _logits((1, N)), {"from_logits": True}),
 }
 
 
+def _one_hot_row(k):
+    row = np.zeros((1, k), np.float32)
+    row[0, k // 3] = 1
+    return row
+
+
+def _logits(shape):
+    return np.random.default_rng(3).standard_normal(shape, dtype=np.float32)
+
+
 @pytest.mark.parametrize("case", list(CASES))
-def test_a_reduced_loss_streams(case):
+@pytest.mark.parametrize("accelerated", [True, False])
+def test_a_reduced_loss_streams(case, accelerated):
     name, y_true, y_pred, options = CASES[case]()
+    with lossbounds.accelerator(accelerated):
+        # numba compiles a kernel on its first call (Python objects tracemalloc would count)
+        few = {key: value[:10] if key == "sample_weight" and np.ndim(value) else value
+               for key, value in options.items()}
+        lossbounds.loss(name, y_true[:10], y_pred[:10], **few)
+        tracemalloc.start()
+        try:
+            value = lossbounds.loss(name, y_true, y_pred, **options)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert np.isfinite(value) and value != 0
+    assert peak < LIMIT, f"{case}: {peak / 2**20:.1f} MiB"
+
+
+# float16: the totals are added in TensorFlow's order a subtree at a time
+# (`lossbounds.halfreduce`). A float16 sum of 10**6 losses overflows, and so
+# does float16(10**6), the divisor of "sum_over_batch_size": a small weight
+# and "sum" keep the value finite.
+HALF_CASES = {
+    "mse": lambda: ("mse", _one_hot((N // 10, 10)), _probabilities((N // 10, 10)), {}),
+    "mae, float16 inputs": lambda: ("mae", _one_hot((N // 10, 10)),
+                                    _probabilities((N // 10, 10)).astype(np.float16), {}),
+    "bce": lambda: ("bce", _one_hot((N // 10, 10)), _probabilities((N // 10, 10)), {}),
+    "cce": lambda: ("cce", _one_hot((N // 10, 10)), _probabilities((N // 10, 10)), {}),
+    "cce from logits": lambda: ("cce", _one_hot((N // 10, 10)), _logits((N // 10, 10)),
+                                {"from_logits": True}),
+    "sparse cce": lambda: ("sparse_cce", np.random.default_rng(2).integers(0, 10, N // 10),
+                           _probabilities((N // 10, 10)), {}),
+    "sparse cce, ignore_class": lambda: (
+        "sparse_cce", np.random.default_rng(2).integers(-1, 10, N // 10),
+        _probabilities((N // 10, 10)), {"ignore_class": -1}),
+    "log_cosh": lambda: ("log_cosh", _one_hot((N // 10, 10)), _probabilities((N // 10, 10)), {}),
+    "poisson": lambda: ("poisson", _probabilities((N // 10, 10)),
+                        _probabilities((N // 10, 10)) + np.float32(0.01), {}),
+    "kl_divergence": lambda: ("kl_divergence", _probabilities((N // 10, 10)),
+                              _probabilities((N // 10, 10))[::-1] + np.float32(0.01), {}),
+    "msle": lambda: ("msle", _one_hot((N // 10, 10)), _probabilities((N // 10, 10)), {}),
+    "mse with weights, 1000 long rows": lambda: (
+        "mse", _one_hot((1000, N // 1000)), _probabilities((1000, N // 1000)),
+        {"sample_weight": np.full(1000, 2.0**-10, np.float16), "reduction": "mean_with_sample_weight"}),
+}
+
+
+@pytest.mark.parametrize("case", list(HALF_CASES))
+def test_a_reduced_float16_loss_streams(case):
+    name, y_true, y_pred, options = HALF_CASES[case]()
+    options = {"sample_weight": 2.0**-10, "reduction": "sum", **options}
     tracemalloc.start()
     try:
-        value = lossbounds.loss(name, y_true, y_pred, **options)
+        value = lossbounds.loss(name, y_true, y_pred, dtype="float16", **options)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+    assert np.isfinite(value) and value != 0
+    assert peak < LIMIT, f"{case}: {peak / 2**20:.1f} MiB"
+
+
+# Losses that look across the batch. Dice and Tversky add TensorFlow's leaves of the
+# whole batch (or of each image) a block at a time; Circle makes its N x M pair matrix a
+# block of rows at a time (4000 x 4000 pairs: 64 MB of float32 whole). Each runs with
+# the accelerator's compiled passes and with numpy's.
+def _mask(shape):
+    return (np.random.default_rng(6).random(shape, dtype=np.float32) < 0.25).astype(np.float32)
+
+
+def _scores(shape):
+    return np.random.default_rng(7).random(shape, dtype=np.float32)
+
+
+def _unit(shape):
+    x = np.random.default_rng(8).standard_normal(shape, dtype=np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+BATCH_WIDE_CASES = {
+    "dice": lambda: ("dice", _mask((N, 1)), _scores((N, 1)), {}),
+    "tversky": lambda: ("tversky", _mask((N // 100, 100)), _scores((N // 100, 100)),
+                        {"alpha": 0.3, "beta": 0.7}),
+    "dice per image": lambda: ("dice", _mask((1000, 100, 100, 1)), _scores((1000, 100, 100, 1)),
+                               {"axis": (1, 2, 3)}),
+    "dice, boolean masks and float64 scores": lambda: ("dice", _mask((N, 1)) > 0,
+                                                       _scores((N, 1)).astype(np.float64), {}),
+    "tversky, a transposed batch": lambda: ("tversky", _mask((100, N // 100)).T,
+                                            _scores((100, N // 100)).T, {}),
+    "circle": lambda: ("circle", np.random.default_rng(9).integers(0, 100, 4000),
+                       _unit((4000, 64)), {}),
+}
+
+
+@pytest.mark.parametrize("accelerated", [True, False], ids=["compiled", "numpy"])
+@pytest.mark.parametrize("case", list(BATCH_WIDE_CASES))
+def test_a_batch_wide_loss_streams(case, accelerated):
+    name, y_true, y_pred, options = BATCH_WIDE_CASES[case]()
+    with lossbounds.accelerator(accelerated):
+        lossbounds.loss(name, y_true[:10], y_pred[:10], **options)  # compiled outside the count
+        tracemalloc.start()
+        try:
+            value = lossbounds.loss(name, y_true, y_pred, **options)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
     assert np.isfinite(value) and value != 0
     assert peak < LIMIT, f"{case}: {peak / 2**20:.1f} MiB"

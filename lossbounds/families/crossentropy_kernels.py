@@ -35,6 +35,14 @@ from ..engine import (
     row_sum,
     rows_job,
 )
+from .crossentropy_fused import (
+    FUSED_BINARY,
+    FUSED_CATEGORICAL,
+    FUSED_SPARSE,
+    FUSED_TWO_CLASS_CATEGORICAL,
+    FUSED_TWO_CLASS_SPARSE,
+    fused_sparse_probabilities,
+)
 
 __all__ = ["binary_elementwise", "keras_mean_on", "keras_sigmoid", "plan_binary", "plan_binary_on",
            "plan_categorical", "plan_categorical_on", "plan_sparse", "plan_sparse_on", "rescaled",
@@ -198,7 +206,8 @@ _NEAR_ONE_WIDTH = 2**15
 
 #: Labels up to this size survive Keras' cast of integer labels to the
 #: compute dtype unchanged (the class API casts y_true to float32).
-_EXACT_INTEGERS = {np.dtype(np.float32): 2**24, np.dtype(np.float64): 2**53}
+_EXACT_INTEGERS = {np.dtype(np.float16): 2**11, np.dtype(np.float32): 2**24,
+                   np.dtype(np.float64): 2**53}
 
 
 class _SparseLabels:
@@ -488,26 +497,133 @@ def _two_class_probabilities(y_true, y_pred, ws):
 
 
 
+# --------------------------------------------------------------------------
+# Wide rows: one row of K = 1e8 classes would take gigabytes of whole-row
+# temporaries (its logs, shifts and exps); these kernels read it in chunks
+# of columns instead.
+
+#: Rows of more classes than this are read `_COLUMNS` classes at a time (TF's
+#: own formula is needed beyond `_NEAR_ONE_WIDTH` anyway: see `_sparse_from_probabilities`).
+_WIDE = _NEAR_ONE_WIDTH
+_COLUMNS = 1 << 16
+
+
+def _wide_log_softmax(logits_of: Callable[[int, int], np.ndarray], width: int, target: int,
+                      kind: Any) -> Any:
+    """TF's softmax cross-entropy of one row, ``log_sum - shifted[target]``, in column chunks.
+
+    ``logits_of(start, stop)`` gives the row's logits start:stop in the job's
+    dtype. TF shifts the row by its max, adds exp(shifted) and takes the log;
+    here the max and the sum run along the row, the sum in float64 and
+    rescaled whenever the max grows, so a term differs from TF's by a
+    rounding at most (as the whole row's float32 pairwise sum differs from
+    TF's own adding order).
+    """
+    top, total, picked = -np.inf, 0.0, kind(np.nan)
+    for start in range(0, width, _COLUMNS):
+        logits = logits_of(start, min(start + _COLUMNS, width))
+        if start <= target < start + logits.size:
+            picked = logits[target - start]
+        high = float(logits.max())
+        if np.isnan(high):
+            return kind(np.nan)  # TF's max is NaN, so is every shifted logit
+        if high > top:
+            total *= float(np.exp(top - high))
+            top = high
+        if top > -np.inf:  # (while every logit so far is -inf they add nothing)
+            total += float(np.sum(np.exp(logits - kind(top)), dtype=np.float64))
+    if top == -np.inf:
+        return kind(np.nan)  # every logit -inf: TF's shift is -inf - (-inf)
+    with np.errstate(all="ignore"):
+        return np.log(kind(total)) - (picked - kind(top))
+
+
+def _row_logits(y_pred: np.ndarray, row: int, ws: Any, from_logits: bool
+                ) -> Callable[[int, int], np.ndarray]:
+    """Columns start:stop of a block row's logits: the logits, or TF's log of the clipped probabilities."""
+    values = y_pred[row]
+    if from_logits:
+        return lambda start, stop: values[start:stop]
+    job = ws.job
+    first = (ws.start + row) * job.width  # the row's flat offset: TF's log tail is the tensor's
+
+    def logits(start: int, stop: int) -> np.ndarray:
+        clipped = np.clip(values[start:stop], job.low, job.high)
+        return _tfmath.log(clipped, scalar_from=job.scalar_log_from - first - start)
+
+    return logits
+
+
+def _wide_sparse(from_logits: bool) -> Callable[..., np.ndarray]:
+    """Sparse CCE on rows wider than `_WIDE`: TF's formula (`_softmax_xent`), a chunk at a time."""
+    def kernel(labels: np.ndarray, y_pred: np.ndarray, ws: Any) -> np.ndarray:
+        job = ws.job
+        out = ws.array("wide", (y_pred.shape[0],))
+        for row in range(y_pred.shape[0]):
+            out[row] = _wide_log_softmax(_row_logits(y_pred, row, ws, from_logits), job.width,
+                                         int(labels[row]), job.dtype.type)
+        return out
+    return kernel
+
+
+def _wide_onehot_from_logits(y_true, y_pred, ws):
+    """CCE on logits for rows wider than `_WIDE` and one-hot targets: y_c (log_sum - shifted_c).
+
+    As `_onehot_from_logits`, other blocks (soft targets, label smoothing,
+    logits near -inf whose zero targets make NaN) take the reference.
+    """
+    job = ws.job
+    hot = None
+    if not job.label_smoothing and y_pred.min() > -job.max / 2:
+        hot = _one_hot(y_true, ws)
+    if hot is None:
+        return _cce_reference(y_true, y_pred, True, job.label_smoothing, -1, job.epsilon)
+    index, value = hot
+    out = ws.array("wide", (y_pred.shape[0],))
+    for row in range(y_pred.shape[0]):
+        target = int(index[row]) - row * job.width  # the flat index is the block's
+        out[row] = value[row] * _wide_log_softmax(_row_logits(y_pred, row, ws, True), job.width,
+                                                  target, job.dtype.type)
+    return out
+
+
 # The cross-entropies are exp/log-bound and gain most from a second thread.
-_BINARY = {False: Kernel(_binary_from_probabilities, threads=True, elementwise=True),
-           True: Kernel(_binary_from_logits, threads=True, elementwise=True)}
-_CATEGORICAL = {False: Kernel(_onehot_from_probabilities, threads=True),
-                True: Kernel(_onehot_from_logits, threads=True)}
-_SPARSE = {False: Kernel(_sparse_from_probabilities, threads=True),
-           True: Kernel(_sparse_from_logits, threads=True)}
+# (Each with its fused kernel: `crossentropy_fused`.)
+_BINARY = {False: Kernel(_binary_from_probabilities, threads=True, elementwise=True,
+                         fused=FUSED_BINARY[False]),
+           True: Kernel(_binary_from_logits, threads=True, elementwise=True,
+                        fused=FUSED_BINARY[True])}
+_CATEGORICAL = {False: Kernel(_onehot_from_probabilities, threads=True,
+                              fused=FUSED_CATEGORICAL[False]),
+                True: Kernel(_onehot_from_logits, threads=True, fused=FUSED_CATEGORICAL[True])}
+_SPARSE = {False: Kernel(_sparse_from_probabilities, threads=True,
+                         fused=fused_sparse_probabilities(_NEAR_ONE_WIDTH)),
+           True: Kernel(_sparse_from_logits, threads=True, fused=FUSED_SPARSE)}
 # ...and for two classes, where per-row numpy calls dominate: column formulas
 # (sparse CCE on probabilities keeps its kernel, in half-size blocks: its
 # per-row arrays would otherwise be the biggest).
-_TWO_CLASS_CATEGORICAL = {False: Kernel(_two_class_probabilities, threads=True, elementwise=True),
-                          True: Kernel(_two_class_logits, threads=True, elementwise=True)}
-_TWO_CLASS_SPARSE = {False: Kernel(_sparse_from_probabilities, threads=True, elementwise=True),
-                     True: Kernel(_two_class_logits, threads=True, elementwise=True)}
+_TWO_CLASS_CATEGORICAL = {False: Kernel(_two_class_probabilities, threads=True, elementwise=True,
+                                        fused=FUSED_TWO_CLASS_CATEGORICAL[False]),
+                          True: Kernel(_two_class_logits, threads=True, elementwise=True,
+                                       fused=FUSED_TWO_CLASS_CATEGORICAL[True])}
+_TWO_CLASS_SPARSE = {False: Kernel(_sparse_from_probabilities, threads=True, elementwise=True,
+                                   fused=_SPARSE[False].fused),
+                     True: Kernel(_two_class_logits, threads=True, elementwise=True,
+                                  fused=FUSED_TWO_CLASS_SPARSE)}
+# ...and for rows wider than _WIDE, in column chunks (CCE on probabilities
+# needs no chunks: its one-hot kernel keeps no whole-row array).
+_WIDE_CATEGORICAL = {False: _CATEGORICAL[False],
+                     True: Kernel(_wide_onehot_from_logits, threads=True)}
+_WIDE_SPARSE = {False: Kernel(_wide_sparse(False), threads=True),
+                True: Kernel(_wide_sparse(True), threads=True)}
 
 
 def _kernels(table: dict[bool, Kernel], two_class: dict[bool, Kernel] | None,
-             from_logits: bool) -> Callable[[int], Kernel]:
-    """The kernel for rows of a width: the two-class one at width 2, if there is one."""
+             from_logits: bool, wide: dict[bool, Kernel] | None = None) -> Callable[[int], Kernel]:
+    """The kernel for rows of a width: the two-class one at width 2, the wide one beyond `_WIDE`."""
     def choose(width: int) -> Kernel:
+        if wide is not None and width > _WIDE:
+            return wide[from_logits]
         return two_class[from_logits] if two_class is not None and width == 2 else table[from_logits]
     return choose
 
@@ -573,7 +689,8 @@ def plan_categorical(y_true, y_pred, dtype, *, from_logits, label_smoothing, axi
         )
 
     return _smoothable_plan(_cce_reference,
-                            _kernels(_CATEGORICAL, _TWO_CLASS_CATEGORICAL, from_logits),
+                            _kernels(_CATEGORICAL, _TWO_CLASS_CATEGORICAL, from_logits,
+                                     _WIDE_CATEGORICAL),
                             y_true, y_pred, dtype, from_logits=from_logits,
                             label_smoothing=label_smoothing, axis=axis, epsilon=epsilon)
 
@@ -612,10 +729,12 @@ def plan_sparse(
         return _scce_reference(labels, cast(y_pred, dtype), valid, from_logits, epsilon), valid
 
     # the kernels check the labels block by block
-    kernels = _kernels(_SPARSE, _TWO_CLASS_SPARSE, from_logits)
+    kernels = _kernels(_SPARSE, _TWO_CLASS_SPARSE, from_logits, _WIDE_SPARSE)
     job = make_job(kernels, y_true, y_pred, dtype, from_logits=from_logits,
                    epsilon=epsilon, ignore_class=ignore_class, label_dtype=label_dtype,
-                   labels=_SPARSE_LABELS)
+                   labels=_SPARSE_LABELS,  # float16: the reference on blocks of rows
+                   reference=lambda labels, p: _scce_reference(labels, p, None, from_logits,
+                                                               epsilon))
     return Plan(reference, job)
 
 

@@ -45,9 +45,11 @@ from ..engine import (
     require_rank,
     rows_job,
 )
+from ..fused import Fused
 from ..options import AXIS, COUNTS, FROM_LOGITS, LABEL_SMOOTHING, N_CLASSES, SAMPLE_WEIGHT, Y_TRUE, Option
 from ..registry import LossDefinition, Plateau, Setting, UndefinedBound, register
 from ..text import Note, loss_value, number, percent
+from .crossentropy_fused import fused_binary_focal, fused_categorical_focal, fused_generalized
 from .crossentropy_kernels import (
     binary_elementwise,
     keras_mean_on,
@@ -324,14 +326,16 @@ def _bfce_reference(y_true: np.ndarray, y_pred: np.ndarray, *, apply_class_balan
 
 
 def _rows(formula: Callable[..., np.ndarray], y_true: np.ndarray, y_pred: np.ndarray,
-          dtype: Any, axis: int) -> Any:
+          dtype: Any, axis: int, fused: Fused | None = None) -> Any:
     """A job streaming `formula` a block of rows at a time, where the class axis is last.
 
     Both focal losses are row-wise: a row's value depends on that row alone.
+    `fused` computes the same values in one pass where the accelerator is on.
     """
     if axis % max(y_pred.ndim, 1) != y_pred.ndim - 1:
         return None
-    return rows_job(lambda t, p: formula(t, p, axis=-1), y_true, y_pred, np.dtype(dtype))
+    return rows_job(lambda t, p: formula(t, p, axis=-1), y_true, y_pred, np.dtype(dtype),
+                    fused=fused)
 
 
 def _plan_binary(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
@@ -381,7 +385,11 @@ def _plan_binary(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
     if backend.clamps_logs:  # PyTorch checks its inputs at the call: raise now
         computed = reference()
         return Plan(lambda: computed)
-    return Plan(reference, _rows(formula, y_true, y_pred, dtype, axis))
+    fused = None if backend is not _TENSORFLOW else fused_binary_focal(
+        dtype, from_logits=from_logits, gamma=gamma, alpha=alpha,
+        apply_class_balancing=apply_class_balancing, label_smoothing=label_smoothing,
+        epsilon=epsilon)
+    return Plan(reference, _rows(formula, y_true, y_pred, dtype, axis, fused))
 
 
 def binary_focal_crossentropy(
@@ -569,9 +577,13 @@ def _plan_categorical(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *
         return formula(truth, prediction), None
 
     # A numpy alpha or gamma may widen the result's dtype: then the whole-array reference.
-    plain_scalars = not isinstance(alpha, _PerClass) and _promoted(
-        _promoted(np.dtype(dtype), gamma), alpha) == np.dtype(dtype)
-    return Plan(reference, _rows(formula, y_true, y_pred, dtype, axis) if plain_scalars else None)
+    if isinstance(alpha, _PerClass) or _promoted(
+            _promoted(np.dtype(dtype), gamma), alpha) != np.dtype(dtype):
+        return Plan(reference)
+    fused = None if backend is not _TENSORFLOW else fused_categorical_focal(
+        dtype, from_logits=from_logits, gamma=gamma, alpha=alpha,
+        label_smoothing=label_smoothing, epsilon=epsilon)
+    return Plan(reference, _rows(formula, y_true, y_pred, dtype, axis, fused))
 
 
 def categorical_focal_crossentropy(
@@ -773,8 +785,9 @@ def _plan_generalized(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *
     # Rows stream (a row's value is its own) unless a numpy q widens the result's dtype.
     job = None
     if _promoted(np.dtype(dtype), q) == np.dtype(dtype):
-        job = make_job(lambda width: Kernel(formula, threads=True), y_true, y_pred, dtype,
-                       from_logits=True, labels=_CheckedLabels(), reference=formula)
+        fused = fused_generalized(q) if backend is _TENSORFLOW else None
+        job = make_job(lambda width: Kernel(formula, threads=True, fused=fused), y_true, y_pred,
+                       dtype, from_logits=True, labels=_CheckedLabels(), reference=formula)
     return Plan(reference, job)
 
 

@@ -1,0 +1,1184 @@
+r"""Fused kernels of the cross-entropies: the numpy kernels' shortcuts in one compiled pass.
+
+Each kernel here computes, for float32 and float64 blocks, what its numpy
+kernel in `crossentropy_kernels` (or `focal`) computes, reading each input
+once (see `lossbounds.fused`): Keras' formula where a shortcut gives its
+value (one-hot targets, a softmax sum, the renormalised sparse sum), and
+otherwise it declines the block, which the numpy kernel then takes. Sums are
+added in float64 and each value is rounded to the dtype as TensorFlow rounds
+it, so a value differs from TensorFlow's by the rounding of TensorFlow's own
+float32 sums, exps and logs at most (its logs, where a log of a probability
+is the value, are TensorFlow's own, bit for bit).
+
+Why the loops look as they do: numba compiles without ``fastmath``, so the
+compiler may not reorder a floating-point sum, and a plain ``total += x``
+loop runs one element at a time. These kernels make the loops it *can*
+vectorise:
+
+- maps: each element's exp or log (compiled here without libm, which no
+  loop vectorises) into a small buffer of the dtype, then summed;
+- sums into ``lanes`` float64 accumulators, ``acc[k] += part[k]`` for each
+  slice ``part`` of ``lanes`` elements, each accumulator adding its own
+  elements in order. ``lanes`` is read from the constants at run time: a
+  constant trip count is unrolled instead, and an unrolled loop is not
+  vectorised (numba runs no SLP vectoriser);
+- slices indexed from 0 and flat 1-d indices: ``x[c * lanes + k]`` with a
+  runtime step, or ``x[i, 0]``, keep numba's negative-index check, which
+  stops the vectoriser;
+- no branch on a value loaded in the loop (options are read into locals
+  first), and flags as bools (an int64 count halves the vector width).
+
+Rows of fewer than ``2 * lanes`` classes are taken a chunk of rows at a time
+(a scalar pass over each row where one is needed, then one vectorised map
+over the whole chunk); wider rows one at a time, in lanes. Wide rows are read
+in order first (a gather of each row's target before that pass keeps the
+prefetcher from streaming them).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .._tfmath import flush_subnormals
+from ..backends import Backend
+from ..fused import Fused, compile, float64_sum, tensorflow_log
+
+__all__ = ["FUSED_BINARY", "FUSED_CATEGORICAL", "FUSED_SPARSE", "FUSED_TWO_CLASS_CATEGORICAL",
+           "FUSED_TWO_CLASS_SPARSE", "JobFused", "fast_exp", "float64_log", "fused_binary_focal",
+           "fused_categorical_focal", "fused_generalized", "fused_sparse_probabilities",
+           "lanes_sum", "log1p_unit"]
+
+#: float64 accumulators of a wide row: eight AVX-512 registers, enough to keep the adds busy.
+_LANES = 64
+#: Rows in one chunk of a narrow-row kernel (its per-row buffers stay in L1 cache)...
+_CHUNK_ROWS = 256
+#: ...and elements in one chunk (its per-element buffers too).
+_CHUNK = 4096
+
+
+class JobFused(Fused):
+    """A `Fused` whose constants are read from each job: its clip bounds, label smoothing, width.
+
+    `options(job)` returns the constants (``lanes`` first), or None where the
+    kernel does not apply to the job (then the numpy kernel takes every block).
+    `Fused.using` fixes constants where a kernel is defined; these options are
+    chosen per call.
+    """
+
+    def __init__(self, make: Callable[[np.dtype], Callable[..., tuple[float, bool]]],
+                 options: Callable[[Any], tuple[float, ...] | None]):
+        super().__init__(make)
+        self.options = options
+
+    def bind(self, job: Any) -> Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[float, bool]] | None:
+        """The kernel for `job` with the job's options, or None where it does not apply."""
+        options = self.options(job)
+        return None if options is None else self.using(*options).bind(job)
+
+
+# --------------------------------------------------------------------------
+# Compiled math: exp and log that the compiler vectorises (no libm calls).
+# A logarithm that decides a value bit for bit is TensorFlow's own
+# (`lossbounds.fused.tensorflow_log`); these serve terms of float64 sums,
+# where one ulp of an element is far below the contract.
+
+_F32 = np.float32
+#: float32 exp: Cephes' expf (Cody-Waite reduction, degree-7 polynomial) with
+#: fused multiply-adds (a quarter faster; 1 ulp), clamped to [-87, 88] (exp(-87)
+#: = 1.6e-38 stands for anything smaller: no sum of such terms can notice).
+_EXP32 = tuple(_F32(c) for c in (
+    -87.0, 88.0, 1.44269504088896341, 12582912.0, 0.693359375, -2.12194440e-4,
+    1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1,
+    5.0000001201e-1, 1.0))
+#: 2**-k from the bits of k + 12582912.0f (the rounding constant) in one subtraction.
+_EXP32_BIAS = np.int32(0x4B400000 - 127)
+
+#: float64 exp: the same reduction and degree-12 Taylor polynomial (2e-16), on [-708, 709].
+_EXP64 = (-708.0, 709.0, 1.4426950408889634, 6755399441055744.0, 6.93147180369123816490e-01,
+          1.90821492927058770002e-10)
+_EXP64_BIAS = np.int64(0x4338000000000000 - 1023)
+_EXP64_TAYLOR = tuple(1.0 / float(np.prod(np.arange(1, n + 1, dtype=np.float64)))
+                      for n in range(12, -1, -1))
+
+#: float64 log: fdlibm's e_log.c (its Lg1..Lg7 and split ln 2), 1 ulp.
+_LOG64 = (6.666666666666735130e-01, 3.999999999940941908e-01, 2.857142874366239149e-01,
+          2.222219843214978396e-01, 1.818357216161805012e-01, 1.531383769920937332e-01,
+          1.479819860511658591e-01, 6.93147180369123816490e-01, 1.90821492927058770002e-10)
+#: The bits of sqrt(2)/2: subtracted, they put the mantissa in [sqrt(1/2), sqrt(2)).
+_SQRT_HALF_BITS = np.int64(0x3FE6A09E667F3BCD)
+_MANTISSA = np.int64(0x000FFFFFFFFFFFFF)
+
+
+def _multiply_add(typing_context: Any, a: Any, b: Any, c: Any) -> Any:
+    """a * b + c rounded once (llvm.fma, one instruction where the processor has it)."""
+    return a(a, b, c), lambda context, builder, signature, arguments: builder.fma(*arguments)
+
+
+def _exp32_of(fma: Callable[[Any, Any, Any], Any]) -> Callable[[Any], Any]:
+    def exp(x: Any) -> Any:
+        low, high, log2e, rounding, ln2_high, ln2_low, p0, p1, p2, p3, p4, p5, one = _EXP32
+        x = np.float32(x)  # (a float64 argument would round t, and k, wrongly)
+        x = low if x < low else x  # NaN stays NaN
+        x = high if x > high else x
+        t = fma(x, log2e, rounding)  # k + rounding: the float's last bits hold k
+        k = t - rounding
+        r = fma(k, -ln2_high, x)
+        r = fma(k, -ln2_low, r)
+        y = fma(fma(fma(fma(fma(p0, r, p1), r, p2), r, p3), r, p4), r, p5)
+        y = fma(y, r * r, r) + one
+        return y * np.int32((np.float32(t).view(np.int32) - _EXP32_BIAS) << 23).view(np.float32)
+
+    return exp
+
+
+def _exp64(x: Any) -> Any:
+    low, high, log2e, rounding, ln2_high, ln2_low = _EXP64
+    x = low if x < low else x  # NaN stays NaN
+    x = high if x > high else x
+    t = x * log2e + rounding
+    k = t - rounding
+    r = (x - k * ln2_high) - k * ln2_low
+    y = 0.0
+    for c in _EXP64_TAYLOR:
+        y = y * r + c
+    return y * np.int64((np.float64(t).view(np.int64) - _EXP64_BIAS) << 52).view(np.float64)
+
+
+def _log64(x: Any) -> Any:
+    lg1, lg2, lg3, lg4, lg5, lg6, lg7, ln2_high, ln2_low = _LOG64
+    bits = np.float64(x).view(np.int64) - _SQRT_HALF_BITS
+    k = np.float64(bits >> 52)
+    f = np.int64((bits & _MANTISSA) + _SQRT_HALF_BITS).view(np.float64) - 1.0
+    s = f / (2.0 + f)
+    z = s * s
+    w = z * z
+    r = z * (lg1 + w * (lg3 + w * (lg5 + w * lg7))) + w * (lg2 + w * (lg4 + w * lg6))
+    half_square = 0.5 * f * f
+    result = k * ln2_high - ((half_square - (s * (half_square + r) + k * ln2_low)) - f)
+    # log(inf) = inf, log(0) = -inf (subnormals too: TensorFlow reads them as 0),
+    # log(negative or NaN) = NaN
+    result = result if x < np.inf else x
+    result = result if x >= 2.2250738585072014e-308 else -np.inf
+    return result if x >= 0.0 else np.nan
+
+
+@functools.cache
+def fast_exp(dtype: np.dtype) -> Callable[[Any], Any]:
+    """Compiled exp of one element for terms of float64 sums (1 ulp).
+
+    Below -87 (float32) or -708 (float64) it gives the exp of that bound (a
+    normal number, where TensorFlow's is 0 or subnormal); above 88 or 709,
+    the exp of that bound (callers check: a sum that large is taken another
+    way, and a sigmoid is 1 either way).
+    """
+    if np.dtype(dtype) != np.float32:
+        return compile(_exp64, inline=True)
+    from numba.extending import intrinsic
+
+    return compile(_exp32_of(intrinsic(_multiply_add)), inline=True)
+
+
+@functools.cache
+def float64_log() -> Callable[[Any], Any]:
+    """Compiled float64 log of one element (fdlibm's, 1 ulp), which loops vectorise (libm's do not)."""
+    return compile(_log64, inline=True)
+
+
+@functools.cache
+def _logs(dtype: np.dtype) -> Callable[[Any], Any]:
+    """The dtype's log of one element: TensorFlow's in float32 (bit for bit), `float64_log` in float64."""
+    return tensorflow_log(dtype) if np.dtype(dtype) == np.float32 else float64_log()
+
+
+#: 2 / (2n + 1), n = 7..0: log1p(e) = 2 atanh(s) = s sum_n 2 s**2n / (2n + 1), s = e / (2 + e).
+_ATANH32 = tuple(_F32(2.0 / (2 * n + 1)) for n in range(7, -1, -1))
+
+
+def _log1p32_of(fma: Callable[[Any, Any, Any], Any]) -> Callable[[Any], Any]:
+    def log1p(e: Any) -> Any:
+        c0, c1, c2, c3, c4, c5, c6, c7 = _ATANH32
+        e = np.float32(e)
+        s = e / (_F32(2) + e)  # in [0, 1/3] for e in [0, 1]: s**16 / 17 < 2**-26
+        z = s * s
+        return s * fma(fma(fma(fma(fma(fma(fma(c0, z, c1), z, c2), z, c3), z, c4), z, c5), z, c6),
+                       z, c7)
+
+    return log1p
+
+
+def _log1p64_of(log: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def log1p(e: Any) -> Any:
+        u = 1.0 + e  # Goldberg's: log(u) e / (u - 1), 2 ulp
+        return e if u == 1.0 else log(u) * (e / (u - 1.0))
+
+    return log1p
+
+
+@functools.cache
+def log1p_unit(dtype: np.dtype) -> Callable[[Any], Any]:
+    """Compiled log1p(e) for e in [0, 1] (softplus' tail): float32 in 3 ulp, float64 in 2.
+
+    float32 sums the atanh series (no range reduction: a map of these runs
+    at the speed of an exp); float64 corrects the log of 1 + e.
+    """
+    if np.dtype(dtype) != np.float32:
+        return compile(_log1p64_of(float64_log()), inline=True)
+    from numba.extending import intrinsic
+
+    return compile(_log1p32_of(intrinsic(_multiply_add)), inline=True)
+
+
+# --------------------------------------------------------------------------
+# Options: each kernel's constants from the job (`JobFused`), lanes first.
+
+
+def _binary_smoothing(job: Any) -> tuple[float, float]:
+    """``(scale, shift)``: `crossentropy_kernels.smooth_binary` is y * scale + shift (1 and 0 for
+    no smoothing, which change no target)."""
+    kind, a = job.dtype.type, job.label_smoothing
+    shift = flush_subnormals(np.asarray(kind(0.5 * a)))[()]  # TensorFlow reads a subnormal as 0
+    return float(kind(1.0 - a)), float(shift)
+
+
+def _categorical_smoothing(job: Any) -> tuple[float, float]:
+    """``(scale, shift)``: `crossentropy_kernels.smooth_categorical`, K the row width."""
+    kind, a = job.dtype.type, job.label_smoothing
+    flushed = flush_subnormals(np.asarray(kind(a)))[()]
+    shift = flush_subnormals(np.asarray(flushed / kind(job.width)))[()]
+    return float(kind(1.0 - a)), float(shift)
+
+
+def _clipped(job: Any) -> tuple[float, ...] | None:
+    """The clip bounds; None with label smoothing (the numpy kernels take the reference then)."""
+    return None if job.label_smoothing else (_LANES, job.low, job.high)
+
+
+# --------------------------------------------------------------------------
+# Loops the compiler vectorises, compiled inline into the kernels.
+
+
+@functools.cache
+def lanes_sum() -> Callable[..., float]:
+    """Compiled float64 sum of a 1-d array: `lanes` accumulators over slices, then its tail."""
+    lane_sum = float64_sum()
+
+    def summed(values: np.ndarray, lanes: int, acc: np.ndarray) -> float:
+        size = values.size
+        packed = size // lanes
+        acc[:] = 0.0
+        for c in range(packed):
+            part = values[c * lanes : (c + 1) * lanes]
+            for k in range(lanes):
+                acc[k] += np.float64(part[k])
+        total = lane_sum(acc, lanes)
+        for j in range(packed * lanes, size):
+            total += np.float64(values[j])
+        return total
+
+    return compile(summed, inline=True)
+
+
+@functools.cache
+def _row_max() -> Callable[..., Any]:
+    """Compiled max of a row of at least `lanes` elements, NaN ignored (a NaN reaches the value
+    through its exp)."""
+    def row_max(row: np.ndarray, lanes: int, acc: np.ndarray) -> Any:
+        width = row.size
+        packed = width // lanes
+        first = row[:lanes]
+        for k in range(lanes):
+            acc[k] = first[k]
+        for c in range(1, packed):
+            part = row[c * lanes : (c + 1) * lanes]
+            for k in range(lanes):
+                v, best = part[k], acc[k]
+                acc[k] = v if v > best else best
+        best = acc[0]
+        for k in range(1, lanes):
+            best = acc[k] if acc[k] > best else best
+        for j in range(packed * lanes, width):
+            best = row[j] if row[j] > best else best
+        return best
+
+    return compile(row_max, inline=True)
+
+
+@functools.cache
+def _exp_map(dtype: np.dtype) -> Callable[..., None]:
+    """Compiled ``terms[j] = exp(values[j])`` (`fast_exp`) over `values`."""
+    exp = fast_exp(dtype)
+
+    def exp_map(values: np.ndarray, terms: np.ndarray) -> None:
+        for j in range(values.size):
+            terms[j] = exp(values[j])
+
+    return compile(exp_map, inline=True)
+
+
+@functools.cache
+def _row_exp(dtype: np.dtype) -> Callable[..., bool]:
+    """Compiled ``terms[j] = exp(row[j] - shift)`` over a row, returning whether an argument is -inf."""
+    exp = fast_exp(dtype)
+    minus_infinity = np.dtype(dtype).type(-np.inf)
+
+    def shifted(row: np.ndarray, shift: Any, terms: np.ndarray) -> bool:
+        infinite = False  # (a bool: an int64 count would halve the vector width)
+        for j in range(row.size):
+            d = row[j] - shift
+            infinite |= d == minus_infinity
+            terms[j] = exp(d)
+        return infinite
+
+    return compile(shifted, inline=True)
+
+
+# --------------------------------------------------------------------------
+# Binary cross-entropy: elementwise terms, averaged over each row.
+
+#: Options of an elementwise term (`_elementwise`).
+_OPTIONS = 8
+
+
+def _options(*values: float) -> tuple[float, ...]:
+    """An elementwise kernel's constants: lanes, then `values` padded to `_OPTIONS`."""
+    return (_LANES, *values, *[0.0] * (_OPTIONS - len(values)))
+
+
+
+def _elementwise(term_of: Callable[[np.dtype], Callable[..., Any]],
+                 ) -> Callable[[np.dtype], Callable[..., tuple[float, bool]]]:
+    """The `Fused.make` of a row mean of ``term(y, p, options)``, declining any block with a NaN.
+
+    ``options`` are ``constants[1:1 + _OPTIONS]`` (`_options` pads them), read
+    once into a tuple (a load inside the loop would keep it from being
+    vectorised), and a term is in the dtype. As
+    `lossbounds.fused.elementwise_mean`: terms are computed a chunk at a time
+    into a buffer (a map, vectorised at the dtype's width), then added in
+    float64 (in lanes); row sums are rounded to the dtype, then divided by the
+    width in the dtype. A term is NaN where
+    the numpy kernel hands a block to the reference (targets that are not 0
+    or 1) as well as for NaN inputs: such blocks are declined, and the numpy
+    kernel decides.
+    """
+    def make(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
+        term = compile(term_of(dtype), inline=True)
+        lane_sum, summed = float64_sum(), lanes_sum()
+
+        def kernel(y_true: np.ndarray, y_pred: np.ndarray, constants: np.ndarray,
+                   out: np.ndarray) -> tuple[float, bool]:
+            rows, width = y_pred.shape
+            lanes = int(constants[0])
+            options = (constants[1], constants[2], constants[3], constants[4], constants[5],
+                       constants[6], constants[7], constants[8])
+            y, p = y_true.reshape(-1), y_pred.reshape(-1)
+            size = y.size
+            acc = np.empty(lanes)
+            if out.size != rows:  # the sum alone: the flat block, a chunk at a time
+                terms = np.empty(min(size, _CHUNK), y_pred.dtype)
+                total = 0.0
+                for part in range((size + _CHUNK - 1) // _CHUNK):
+                    start = part * _CHUNK
+                    length = min(_CHUNK, size - start)
+                    y_part, p_part = y[start : start + length], p[start : start + length]
+                    for j in range(length):
+                        terms[j] = term(y_part[j], p_part[j], options)
+                    total += summed(terms[:length], lanes, acc)
+                return total / width, total == total
+            if width == 1:
+                for i in range(rows):
+                    out[i] = term(y[i], p[i], options)
+                total = summed(out, lanes, acc)
+                return total, total == total
+            terms = np.empty(width, y_pred.dtype)
+            count = constants[constants.size - 1]
+            for i in range(rows):
+                y_row = y[i * width : (i + 1) * width]
+                p_row = p[i * width : (i + 1) * width]
+                for j in range(width):
+                    terms[j] = term(y_row[j], p_row[j], options)
+                out[i] = lane_sum(terms, width)  # rounded to the dtype
+                out[i] = out[i] / count
+            total = summed(out, lanes, acc)
+            return total, total == total
+
+        return compile(kernel)
+
+    return make
+
+
+def _binary_probability_term(dtype: np.dtype) -> Callable[..., Any]:
+    """-log q, q = clip(p) (y = 1) or 1 - clip(p) (y = 0): one log a term; NaN for other targets."""
+    log = _logs(dtype)
+    kind = np.dtype(dtype).type
+    one, zero, nan = kind(1), kind(0), kind(np.nan)
+
+    def term(y: Any, p: Any, options: tuple[Any, ...]) -> Any:
+        low, high = options[0], options[1]
+        clipped = low if p < low else p  # np.clip: NaN stays NaN
+        clipped = high if clipped > high else clipped
+        q = clipped if y == one else one - clipped
+        return -log(q if (y == one or y == zero) else nan)
+
+    return term
+
+
+def _binary_logits_term(dtype: np.dtype) -> Callable[..., Any]:
+    """TensorFlow's max(x, 0) - x y + log1p(exp(-|x|)), in the dtype as the numpy kernel adds it."""
+    exp = fast_exp(dtype)
+    log1p = log1p_unit(dtype)
+    zero = np.dtype(dtype).type(0)
+
+    def term(y: Any, x: Any, options: tuple[Any, ...]) -> Any:
+        scale, shift = options[0], options[1]
+        # label smoothing, y (1 - a) + a / 2; without, y 1 + 0 = y (a branch here would keep
+        # the loop from being vectorised)
+        y = y * scale + shift
+        relu = x if (x >= zero or x != x) else zero  # np.clip(x, 0, inf): NaN stays NaN
+        magnitude = x if x >= zero else -x
+        return (relu - x * y) + log1p(exp(-magnitude))
+
+    return term
+
+
+def _binary_probability_options(job: Any) -> tuple[float, ...] | None:
+    # soft (smoothed) targets, or 1 - eps rounding to 1: the numpy kernel takes the reference
+    return None if job.label_smoothing or not job.high < 1 else _options(job.low, job.high)
+
+
+#: Binary cross-entropy, by `from_logits`.
+FUSED_BINARY = {
+    False: JobFused(_elementwise(_binary_probability_term), _binary_probability_options),
+    True: JobFused(_elementwise(_binary_logits_term),
+                   lambda job: _options(*_binary_smoothing(job))),
+}
+
+
+# --------------------------------------------------------------------------
+# Categorical and sparse cross-entropy from logits: TensorFlow's softmax
+# cross-entropy, log(sum_k exp(z_k - max)) - (z_y - max), the sum in float64.
+
+#: A row whose sum of unshifted exps lies in this range needs no shift by its max: no
+#: term was clamped above (`fast_exp` of 88 or 709 exceeds it), and the terms clamped
+#: below (1.6e-38 or 3e-308 each, 2**15 of them at most) change its sum by under 1e-13.
+_UNSHIFTED = {np.dtype(np.float32): (1e-20, 1e30), np.dtype(np.float64): (1e-280, 1e280)}
+
+
+@functools.cache
+def _hot_keys() -> Callable[..., int]:
+    """Compiled: one vectorised map over a chunk of narrow one-hot rows that keys each nonzero
+    target by its flat index (others 0), returning how many are nonzero.
+
+    A row's key sum, less its first flat index, is then its nonzero target's
+    position; with as many nonzero targets as rows, a row whose position holds
+    a nonzero target has exactly one.
+    """
+    def keyed(y: np.ndarray, keys: np.ndarray) -> int:
+        count = 0
+        for j in range(y.size):
+            nonzero = y[j] != 0
+            count += nonzero
+            keys[j] = j if nonzero else 0
+        return count
+
+    return compile(keyed, inline=True)
+
+
+@functools.cache
+def _target_logits(one_hot: bool) -> Callable[..., tuple[Any, Any]]:
+    """Compiled ``(y_c, z_c)`` of a row: its target and target logit, or NaN to decline the block.
+
+    Labels give ``(1, z[label])``. A one-hot row at least ``2 * lanes`` wide
+    (narrower ones: `_hot_keys`) is read in lanes: its target logit is
+    sum_k y_k z_k / sum_k y_k (exact in float32: the products are exact in
+    float64, and all but one are 0). A row with no or several nonzero targets
+    (or an infinite one) gives NaN.
+    """
+    lane_sum = float64_sum()
+
+    def label(labels: np.ndarray, i: int, z: np.ndarray, lanes: int, acc: np.ndarray,
+              ) -> tuple[Any, Any]:
+        return 1.0, z[labels[i]]
+
+    def target(y_true: np.ndarray, i: int, z: np.ndarray, lanes: int, acc: np.ndarray,
+               ) -> tuple[Any, Any]:
+        y = y_true[i]
+        width = y.size
+        count = 0
+        packed = width // lanes
+        acc[:, :] = 0.0
+        for c in range(packed):
+            y_part = y[c * lanes : (c + 1) * lanes]
+            z_part = z[c * lanes : (c + 1) * lanes]
+            for k in range(lanes):
+                count += y_part[k] != 0
+                acc[0, k] += np.float64(y_part[k])
+                acc[1, k] += np.float64(y_part[k]) * np.float64(z_part[k])
+        weight = lane_sum(acc[0], lanes)
+        product = lane_sum(acc[1], lanes)
+        for k in range(packed * lanes, width):
+            count += y[k] != 0
+            weight += np.float64(y[k])
+            product += np.float64(y[k]) * np.float64(z[k])
+        if count != 1 or not abs(weight) < np.inf:
+            return np.nan, np.nan
+        return weight, product / weight
+
+    return compile(target if one_hot else label, inline=True)
+
+
+def _logits_kernel(dtype: np.dtype, one_hot: bool) -> Callable[..., tuple[float, bool]]:
+    """The fused kernel from logits, with integer labels or one-hot rows (`one_hot`).
+
+    A chunk of rows (or one wide row) at a time: the rows' targets, then one
+    exp map over all their logits, unshifted, and each row's sum; where every
+    sum lies within `_UNSHIFTED`, the value is log(sum) - z_c, in float64;
+    otherwise
+    each row is shifted by its max as TensorFlow shifts it (the value is then
+    TensorFlow's y_c (log_sum - shifted_c), log_sum the log of the sum
+    rounded to the dtype). A shifted logit of -inf makes TensorFlow's one-hot
+    sum NaN (0 * inf): such blocks are declined, as are rows that are not
+    one-hot. NaN and +inf logits give NaN, as in TensorFlow.
+    """
+    kind = np.dtype(dtype).type
+    log, log64 = _logs(dtype), float64_log()
+    exp_map, row_exp = _exp_map(dtype), _row_exp(dtype)
+    row_max, summed = _row_max(), lanes_sum()
+    lane_sum = float64_sum()
+    target_of, hot_keys = _target_logits(one_hot), _hot_keys()
+    smallest, largest = _UNSHIFTED[np.dtype(dtype)]
+
+    def kernel(y_true: np.ndarray, y_pred: np.ndarray, constants: np.ndarray,
+               out: np.ndarray) -> tuple[float, bool]:
+        rows, width = y_pred.shape
+        lanes = int(constants[0])
+        wide = width >= 2 * lanes
+        chunk = max(1, min(_CHUNK_ROWS, _CHUNK // width))  # rows per chunk
+        target = np.empty(chunk, y_pred.dtype)  # each row's target logit
+        weight = np.empty(chunk, y_pred.dtype)  # its target (1 for labels)
+        shift = np.empty(chunk, y_pred.dtype)  # its max, where shifted
+        sums = np.empty(chunk)
+        values = np.empty(chunk, y_pred.dtype)
+        acc = np.empty((2, lanes))
+        maxima = np.empty(lanes, y_pred.dtype)
+        terms = np.empty(chunk * width, y_pred.dtype)
+        keys = np.empty(1 if wide else chunk * width, np.int64)
+        flat, hot = y_pred.reshape(-1), y_true.reshape(-1)
+        total = 0.0
+        for part in range((rows + chunk - 1) // chunk):
+            start = part * chunk
+            n = min(chunk, rows - start)
+            block = flat[start * width : (start + n) * width]
+            if wide:  # wide rows in order, first: the prefetcher then keeps up
+                exp_map(block, terms)
+            if one_hot and not wide:
+                hot_block = hot[start * width : (start + n) * width]
+                if hot_keys(hot_block, keys) != n:
+                    return 0.0, False  # not one-hot
+                for r in range(n):
+                    row_keys = keys[r * width : (r + 1) * width]
+                    key = 0
+                    for k in range(width):
+                        key += row_keys[k]
+                    position = key - r * width
+                    if not (0 <= position < width and hot_block[r * width + position] != 0):
+                        return 0.0, False  # a row without a nonzero target
+                    weight[r] = hot_block[r * width + position]
+                    target[r] = block[r * width + position]
+            else:
+                for r in range(n):
+                    weight[r], target[r] = target_of(y_true, start + r,
+                                                     block[r * width : (r + 1) * width], lanes, acc)
+                    if weight[r] != weight[r]:
+                        return 0.0, False  # not one-hot
+            if not wide:
+                exp_map(block, terms)
+            shifted = False
+            for r in range(n):
+                row_terms = terms[r * width : (r + 1) * width]
+                if wide:
+                    sums[r] = summed(row_terms, lanes, acc[0])
+                else:  # (one running sum: consecutive rows' adds overlap in the processor)
+                    row_sum = 0.0
+                    for k in range(width):
+                        row_sum += np.float64(row_terms[k])
+                    sums[r] = row_sum
+            for r in range(n):  # (a loop of its own: in the one above it slows the sums)
+                shifted |= not smallest <= sums[r] <= largest  # (NaN too)
+            if shifted:  # TensorFlow's shift by each row's max
+                infinite = False
+                for r in range(n):
+                    z = block[r * width : (r + 1) * width]
+                    if wide:
+                        best = row_max(z, lanes, maxima)
+                    else:
+                        best = z[0]
+                        for k in range(1, width):
+                            best = z[k] if z[k] > best else best
+                    shift[r] = best
+                    row_terms = terms[r * width : (r + 1) * width]
+                    infinite |= row_exp(z, best, row_terms)
+                    sums[r] = summed(row_terms, lanes, acc[0]) if wide else lane_sum(row_terms, width)
+                if infinite and one_hot:
+                    return 0.0, False  # 0 * inf: TensorFlow's NaN, left to the numpy kernel
+            if shifted:
+                for r in range(n):
+                    values[r] = weight[r] * (log(kind(sums[r])) - (target[r] - shift[r]))
+            else:
+                for r in range(n):
+                    values[r] = weight[r] * kind(log64(sums[r]) - np.float64(target[r]))
+            if out.size == rows:
+                out[start : start + n] = values[:n]
+            total += lane_sum(values, n)
+        return total, True
+
+    return compile(kernel)
+
+
+def _sparse_logits(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
+    return _logits_kernel(dtype, False)
+
+
+def _onehot_logits(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
+    return _logits_kernel(dtype, True)
+
+
+# --------------------------------------------------------------------------
+# Categorical cross-entropy from probabilities, one-hot targets:
+# -y_c log clip(p_c / sum_k p_k).
+
+
+def _onehot_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
+    """The fused one-hot kernel on probabilities: one pass over the targets and predictions.
+
+    Per row: the nonzero target and the prediction there (as in
+    `_target_logits`: in lanes, or `_hot_keys`), and the row sum. The
+    division, clip and log are TensorFlow's, in the dtype, on the row sum
+    rounded to the dtype. Rows that are not one-hot, or whose sum is 0, inf,
+    NaN or below sqrt(tiny) (`crossentropy_kernels._unusable_sums`), make
+    the kernel decline the block.
+    """
+    kind = np.dtype(dtype).type
+    log = _logs(dtype)
+    lane_sum = float64_sum()
+    info = np.finfo(dtype)
+    largest, smallest = kind(info.max), kind(np.sqrt(info.tiny))
+
+    def wide_stats(y: np.ndarray, p: np.ndarray, lanes: int, acc: np.ndarray,
+                   ) -> tuple[int, float, float, float]:
+        width = y.size
+        packed = width // lanes
+        acc[:, :] = 0.0
+        count = 0
+        for c in range(packed):
+            y_part = y[c * lanes : (c + 1) * lanes]
+            p_part = p[c * lanes : (c + 1) * lanes]
+            for k in range(lanes):
+                target = np.float64(y_part[k])
+                prediction = np.float64(p_part[k])
+                count += target != 0
+                acc[0, k] += target
+                acc[1, k] += target * prediction
+                acc[2, k] += prediction
+        weight = lane_sum(acc[0], lanes)
+        product = lane_sum(acc[1], lanes)
+        total = lane_sum(acc[2], lanes)
+        for j in range(packed * lanes, width):
+            count += y[j] != 0
+            weight += np.float64(y[j])
+            product += np.float64(y[j]) * np.float64(p[j])
+            total += np.float64(p[j])
+        return count, weight, product, total
+
+    stats, hot_keys = compile(wide_stats, inline=True), _hot_keys()
+
+    def kernel(y_true: np.ndarray, y_pred: np.ndarray, constants: np.ndarray,
+               out: np.ndarray) -> tuple[float, bool]:
+        rows, width = y_pred.shape
+        lanes, low, high = int(constants[0]), constants[1], constants[2]
+        wide = width >= 2 * lanes
+        chunk = max(1, min(_CHUNK_ROWS, _CHUNK // width))  # rows per chunk
+        target = np.empty(chunk, y_pred.dtype)
+        weight = np.empty(chunk, y_pred.dtype)
+        sums = np.empty(chunk, y_pred.dtype)
+        values = np.empty(chunk, y_pred.dtype)
+        acc = np.empty((3, lanes))
+        keys = np.empty(1 if wide else chunk * width, np.int64)
+        found = np.empty(chunk, np.int64)
+        flat_y, flat_p = y_true.reshape(-1), y_pred.reshape(-1)
+        predictions = np.empty(1 if wide else chunk * width)
+        total = 0.0
+        for part in range((rows + chunk - 1) // chunk):
+            start = part * chunk
+            n = min(chunk, rows - start)
+            if wide:
+                for r in range(n):
+                    count, y_sum, product, p_sum = stats(y_true[start + r], y_pred[start + r],
+                                                         lanes, acc)
+                    if count != 1 or not abs(y_sum) <= largest:
+                        return 0.0, False  # not one-hot (or an infinite target)
+                    target[r] = product / y_sum
+                    weight[r] = y_sum
+                    sums[r] = p_sum  # rounded to the dtype
+            else:  # each row's nonzero target, and its row sum
+                y_block = flat_y[start * width : (start + n) * width]
+                p_block = flat_p[start * width : (start + n) * width]
+                if hot_keys(y_block, keys) != n:
+                    return 0.0, False
+                for j in range(n * width):
+                    predictions[j] = p_block[j]
+                for r in range(n):
+                    row = predictions[r * width : (r + 1) * width]
+                    p_sum, key = 0.0, 0
+                    for k in range(width):
+                        p_sum += row[k]
+                        key += keys[r * width + k]
+                    sums[r] = p_sum  # rounded to the dtype
+                    found[r] = key - r * width
+                for r in range(n):
+                    position = found[r]
+                    if not (0 <= position < width and y_block[r * width + position] != 0):
+                        return 0.0, False  # a row without a nonzero target
+                    target[r] = p_block[r * width + position]
+                    weight[r] = y_block[r * width + position]
+            for r in range(n):
+                size = abs(sums[r])
+                if not smallest <= size <= largest:
+                    return 0.0, False
+            for r in range(n):
+                ratio = target[r] / sums[r]
+                ratio = low if ratio < low else ratio  # (never NaN here)
+                ratio = high if ratio > high else ratio
+                values[r] = -(weight[r] * log(ratio))
+            if out.size == rows:
+                out[start : start + n] = values[:n]
+            total += lane_sum(values, n)
+        return total, True
+
+    return compile(kernel)
+
+
+# --------------------------------------------------------------------------
+# Sparse categorical cross-entropy from probabilities: log(sum_k clip(p_k) / clip(p_y)).
+
+
+def _sparse_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
+    """The fused sparse kernel on probabilities: the clipped row sum over the clipped target.
+
+    The rows the numpy kernel takes this way (clipped sums in [1/2, 2], rows
+    of at most `crossentropy_kernels._NEAR_ONE_WIDTH` classes, see there);
+    a block with any other row is declined. The log is taken in float64.
+    """
+    kind = np.dtype(dtype).type
+    log = float64_log()
+    lane_sum = float64_sum()
+
+    def wide_sum(p: np.ndarray, low: Any, high: Any, lanes: int, acc: np.ndarray) -> float:
+        width = p.size
+        packed = width // lanes
+        acc[:] = 0.0
+        for c in range(packed):
+            part = p[c * lanes : (c + 1) * lanes]
+            for k in range(lanes):
+                v = part[k]
+                v = low if v < low else v  # np.clip: NaN stays NaN
+                acc[k] += np.float64(high if v > high else v)
+        total = lane_sum(acc, lanes)
+        for j in range(packed * lanes, width):
+            v = p[j]
+            v = low if v < low else v
+            total += np.float64(high if v > high else v)
+        return total
+
+    clipped_sum = compile(wide_sum, inline=True)
+
+    def kernel(labels: np.ndarray, y_pred: np.ndarray, constants: np.ndarray,
+               out: np.ndarray) -> tuple[float, bool]:
+        rows, width = y_pred.shape
+        lanes, low, high = int(constants[0]), constants[1], constants[2]
+        wide = width >= 2 * lanes
+        chunk = max(1, min(_CHUNK_ROWS, _CHUNK // width))  # rows per chunk
+        ratio = np.empty(chunk)
+        values = np.empty(chunk, y_pred.dtype)
+        acc = np.empty(lanes)
+        clipped = np.empty(1 if wide else chunk * width)
+        flat = y_pred.reshape(-1)
+        total = 0.0
+        for part in range((rows + chunk - 1) // chunk):
+            start = part * chunk
+            n = min(chunk, rows - start)
+            if wide:
+                for r in range(n):
+                    p = flat[(start + r) * width : (start + r + 1) * width]
+                    ratio[r] = clipped_sum(p, low, high, lanes, acc)
+                    v = p[labels[start + r]]
+                    v = low if v < low else v
+                    target = np.float64(high if v > high else v)
+                    if not 0.5 <= ratio[r] <= 2.0:
+                        return 0.0, False  # TensorFlow's own formula: the numpy kernel's
+                    ratio[r] /= target
+            else:  # clipped in one vectorised map, then summed row by row
+                block = flat[start * width : (start + n) * width]
+                for j in range(n * width):
+                    v = block[j]
+                    v = low if v < low else v  # np.clip: NaN stays NaN
+                    clipped[j] = high if v > high else v
+                for r in range(n):
+                    row = clipped[r * width : (r + 1) * width]
+                    p_sum = 0.0
+                    for k in range(width):
+                        p_sum += row[k]
+                    if not 0.5 <= p_sum <= 2.0:
+                        return 0.0, False
+                    ratio[r] = p_sum / row[labels[start + r]]
+            for r in range(n):
+                values[r] = kind(log(ratio[r]))
+            if out.size == rows:
+                out[start : start + n] = values[:n]
+            total += lane_sum(values, n)
+        return total, True
+
+    return compile(kernel)
+
+
+def fused_sparse_probabilities(near_one_width: int) -> JobFused:
+    """Sparse cross-entropy on probabilities, for rows of at most `near_one_width` classes."""
+    def options(job: Any) -> tuple[float, ...] | None:
+        return None if job.width > near_one_width else (_LANES, job.low, job.high)
+
+    return JobFused(_sparse_probabilities, options)
+
+
+# --------------------------------------------------------------------------
+# Two classes: TensorFlow's max shift leaves the logits 0 and -|d|, d = z1 - z0
+# (see `crossentropy_kernels._two_class_logits`): maps over the rows.
+
+
+def _softplus_gap(dtype: np.dtype) -> Callable[..., Any]:
+    """Compiled (L, max(d, 0), max(-d, 0)) of a row's logits, L = log1p(exp(-|d|)), d = z1 - z0."""
+    exp, log1p = fast_exp(dtype), log1p_unit(dtype)
+    zero = np.dtype(dtype).type(0)
+
+    def gap(z0: Any, z1: Any) -> tuple[Any, Any, Any]:
+        d = z1 - z0
+        magnitude = d if d >= zero else -d
+        # (a NaN d gives zeros here, and a NaN L)
+        return log1p(exp(-magnitude)), (d if d > zero else zero), (-d if d < zero else zero)
+
+    return compile(gap, inline=True)
+
+
+def _two_class_sparse_logits(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
+    """K = 2 from logits and labels: class 0 costs L + max(d, 0), class 1 L + max(-d, 0).
+
+    Blocks with a +inf logit (TensorFlow's inf - inf) are declined.
+    """
+    gap = _softplus_gap(dtype)
+    infinity = np.dtype(dtype).type(np.inf)
+    lane_sum = float64_sum()
+
+    def kernel(labels: np.ndarray, y_pred: np.ndarray, constants: np.ndarray,
+               out: np.ndarray) -> tuple[float, bool]:
+        rows = y_pred.shape[0]
+        values = out if out.size == rows else np.empty(rows, y_pred.dtype)
+        z = y_pred.reshape(-1)  # (flat indices: 2-d ones keep the loop from being vectorised)
+        infinite = False
+        for i in range(rows):
+            z0, z1 = z[2 * i], z[2 * i + 1]
+            infinite |= (z0 == infinity) | (z1 == infinity)
+            softplus, first, second = gap(z0, z1)
+            values[i] = softplus + (first if labels[i] == 0 else second)
+        if infinite:
+            return 0.0, False
+        return lane_sum(values, rows), True
+
+    return compile(kernel)
+
+
+def _two_class_logits(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
+    """K = 2 from logits and any targets (smoothed too): y0 (L + max(d, 0)) + y1 (L + max(-d, 0))."""
+    gap = _softplus_gap(dtype)
+    infinity = np.dtype(dtype).type(np.inf)
+    lane_sum = float64_sum()
+
+    def kernel(y_true: np.ndarray, y_pred: np.ndarray, constants: np.ndarray,
+               out: np.ndarray) -> tuple[float, bool]:
+        rows = y_pred.shape[0]
+        values = out if out.size == rows else np.empty(rows, y_pred.dtype)
+        scale, shift = constants[1], constants[2]  # y 1 + 0 = y without smoothing
+        y, z = y_true.reshape(-1), y_pred.reshape(-1)
+        infinite = False
+        for i in range(rows):
+            z0, z1 = z[2 * i], z[2 * i + 1]
+            infinite |= (z0 == infinity) | (z1 == infinity)
+            softplus, first, second = gap(z0, z1)
+            y0, y1 = y[2 * i] * scale + shift, y[2 * i + 1] * scale + shift
+            values[i] = (softplus + first) * y0 + (softplus + second) * y1
+        if infinite:
+            return 0.0, False
+        return lane_sum(values, rows), True
+
+    return compile(kernel)
+
+
+def _two_class_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
+    """K = 2 on probabilities: -(y0 log clip(p0 / s) + y1 log clip(p1 / s)), s = p0 + p1, in the dtype.
+
+    TensorFlow's own operations in its order (its log bit for bit); rows
+    whose sum is 0, inf, NaN or below sqrt(tiny) make the kernel decline.
+    """
+    kind = np.dtype(dtype).type
+    log = _logs(dtype)
+    lane_sum = float64_sum()
+    info = np.finfo(dtype)
+    zero, largest, smallest = kind(0), kind(info.max), kind(np.sqrt(info.tiny))
+
+    def kernel(y_true: np.ndarray, y_pred: np.ndarray, constants: np.ndarray,
+               out: np.ndarray) -> tuple[float, bool]:
+        rows = y_pred.shape[0]
+        values = out if out.size == rows else np.empty(rows, y_pred.dtype)
+        low, high, scale, shift = constants[1], constants[2], constants[3], constants[4]
+        y, p = y_true.reshape(-1), y_pred.reshape(-1)
+        unusable = False
+        for i in range(rows):
+            p0, p1 = p[2 * i], p[2 * i + 1]
+            s = p0 + p1
+            size = s if s >= zero else -s
+            unusable |= not (smallest <= size <= largest)
+            r0, r1 = p0 / s, p1 / s
+            r0 = low if r0 < low else r0
+            r0 = high if r0 > high else r0
+            r1 = low if r1 < low else r1
+            r1 = high if r1 > high else r1
+            y0, y1 = y[2 * i] * scale + shift, y[2 * i + 1] * scale + shift
+            values[i] = -(log(r0) * y0 + log(r1) * y1)
+        if unusable:
+            return 0.0, False
+        return lane_sum(values, rows), True
+
+    return compile(kernel)
+
+
+#: Categorical cross-entropy (one-hot targets), by `from_logits`.
+FUSED_CATEGORICAL = {False: JobFused(_onehot_probabilities, _clipped),
+                     True: JobFused(_onehot_logits,
+                                    lambda job: None if job.label_smoothing else (_LANES,))}
+#: Sparse categorical cross-entropy from logits (probabilities: `fused_sparse_probabilities`).
+FUSED_SPARSE = JobFused(_sparse_logits, lambda job: (_LANES,))
+#: Two-class categorical cross-entropy (any targets, label smoothing too), by `from_logits`.
+FUSED_TWO_CLASS_CATEGORICAL = {
+    False: JobFused(_two_class_probabilities,
+                    lambda job: (_LANES, job.low, job.high, *_categorical_smoothing(job))),
+    True: JobFused(_two_class_logits, lambda job: (_LANES, *_categorical_smoothing(job))),
+}
+#: Two-class sparse categorical cross-entropy from logits.
+FUSED_TWO_CLASS_SPARSE = JobFused(_two_class_sparse_logits, lambda job: (_LANES,))
+
+
+# --------------------------------------------------------------------------
+# Focal losses and the generalized cross-entropy (families/focal.py): the
+# same passes, with the focal factor (1 - p_t)**gamma or the power p**q.
+
+
+def _power(dtype: np.dtype, square: bool) -> Callable[[Any, Any], Any]:
+    """Compiled b**e as np.power takes it: b * b for e = 2 (`square`, numpy's own shortcut);
+    otherwise exp(e log b) in float64, rounded (0**e = 0, b**0 = 1)."""
+    kind = np.dtype(dtype).type
+    zero, one = kind(0), kind(1)
+    if square:
+        def power(b: Any, exponent: Any) -> Any:
+            return b * b
+    else:
+        exp64, log64 = fast_exp(np.dtype(np.float64)), float64_log()
+
+        def power(b: Any, exponent: Any) -> Any:
+            value = kind(exp64(np.float64(exponent) * log64(np.float64(b))))
+            value = zero if b == zero else value
+            return one if exponent == zero else value
+    return compile(power, inline=True)
+
+
+def _binary_focal_term(from_logits: bool, square: bool) -> Callable[[np.dtype], Callable[..., Any]]:
+    """Keras' binary focal term on TensorFlow, for `_elementwise`.
+
+    Options: clip bounds, smoothing's scale and shift (`_binary_smoothing`),
+    gamma, the class weights alpha and 1 - alpha, and whether to weigh. From
+    logits, p is TensorFlow's sigmoid e / (1 + e) (1 for a huge e) and the
+    cross-entropy its logits formula; from probabilities, both clipped logs.
+    """
+    def term_of(dtype: np.dtype) -> Callable[..., Any]:
+        log, exp, log1p = _logs(dtype), fast_exp(dtype), log1p_unit(dtype)
+        power = _power(dtype, square)
+        kind = np.dtype(dtype).type
+        zero, one = kind(0), kind(1)
+
+        def term(y: Any, p: Any, options: tuple[Any, ...]) -> Any:
+            low, high, scale, shift, gamma, alpha, beta, weighted = options
+            y = y * scale + shift  # label smoothing (y 1 + 0 = y without)
+            if from_logits:
+                e = exp(p)
+                probability = e / (one + e)
+                relu = p if (p >= zero or p != p) else zero
+                magnitude = p if p >= zero else -p
+                cross_entropy = (relu - p * y) + log1p(exp(-magnitude))
+            else:
+                probability = p
+                clipped = low if p < low else p
+                clipped = high if clipped > high else clipped
+                cross_entropy = y * -log(clipped) + (one - y) * -log(one - clipped)
+            p_t = y * probability + (one - y) * (one - probability)
+            focal = power(one - p_t, gamma) * cross_entropy
+            balanced = (y * alpha + (one - y) * beta) * focal
+            return focal if weighted == zero else balanced
+
+        return term
+
+    return term_of
+
+
+_BINARY_FOCAL = {(logits, square): Fused(_elementwise(_binary_focal_term(logits, square)))
+                 for logits in (False, True) for square in (False, True)}
+
+
+def fused_binary_focal(dtype: np.dtype, *, from_logits: bool, gamma: float, alpha: float,
+                       apply_class_balancing: bool, label_smoothing: float,
+                       epsilon: float) -> Fused:
+    """Binary focal cross-entropy on TensorFlow, with these options, for `dtype` jobs."""
+    kind = np.dtype(dtype).type
+    low, high = Backend.clip_bounds(epsilon, dtype)
+    shift = float(flush_subnormals(np.asarray(kind(0.5 * label_smoothing)))[()])
+    return _BINARY_FOCAL[from_logits, gamma == 2].using(*_options(
+        low, high, kind(1.0 - label_smoothing), shift, gamma, kind(alpha), kind(1 - alpha),
+        float(apply_class_balancing)))
+
+
+def _categorical_focal(from_logits: bool, square: bool,
+                       ) -> Callable[[np.dtype], Callable[..., tuple[float, bool]]]:
+    """Keras' categorical focal loss on TensorFlow for one-hot targets: its one nonzero term.
+
+    (alpha (1 - o_c)**gamma) (-y_c log o_c), o_c = clip(p_c / sum_k p_k), p
+    TensorFlow's softmax e_k (1 / sum_k e_k) from logits (e = exp(z - max)).
+    Rows that are not one-hot, or whose sum `_onehot_probabilities` would
+    refuse, make the kernel decline the block.
+    """
+    def make(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
+        kind = np.dtype(dtype).type
+        log, exp, row_exp = _logs(dtype), fast_exp(dtype), _row_exp(dtype)
+        power = _power(dtype, square)
+        row_max, summed, hot_keys = _row_max(), lanes_sum(), _hot_keys()
+        target_of = _target_logits(True)
+        lane_sum = float64_sum()
+        info = np.finfo(dtype)
+        one, largest, smallest = kind(1), kind(info.max), kind(np.sqrt(info.tiny))
+
+        def kernel(y_true: np.ndarray, y_pred: np.ndarray, constants: np.ndarray,
+                   out: np.ndarray) -> tuple[float, bool]:
+            rows, width = y_pred.shape
+            lanes, low, high = int(constants[0]), constants[1], constants[2]
+            gamma, alpha = constants[3], constants[4]
+            wide = width >= 2 * lanes
+            acc = np.empty((2, lanes))
+            maxima = np.empty(lanes, y_pred.dtype)
+            terms = np.empty(width, y_pred.dtype)
+            keys = np.empty(width, np.int64)
+            values = out if out.size == rows else np.empty(rows, y_pred.dtype)
+            for i in range(rows):
+                z = y_pred[i]
+                if wide:
+                    found_weight, found_value = target_of(y_true, i, z, lanes, acc)
+                    if found_weight != found_weight:
+                        return 0.0, False  # not one-hot
+                    weight, value = kind(found_weight), kind(found_value)
+                else:
+                    y = y_true[i]
+                    if hot_keys(y, keys) != 1:
+                        return 0.0, False
+                    position = 0
+                    for k in range(width):
+                        position += keys[k]
+                    if y[position] == 0:
+                        return 0.0, False
+                    weight, value = y[position], z[position]
+                if from_logits:  # TensorFlow's softmax, then Keras' rescaling
+                    best = row_max(z, lanes, maxima) if wide else z[0]
+                    if not wide:
+                        for k in range(1, width):
+                            best = z[k] if z[k] > best else best
+                    row_exp(z, best, terms)
+                    inverse = one / kind(summed(terms, lanes, acc[0]))
+                    for k in range(width):
+                        terms[k] = terms[k] * inverse
+                    value = exp(value - best) * inverse
+                    total = kind(summed(terms, lanes, acc[0]))
+                else:
+                    total = kind(summed(z, lanes, acc[0]))
+                    size = abs(total)
+                    if not smallest <= size <= largest:
+                        return 0.0, False
+                output = value / total
+                output = low if output < low else output
+                output = high if output > high else output
+                cross_entropy = -weight * log(output)
+                values[i] = (power(one - output, gamma) * alpha) * cross_entropy
+            return lane_sum(values, rows), True
+
+        return compile(kernel)
+
+    return make
+
+
+_CATEGORICAL_FOCAL = {(logits, square): Fused(_categorical_focal(logits, square))
+                      for logits in (False, True) for square in (False, True)}
+
+
+def fused_categorical_focal(dtype: np.dtype, *, from_logits: bool, gamma: float, alpha: float,
+                            label_smoothing: float, epsilon: float) -> Fused | None:
+    """Categorical focal cross-entropy on TensorFlow for one-hot targets (None with smoothing)."""
+    if label_smoothing:
+        return None  # every target nonzero: the numpy kernel's
+    low, high = Backend.clip_bounds(epsilon, dtype)
+    return _CATEGORICAL_FOCAL[from_logits, gamma == 2].using(
+        _LANES, low, high, gamma, np.dtype(dtype).type(alpha))
+
+
+def _generalized(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
+    """Keras' generalized cross-entropy (1 - p**q) / q, p the label's probability.
+
+    TensorFlow reads a subnormal p as 0. Its p is sum_k p_k one_hot_k, NaN
+    where another class is inf or NaN: blocks with a non-finite prediction
+    are declined.
+    """
+    kind = np.dtype(dtype).type
+    power = _power(dtype, False)
+    summed = lanes_sum()
+    zero, one, tiny = kind(0), kind(1), kind(np.finfo(dtype).tiny)
+
+    def kernel(labels: np.ndarray, y_pred: np.ndarray, constants: np.ndarray,
+               out: np.ndarray) -> tuple[float, bool]:
+        rows, width = y_pred.shape
+        lanes, q = int(constants[0]), constants[1]
+        flat = y_pred.reshape(-1)
+        infinite = False
+        for j in range(flat.size):
+            infinite |= not abs(flat[j]) < np.inf
+        if infinite:
+            return 0.0, False
+        values = out if out.size == rows else np.empty(rows, y_pred.dtype)
+        for i in range(rows):
+            p = flat[i * width + int(labels[i])]
+            p = zero if p < tiny else p
+            values[i] = (one - power(p, q)) / q
+        return summed(values, lanes, np.empty(lanes)), True
+
+    return compile(kernel)
+
+
+_GENERALIZED = Fused(_generalized)
+
+
+def fused_generalized(q: float) -> Fused:
+    """The generalized cross-entropy with this q, on TensorFlow."""
+    return _GENERALIZED.using(_LANES, q)
