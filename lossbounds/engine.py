@@ -317,7 +317,8 @@ class LabelReader(Protocol):
         ...
 
 
-def _evaluate(job: Job, start: int, stop: int, ws: Workspace, *, values_needed: bool = True):
+def _evaluate(job: Job, start: int, stop: int, ws: Workspace, *, values_needed: bool = True,
+              fused: bool = True):
     """Per-sample losses of rows start:stop, their ``ignore_class`` mask (or None), and their sum.
 
     Without `values_needed` (a sum of unweighted losses) the fused kernel, if
@@ -333,7 +334,7 @@ def _evaluate(job: Job, start: int, stop: int, ws: Workspace, *, values_needed: 
     # TensorFlow's log takes the tensor's last size % 8 elements one by one: the
     # block holding them takes the numpy kernel, which models that (see `rows_job`).
     packet_tail = job.packet > 1 and stop * job.width > job.scalar_log_from
-    if job.fused is not None and not packet_tail:
+    if fused and job.fused is not None and not packet_tail:
         store = values_needed or valid is not None
         out = (ws.output if ws.output is not None else ws.array("fused", (stop - start,))) \
             if store else ws.array("fused", (0,))
@@ -365,7 +366,9 @@ def per_sample(job: Job) -> tuple[np.ndarray, np.ndarray | None]:
 
     def work(start: int, stop: int, ws: Workspace) -> None:
         ws.output = values[start:stop]
-        block, valid, _ = _evaluate(job, start, stop, ws)
+        # The per-sample functions keep the numpy kernels, whose values are Keras' to the
+        # bit on the documented examples; the fused ones may differ there by an ulp.
+        block, valid, _ = _evaluate(job, start, stop, ws, fused=False)
         if not np.may_share_memory(block, ws.output):  # else computed in place
             ws.output[:] = block
         if mask is not None:

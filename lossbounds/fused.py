@@ -3,8 +3,10 @@ r"""The optional fused accelerator: numba kernels that read each input once.
 A reduced loss computed with numpy makes several passes over each block
 (subtract, square, sum, ...). A *fused* kernel computes a block's per-sample
 losses and their sum in one compiled loop, with no temporaries. Such kernels
-exist when numba is installed (``pip install lossbounds[fast]``) and are then
-used automatically; without numba nothing changes.
+exist when numba is installed (``python -m pip install ".[fast]"`` from the
+source folder) and are then used automatically by reduced losses (the
+per-sample functions keep numpy's kernels, which give the documented values
+to the bit); without numba nothing changes.
 
 Each loss that has one declares it next to its numpy kernel (a `Fused` in the
 loss's family module); `lossbounds.engine` chooses between the two for every
@@ -55,7 +57,7 @@ def available() -> bool:
 
 
 def accelerator_enabled() -> bool:
-    """Whether `loss` and the per-sample functions use the fused kernels now.
+    """Whether reduced losses (`loss`, `LossMeter`) use the fused kernels now.
 
     True when numba is installed, unless switched off by `set_accelerator`
     or the environment variable ``LOSSBOUNDS_ACCELERATOR=off``.

@@ -4,6 +4,7 @@ The numpy kernels are checked against live Keras everywhere else (and the
 backend runs repeat that with the accelerator off: tests/test_backends.py);
 here every loss of the table, in each of its options, dtypes float32 and
 float64, with exact edge values mixed in, gives the same per-sample values
+(the per-sample functions keep the numpy kernels, so these must be equal)
 and reduced losses with the accelerator on as off, to the Keras contract.
 """
 

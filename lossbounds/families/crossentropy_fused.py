@@ -179,7 +179,8 @@ def fast_exp(dtype: np.dtype) -> Callable[[Any], Any]:
         return compile(_exp64, inline=True)
     from numba.extending import intrinsic
 
-    return compile(_exp32_of(intrinsic(_multiply_add)), inline=True)
+    fma: Any = intrinsic(_multiply_add)  # (numba's stubs type an intrinsic by its typer)
+    return compile(_exp32_of(fma), inline=True)
 
 
 @functools.cache
@@ -229,7 +230,8 @@ def log1p_unit(dtype: np.dtype) -> Callable[[Any], Any]:
         return compile(_log1p64_of(float64_log()), inline=True)
     from numba.extending import intrinsic
 
-    return compile(_log1p32_of(intrinsic(_multiply_add)), inline=True)
+    fma: Any = intrinsic(_multiply_add)
+    return compile(_log1p32_of(fma), inline=True)
 
 
 # --------------------------------------------------------------------------
