@@ -118,6 +118,14 @@ def _multiply_add(typing_context: Any, a: Any, b: Any, c: Any) -> Any:
     return a(a, b, c), lambda context, builder, signature, arguments: builder.fma(*arguments)
 
 
+@functools.cache
+def _fused_multiply_add() -> Any:
+    """`_multiply_add` as a numba intrinsic (numba is imported here, on first use)."""
+    from numba.extending import intrinsic
+
+    return intrinsic(_multiply_add)
+
+
 def _exp32_of(fma: Callable[[Any, Any, Any], Any]) -> Callable[[Any], Any]:
     def exp(x: Any) -> Any:
         low, high, log2e, rounding, ln2_high, ln2_low, p0, p1, p2, p3, p4, p5, one = _EXP32
@@ -177,10 +185,7 @@ def fast_exp(dtype: np.dtype) -> Callable[[Any], Any]:
     """
     if np.dtype(dtype) != np.float32:
         return compile(_exp64, inline=True)
-    from numba.extending import intrinsic
-
-    fma: Any = intrinsic(_multiply_add)  # (numba's stubs type an intrinsic by its typer)
-    return compile(_exp32_of(fma), inline=True)
+    return compile(_exp32_of(_fused_multiply_add()), inline=True)
 
 
 @functools.cache
@@ -228,10 +233,7 @@ def log1p_unit(dtype: np.dtype) -> Callable[[Any], Any]:
     """
     if np.dtype(dtype) != np.float32:
         return compile(_log1p64_of(float64_log()), inline=True)
-    from numba.extending import intrinsic
-
-    fma: Any = intrinsic(_multiply_add)
-    return compile(_log1p32_of(fma), inline=True)
+    return compile(_log1p32_of(_fused_multiply_add()), inline=True)
 
 
 # --------------------------------------------------------------------------
@@ -265,45 +267,38 @@ def _clipped(job: Any) -> tuple[float, ...] | None:
 
 @functools.cache
 def lanes_sum() -> Callable[..., float]:
-    """Compiled float64 sum of a 1-d array: `lanes` accumulators over slices, then its tail."""
+    """Compiled float64 sum of a 1-d array in `lanes` accumulators over slices."""
     lane_sum = float64_sum()
 
     def summed(values: np.ndarray, lanes: int, acc: np.ndarray) -> float:
         size = values.size
-        packed = size // lanes
         acc[:] = 0.0
-        for c in range(packed):
-            part = values[c * lanes : (c + 1) * lanes]
-            for k in range(lanes):
+        for c in range((size + lanes - 1) // lanes):  # (the tail in the same vectorised loop)
+            part = values[c * lanes : min((c + 1) * lanes, size)]
+            for k in range(part.size):
                 acc[k] += np.float64(part[k])
-        total = lane_sum(acc, lanes)
-        for j in range(packed * lanes, size):
-            total += np.float64(values[j])
-        return total
+        return lane_sum(acc, lanes)
 
     return compile(summed, inline=True)
 
 
 @functools.cache
 def _row_max() -> Callable[..., Any]:
-    """Compiled max of a row of at least `lanes` elements, NaN ignored (a NaN reaches the value
-    through its exp)."""
+    """Compiled max of a row of at least `lanes` elements in lanes, NaN ignored (a NaN reaches
+    the value through its exp)."""
     def row_max(row: np.ndarray, lanes: int, acc: np.ndarray) -> Any:
         width = row.size
-        packed = width // lanes
         first = row[:lanes]
         for k in range(lanes):
             acc[k] = first[k]
-        for c in range(1, packed):
-            part = row[c * lanes : (c + 1) * lanes]
-            for k in range(lanes):
+        for c in range(1, (width + lanes - 1) // lanes):
+            part = row[c * lanes : min((c + 1) * lanes, width)]
+            for k in range(part.size):
                 v, best = part[k], acc[k]
                 acc[k] = v if v > best else best
         best = acc[0]
         for k in range(1, lanes):
             best = acc[k] if acc[k] > best else best
-        for j in range(packed * lanes, width):
-            best = row[j] if row[j] > best else best
         return best
 
     return compile(row_max, inline=True)
@@ -510,21 +505,16 @@ def _target_logits(one_hot: bool) -> Callable[..., tuple[Any, Any]]:
         y = y_true[i]
         width = y.size
         count = 0
-        packed = width // lanes
         acc[:, :] = 0.0
-        for c in range(packed):
-            y_part = y[c * lanes : (c + 1) * lanes]
-            z_part = z[c * lanes : (c + 1) * lanes]
-            for k in range(lanes):
+        for c in range((width + lanes - 1) // lanes):
+            y_part = y[c * lanes : min((c + 1) * lanes, width)]
+            z_part = z[c * lanes : min((c + 1) * lanes, width)]
+            for k in range(y_part.size):
                 count += y_part[k] != 0
                 acc[0, k] += np.float64(y_part[k])
                 acc[1, k] += np.float64(y_part[k]) * np.float64(z_part[k])
         weight = lane_sum(acc[0], lanes)
         product = lane_sum(acc[1], lanes)
-        for k in range(packed * lanes, width):
-            count += y[k] != 0
-            weight += np.float64(y[k])
-            product += np.float64(y[k]) * np.float64(z[k])
         if count != 1 or not abs(weight) < np.inf:
             return np.nan, np.nan
         return weight, product / weight
@@ -672,28 +662,19 @@ def _onehot_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
     def wide_stats(y: np.ndarray, p: np.ndarray, lanes: int, acc: np.ndarray,
                    ) -> tuple[int, float, float, float]:
         width = y.size
-        packed = width // lanes
         acc[:, :] = 0.0
         count = 0
-        for c in range(packed):
-            y_part = y[c * lanes : (c + 1) * lanes]
-            p_part = p[c * lanes : (c + 1) * lanes]
-            for k in range(lanes):
+        for c in range((width + lanes - 1) // lanes):
+            y_part = y[c * lanes : min((c + 1) * lanes, width)]
+            p_part = p[c * lanes : min((c + 1) * lanes, width)]
+            for k in range(y_part.size):
                 target = np.float64(y_part[k])
                 prediction = np.float64(p_part[k])
                 count += target != 0
                 acc[0, k] += target
                 acc[1, k] += target * prediction
                 acc[2, k] += prediction
-        weight = lane_sum(acc[0], lanes)
-        product = lane_sum(acc[1], lanes)
-        total = lane_sum(acc[2], lanes)
-        for j in range(packed * lanes, width):
-            count += y[j] != 0
-            weight += np.float64(y[j])
-            product += np.float64(y[j]) * np.float64(p[j])
-            total += np.float64(p[j])
-        return count, weight, product, total
+        return count, lane_sum(acc[0], lanes), lane_sum(acc[1], lanes), lane_sum(acc[2], lanes)
 
     stats, hot_keys = compile(wide_stats, inline=True), _hot_keys()
 
@@ -780,20 +761,14 @@ def _sparse_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
 
     def wide_sum(p: np.ndarray, low: Any, high: Any, lanes: int, acc: np.ndarray) -> float:
         width = p.size
-        packed = width // lanes
         acc[:] = 0.0
-        for c in range(packed):
-            part = p[c * lanes : (c + 1) * lanes]
-            for k in range(lanes):
+        for c in range((width + lanes - 1) // lanes):
+            part = p[c * lanes : min((c + 1) * lanes, width)]
+            for k in range(part.size):
                 v = part[k]
                 v = low if v < low else v  # np.clip: NaN stays NaN
                 acc[k] += np.float64(high if v > high else v)
-        total = lane_sum(acc, lanes)
-        for j in range(packed * lanes, width):
-            v = p[j]
-            v = low if v < low else v
-            total += np.float64(high if v > high else v)
-        return total
+        return lane_sum(acc, lanes)
 
     clipped_sum = compile(wide_sum, inline=True)
 
@@ -926,6 +901,35 @@ def _two_class_logits(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
     return compile(kernel)
 
 
+def _two_class_sparse_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
+    """K = 2 on probabilities and labels: `_sparse_probabilities` as one map over the rows."""
+    kind = np.dtype(dtype).type
+    log = float64_log()
+    lane_sum = float64_sum()
+
+    def kernel(labels: np.ndarray, y_pred: np.ndarray, constants: np.ndarray,
+               out: np.ndarray) -> tuple[float, bool]:
+        rows = y_pred.shape[0]
+        values = out if out.size == rows else np.empty(rows, y_pred.dtype)
+        low, high = constants[1], constants[2]
+        p = y_pred.reshape(-1)
+        unusable = False
+        for i in range(rows):
+            c0, c1 = p[2 * i], p[2 * i + 1]
+            c0 = low if c0 < low else c0  # np.clip: NaN stays NaN
+            c0 = high if c0 > high else c0
+            c1 = low if c1 < low else c1
+            c1 = high if c1 > high else c1
+            total = np.float64(c0) + np.float64(c1)
+            unusable |= not 0.5 <= total <= 2.0
+            values[i] = kind(log(total / np.float64(c0 if labels[i] == 0 else c1)))
+        if unusable:
+            return 0.0, False  # TensorFlow's own formula: the numpy kernel's
+        return lane_sum(values, rows), True
+
+    return compile(kernel)
+
+
 def _two_class_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
     """K = 2 on probabilities: -(y0 log clip(p0 / s) + y1 log clip(p1 / s)), s = p0 + p1, in the dtype.
 
@@ -976,8 +980,9 @@ FUSED_TWO_CLASS_CATEGORICAL = {
                     lambda job: (_LANES, job.low, job.high, *_categorical_smoothing(job))),
     True: JobFused(_two_class_logits, lambda job: (_LANES, *_categorical_smoothing(job))),
 }
-#: Two-class sparse categorical cross-entropy from logits.
-FUSED_TWO_CLASS_SPARSE = JobFused(_two_class_sparse_logits, lambda job: (_LANES,))
+#: Two-class sparse categorical cross-entropy, by `from_logits`.
+FUSED_TWO_CLASS_SPARSE = {False: JobFused(_two_class_sparse_probabilities, _clipped),
+                          True: JobFused(_two_class_sparse_logits, lambda job: (_LANES,))}
 
 
 # --------------------------------------------------------------------------
@@ -1169,8 +1174,10 @@ def _generalized(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
         if infinite:
             return 0.0, False
         values = out if out.size == rows else np.empty(rows, y_pred.dtype)
+        for i in range(rows):  # the gather, then one vectorised map of the powers
+            values[i] = flat[i * width + int(labels[i])]
         for i in range(rows):
-            p = flat[i * width + int(labels[i])]
+            p = values[i]
             p = zero if p < tiny else p
             values[i] = (one - power(p, q)) / q
         return summed(values, lanes, np.empty(lanes)), True

@@ -607,9 +607,9 @@ _TWO_CLASS_CATEGORICAL = {False: Kernel(_two_class_probabilities, threads=True, 
                           True: Kernel(_two_class_logits, threads=True, elementwise=True,
                                        fused=FUSED_TWO_CLASS_CATEGORICAL[True])}
 _TWO_CLASS_SPARSE = {False: Kernel(_sparse_from_probabilities, threads=True, elementwise=True,
-                                   fused=_SPARSE[False].fused),
+                                   fused=FUSED_TWO_CLASS_SPARSE[False]),
                      True: Kernel(_two_class_logits, threads=True, elementwise=True,
-                                  fused=FUSED_TWO_CLASS_SPARSE)}
+                                  fused=FUSED_TWO_CLASS_SPARSE[True])}
 # ...and for rows wider than _WIDE, in column chunks (CCE on probabilities
 # needs no chunks: its one-hot kernel keeps no whole-row array).
 _WIDE_CATEGORICAL = {False: _CATEGORICAL[False],
