@@ -318,12 +318,14 @@ class LabelReader(Protocol):
 
 
 def _evaluate(job: Job, start: int, stop: int, ws: Workspace, *, values_needed: bool = True,
-              fused: bool = True):
+              accelerated: bool = True):
     """Per-sample losses of rows start:stop, their ``ignore_class`` mask (or None), and their sum.
 
-    Without `values_needed` (a sum of unweighted losses) the fused kernel, if
-    it runs, stores no values: the first item is then None and the third the
-    float64 sum of the losses (otherwise the third is None).
+    With `accelerated`, the job's fused kernel runs where it has one (and
+    accepts the block). Without `values_needed` (a sum of unweighted losses)
+    the fused kernel, if it runs, stores no values: the first item is then
+    None and the third the float64 sum of the losses (otherwise the third is
+    None).
     """
     ws.start = start
     y_pred = ws.block("y_pred", job.y_pred, start, stop)
@@ -334,7 +336,7 @@ def _evaluate(job: Job, start: int, stop: int, ws: Workspace, *, values_needed: 
     # TensorFlow's log takes the tensor's last size % 8 elements one by one: the
     # block holding them takes the numpy kernel, which models that (see `rows_job`).
     packet_tail = job.packet > 1 and stop * job.width > job.scalar_log_from
-    if fused and job.fused is not None and not packet_tail:
+    if accelerated and job.fused is not None and not packet_tail:
         store = values_needed or valid is not None
         out = (ws.output if ws.output is not None else ws.array("fused", (stop - start,))) \
             if store else ws.array("fused", (0,))
@@ -360,15 +362,20 @@ def run(job: Job, work: Callable[[int, int, Workspace], Any]) -> list[Any]:
         raise  # pragma: no cover - report raises
 
 
-def per_sample(job: Job) -> tuple[np.ndarray, np.ndarray | None]:
+def per_sample(job: Job, *, accelerated: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per-sample losses of the job and its ``ignore_class`` mask (None without one).
+
+    The per-sample functions keep the numpy kernels (`accelerated` False):
+    their values are Keras' to the bit on the documented examples, where a
+    fused kernel's may differ by an ulp (within the contract; reduced losses
+    use them).
+    """
     values = np.empty(job.n_rows, job.dtype)
     mask: np.ndarray | None = None if job.ignore_class is None else np.empty(job.n_rows, bool)
 
     def work(start: int, stop: int, ws: Workspace) -> None:
         ws.output = values[start:stop]
-        # The per-sample functions keep the numpy kernels, whose values are Keras' to the
-        # bit on the documented examples; the fused ones may differ there by an ulp.
-        block, valid, _ = _evaluate(job, start, stop, ws, fused=False)
+        block, valid, _ = _evaluate(job, start, stop, ws, accelerated=accelerated)
         if not np.may_share_memory(block, ws.output):  # else computed in place
             ws.output[:] = block
         if mask is not None:

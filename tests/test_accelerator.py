@@ -4,15 +4,19 @@ The numpy kernels are checked against live Keras everywhere else (and the
 backend runs repeat that with the accelerator off: tests/test_backends.py);
 here every loss of the table, in each of its options, dtypes float32 and
 float64, with exact edge values mixed in, gives the same per-sample values
-(the per-sample functions keep the numpy kernels, so these must be equal)
 and reduced losses with the accelerator on as off, to the Keras contract.
+The per-sample functions keep the numpy kernels (their documented values are
+Keras' to the bit), so `_both` makes them use the fused kernels, as `loss()`
+does, for the comparison.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -22,7 +26,7 @@ from hypothesis import strategies as st
 from loss_table import CASES, ROWS, as_logits, case_inputs, inputs
 
 import lossbounds
-from lossbounds import fused
+from lossbounds import engine, fused
 
 
 def test_numba_is_installed_with_the_test_extra():
@@ -74,11 +78,22 @@ def _with_edges(name, options, y_pred, rng):
 
 
 def _both(function, *args, **kwargs):
+    """`function`'s value with numpy's kernels, and with the fused ones (per-sample values too)."""
     with lossbounds.accelerator(False):
         numpy_value = function(*args, **kwargs)
-    with lossbounds.accelerator(True):
+    fused_per_sample = functools.partial(engine.per_sample, accelerated=True)
+    with lossbounds.accelerator(True), mock.patch.object(engine, "per_sample", fused_per_sample):
         fused_value = function(*args, **kwargs)
     return numpy_value, fused_value
+
+
+def test_per_sample_comparison_reaches_the_fused_kernels():
+    # Not identical: the fused kernel adds in float64 where numpy adds pairwise in float32
+    y = np.random.default_rng(0).random((2000, 300), np.float32)
+    p = np.random.default_rng(1).random((2000, 300), np.float32)
+    numpy_values, fused_values = _both(lossbounds.mean_squared_error, y, p)
+    assert not np.array_equal(numpy_values, fused_values)
+    assert_close(fused_values, numpy_values)
 
 
 @pytest.mark.parametrize(("name", "index"), CASES)
