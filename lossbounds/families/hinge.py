@@ -225,10 +225,10 @@ def _margin_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *, los
     return row_wise_plan(formula, y_true, y_pred, dtype, packet=8, fused=fused)
 
 
-def _margin_term(y: Any, p: Any, constants: np.ndarray) -> Any:
+def _margin_term(y: Any, p: Any, options: tuple[Any, ...]) -> Any:
     # (non-negative terms: a float64 sum is as good as TensorFlow's order)
-    convert, squared, two, one, zero = (constants[0], constants[1], constants[2], constants[3],
-                                        constants[4])
+    convert, squared, two, one, zero = (options[0], options[1], options[2], options[3],
+                                        options[4])
     label = y * two - one if convert != zero else y
     shortfall = one - label * p
     shortfall = zero if shortfall < zero else shortfall  # np.maximum: NaN stays NaN

@@ -179,8 +179,8 @@ def _poisson_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
 
 def _poisson_term(dtype: np.dtype) -> Any:
     log = tensorflow_log(dtype)
-    def term(y: Any, p: Any, constants: np.ndarray) -> Any:
-        return p - y * log(p + constants[0])
+    def term(y: Any, p: Any, options: tuple[Any, ...]) -> Any:
+        return p - y * log(p + options[0])
     return term
 
 
@@ -462,8 +462,8 @@ def _kld_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
 
 def _kld_term(dtype: np.dtype) -> Any:
     log = tensorflow_log(dtype)
-    def term(y: Any, p: Any, constants: np.ndarray) -> Any:
-        low, high = constants[0], constants[1]
+    def term(y: Any, p: Any, options: tuple[Any, ...]) -> Any:
+        low, high = options[0], options[1]
         # tf.clip_by_value is minimum-then-maximum: NaN stays NaN
         y = high if y > high else y
         y = low if y < low else y

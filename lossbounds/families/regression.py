@@ -99,7 +99,7 @@ def _squared_error(y_true: np.ndarray, y_pred: np.ndarray, ws: Workspace) -> np.
 
 #: MSE's three passes (subtract, square, sum) still gain ~1.3x from a second
 #: thread on top of the memory traffic.
-def _squared_term(y: Any, p: Any, constants: np.ndarray) -> Any:
+def _squared_term(y: Any, p: Any, options: tuple[Any, ...]) -> Any:
     difference = y - p
     return difference * difference
 
@@ -556,7 +556,7 @@ def _mae_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
     return row_wise_plan(formula, y_true, y_pred, dtype, fused=_MAE_FUSED)
 
 
-def _absolute_term(y: Any, p: Any, constants: np.ndarray) -> Any:
+def _absolute_term(y: Any, p: Any, options: tuple[Any, ...]) -> Any:
     return np.abs(y - p)
 
 
@@ -714,8 +714,8 @@ def _mape_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
                          fused=_MAPE_FUSED.using(_PERCENT, float(eps)))
 
 
-def _percentage_ratio(y: Any, p: Any, constants: np.ndarray) -> Any:
-    size, epsilon = np.abs(y), constants[1]
+def _percentage_ratio(y: Any, p: Any, options: tuple[Any, ...]) -> Any:
+    size, epsilon = np.abs(y), options[1]
     return np.abs((y - p) / (epsilon if size < epsilon else size))
 
 
@@ -978,8 +978,8 @@ def _msle_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
 
 def _squared_log_term(dtype: np.dtype) -> Any:
     log = tensorflow_log(dtype)
-    def term(y: Any, p: Any, constants: np.ndarray) -> Any:
-        epsilon, one = constants[0], constants[1]
+    def term(y: Any, p: Any, options: tuple[Any, ...]) -> Any:
+        epsilon, one = options[0], options[1]
         difference = log((epsilon if p < epsilon else p) + one) \
             - log((epsilon if y < epsilon else y) + one)
         return difference * difference
@@ -1222,8 +1222,8 @@ def _huber_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
                          fused=_HUBER_FUSED.using(float(d), float(half), linear_offset))
 
 
-def _huber_term(y: Any, p: Any, constants: np.ndarray) -> Any:
-    delta, half, linear_offset = constants[0], constants[1], constants[2]
+def _huber_term(y: Any, p: Any, options: tuple[Any, ...]) -> Any:
+    delta, half, linear_offset = options[0], options[1], options[2]
     error = p - y
     size = np.abs(error)
     if size <= delta:
@@ -1517,8 +1517,8 @@ def _log_cosh_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
 def _log_cosh_term(dtype: np.dtype) -> Any:
     exp, log1p = tensorflow_exp_log1p(dtype)
 
-    def term(y: Any, p: Any, constants: np.ndarray) -> Any:
-        minus_two, threshold, log2 = constants[0], constants[1], constants[2]
+    def term(y: Any, p: Any, options: tuple[Any, ...]) -> Any:
+        minus_two, threshold, log2 = options[0], options[1], options[2]
         x = p - y
         z = x * minus_two
         exponential = exp(z)
