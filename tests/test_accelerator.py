@@ -159,3 +159,16 @@ def test_non_finite_inputs(special):
         assert_close(fused_values, numpy_values, context=f"{name} {special}")
         numpy_loss, fused_loss = _both(lossbounds.loss, name, y, p)
         assert_close(fused_loss, np.asarray(numpy_loss), check_dtype=False, context=name)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("width", [8192, 8200, 24584, 32000, 65536, 8193])
+def test_categorical_hinge_long_rows_bit_for_bit(dtype, width):
+    # TensorFlow splits a row longer than 1024 packets in halves (tests/test_hinge.py); the
+    # fused sum walks the same tree. Soft labels: every product counts, so any other adding
+    # order would show in the bits. (8193 is not a multiple of a packet: declined, numpy's.)
+    rng = np.random.default_rng(width)
+    y = rng.uniform(-1, 1, (6, width)).astype(dtype)
+    p = rng.standard_normal((6, width)).astype(dtype)
+    numpy_values, fused_values = _both(lossbounds.categorical_hinge, y, p)
+    np.testing.assert_array_equal(fused_values, numpy_values)

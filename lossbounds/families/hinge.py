@@ -273,8 +273,10 @@ def _categorical_kernel(dtype: np.dtype) -> Any:
 
     The sum is subtracted from a max, where one ulp of it can exceed 1e-6 of
     the result: so it is added as `_leaf_sum` adds it, packets of `lanes`
-    in four accumulators, bit for bit. Rows longer than one leaf (where
-    Eigen splits on flat offsets) are declined.
+    in four accumulators, bit for bit. Rows longer than one leaf are split
+    as `_tree_sum` splits them, which depends on each row's flat offset: rows
+    of a multiple of `lanes` all start on a packet; other long rows are
+    declined.
     """
     lanes = _LANES[np.dtype(dtype)]
     leaf = _LEAF_PACKETS * lanes
@@ -312,11 +314,47 @@ def _categorical_kernel(dtype: np.dtype) -> Any:
 
     summed = compile(row_sum, inline=True)
 
+    def tree_sum(values: np.ndarray, count: int, accumulators: np.ndarray, zero: Any) -> Any:
+        """`_tree_sum` of a row whose flat offset is a multiple of `lanes`: its leaves in
+        order, each pair of halves added as the recursion adds them (a stack: no recursion in
+        compiled closures)."""
+        starts = np.empty(64, np.int64)  # the segments being split: start, count, halves done
+        counts = np.empty(64, np.int64)
+        done = np.empty(64, np.int64)
+        sums = np.empty(64, values.dtype)  # finished halves, innermost last
+        starts[0], counts[0], done[0] = 0, count, 0
+        top, found = 1, 0
+        while top > 0:
+            start, length = starts[top - 1], counts[top - 1]
+            if length <= leaf:
+                sums[found] = summed(values[start : start + length], length, accumulators, zero)
+                found += 1
+                top -= 1
+                continue
+            half = (length + 1) // 2  # `_tree_sum`'s split: half, rounded up to a packet
+            left = min((half + lanes - 1) // lanes * lanes, length)
+            if done[top - 1] == 0:
+                done[top - 1] = 1
+                starts[top], counts[top], done[top] = start, left, 0
+                top += 1
+            elif done[top - 1] == 1 and left < length:
+                done[top - 1] = 2
+                starts[top], counts[top], done[top] = start + left, length - left, 0
+                top += 1
+            else:  # left (and right) finished: left + right
+                if left < length:
+                    found -= 1
+                    sums[found - 1] = sums[found - 1] + sums[found]
+                top -= 1
+        return sums[0]
+
+    tree = compile(tree_sum, inline=True)
+
     def kernel(labels: np.ndarray, scores: np.ndarray, constants: np.ndarray,
                out: np.ndarray) -> tuple[float, bool]:
         rows, width = scores.shape
-        if width > leaf:
-            return 0.0, False
+        if width > leaf and width % lanes:
+            return 0.0, False  # Eigen splits each row where its flat offset puts a packet
         one, zero = constants[0], constants[1]
         products = np.empty(width, scores.dtype)
         accumulators = np.zeros((_UNROLL + 1, lanes), scores.dtype)
@@ -328,7 +366,8 @@ def _categorical_kernel(dtype: np.dtype) -> Any:
                 other = (one - labels[i, j]) * scores[i, j]
                 # np.max: NaN wins
                 negative = other if (other > negative or other != other) else negative
-            positive = summed(products, width, accumulators, zero)
+            positive = (summed(products, width, accumulators, zero) if width <= leaf
+                        else tree(products, width, accumulators, zero))
             margin = negative - positive + one
             values[i] = zero if margin < zero else margin  # np.maximum: NaN stays NaN
         return lane_sum(values, rows), True
