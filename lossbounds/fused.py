@@ -16,6 +16,12 @@ adding in float64 where numpy adds pairwise in the dtype. A kernel may also
 decline a block (an input outside the range its shortcuts cover); the engine
 then runs the numpy kernel on that block.
 
+numba compiles each kernel the first time a process uses it, which takes
+one to four seconds, while numpy computes a small input in milliseconds: so
+inputs of fewer than `MIN_ELEMENTS` elements (about a million) always take
+numpy's kernels. ``LOSSBOUNDS_ACCELERATOR=always`` sends every input to the
+fused kernels (the test suite checks them this way on small inputs too).
+
 Switch it off for one process with the environment variable
 ``LOSSBOUNDS_ACCELERATOR=off``, or in Python::
 
@@ -40,12 +46,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Fused", "accelerator", "accelerator_enabled", "available", "compile", "elementwise_mean",
-           "float64_sum",
-           "set_accelerator", "tensorflow_exp_log1p", "tensorflow_log"]
+__all__ = ["MIN_ELEMENTS", "Fused", "accelerator", "accelerator_enabled", "available", "compile",
+           "elementwise_mean", "float64_sum", "set_accelerator", "tensorflow_exp_log1p",
+           "tensorflow_log"]
 
 #: Values of LOSSBOUNDS_ACCELERATOR that switch the accelerator off.
 _OFF = frozenset({"0", "off", "false", "no", "numpy"})
+MIN_ELEMENTS = 2**20
+"""Inputs of fewer elements take numpy's kernels (unless ``LOSSBOUNDS_ACCELERATOR=always``):
+compiling a kernel, once per process, takes seconds; numpy takes milliseconds there."""
 
 _state: dict[str, bool | None] = {"enabled": None}
 _lock = threading.Lock()
@@ -60,7 +69,8 @@ def accelerator_enabled() -> bool:
     """Whether reduced losses (`loss`, `LossMeter`) use the fused kernels now.
 
     True when numba is installed, unless switched off by `set_accelerator`
-    or the environment variable ``LOSSBOUNDS_ACCELERATOR=off``.
+    or the environment variable ``LOSSBOUNDS_ACCELERATOR=off``. (Inputs of
+    fewer than `MIN_ELEMENTS` elements take numpy's kernels either way.)
 
     Examples
     --------
@@ -73,6 +83,12 @@ def accelerator_enabled() -> bool:
     if chosen is None:
         chosen = os.environ.get("LOSSBOUNDS_ACCELERATOR", "").strip().lower() not in _OFF
     return bool(chosen) and available()
+
+
+def _smallest_input() -> int:
+    """The fewest elements an input needs to take the fused kernels (`MIN_ELEMENTS`)."""
+    always = os.environ.get("LOSSBOUNDS_ACCELERATOR", "").strip().lower() == "always"
+    return 0 if always else MIN_ELEMENTS
 
 
 def set_accelerator(enabled: bool) -> bool:
@@ -152,7 +168,8 @@ class Fused:
 
     def bind(self, job: Any) -> Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[float, bool]] | None:
         """The kernel for `job` (its dtype, width, these constants), or None: numpy's kernel runs."""
-        if job.dtype not in (np.float32, np.float64) or not accelerator_enabled():
+        if (job.dtype not in (np.float32, np.float64) or not accelerator_enabled()
+                or job.n_rows * job.width < _smallest_input()):
             return None
         kernel = self._kernels.get(job.dtype)
         if kernel is None:

@@ -20,6 +20,7 @@ from unittest import mock
 
 import numpy as np
 import pytest
+from accelerated import accelerator
 from compare import assert_close
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -79,10 +80,10 @@ def _with_edges(name, options, y_pred, rng):
 
 def _both(function, *args, **kwargs):
     """`function`'s value with numpy's kernels, and with the fused ones (per-sample values too)."""
-    with lossbounds.accelerator(False):
+    with accelerator(False):
         numpy_value = function(*args, **kwargs)
     fused_per_sample = functools.partial(engine.per_sample, accelerated=True)
-    with lossbounds.accelerator(True), mock.patch.object(engine, "per_sample", fused_per_sample):
+    with accelerator(True), mock.patch.object(engine, "per_sample", fused_per_sample):
         fused_value = function(*args, **kwargs)
     return numpy_value, fused_value
 
@@ -172,3 +173,18 @@ def test_categorical_hinge_long_rows_bit_for_bit(dtype, width):
     p = rng.standard_normal((6, width)).astype(dtype)
     numpy_values, fused_values = _both(lossbounds.categorical_hinge, y, p)
     np.testing.assert_array_equal(fused_values, numpy_values)
+
+
+def test_small_inputs_take_numpy_and_do_not_compile():
+    # Compiling costs seconds once per process; numpy takes milliseconds below MIN_ELEMENTS
+    code = ("import sys, numpy as np, lossbounds\n"
+            "lossbounds.loss('mse', np.zeros((1000, 3)), np.ones((1000, 3)))\n"
+            "print('numba' in sys.modules)")
+    env = dict(os.environ, LOSSBOUNDS_ACCELERATOR="on")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "False"
+    env["LOSSBOUNDS_ACCELERATOR"] = "always"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "True"

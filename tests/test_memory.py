@@ -12,6 +12,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from accelerated import accelerator
 
 import lossbounds
 
@@ -106,7 +107,7 @@ def _logits(shape):
 @pytest.mark.parametrize("accelerated", [True, False])
 def test_a_reduced_loss_streams(case, accelerated):
     name, y_true, y_pred, options = CASES[case]()
-    with lossbounds.accelerator(accelerated):
+    with accelerator(accelerated):
         # numba compiles a kernel on its first call (Python objects tracemalloc would count)
         few = {key: value[:10] if key == "sample_weight" and np.ndim(value) else value
                for key, value in options.items()}
@@ -200,7 +201,7 @@ BATCH_WIDE_CASES = {
 @pytest.mark.parametrize("case", list(BATCH_WIDE_CASES))
 def test_a_batch_wide_loss_streams(case, accelerated):
     name, y_true, y_pred, options = BATCH_WIDE_CASES[case]()
-    with lossbounds.accelerator(accelerated):
+    with accelerator(accelerated):
         lossbounds.loss(name, y_true[:10], y_pred[:10], **options)  # compiled outside the count
         tracemalloc.start()
         try:
