@@ -397,6 +397,9 @@ def test_weights_that_enlarge_the_losses_are_materialised():
 
 
 def peak_mib(call):
+    """tracemalloc peak of a call, after a first call (numba compiles a fused kernel on its
+    first use: Python objects that are not the loss's memory)."""
+    call()
     tracemalloc.start()
     try:
         call()
