@@ -5,8 +5,9 @@ kernel in `crossentropy_kernels` (or `focal`) computes, reading each input
 once (see `lossbounds.fused`): Keras' formula where a shortcut gives its
 value (one-hot targets, a softmax sum, the renormalised sparse sum), and
 otherwise it declines the block, which the numpy kernel then takes. Sums are
-added in float64 and each value is rounded to the dtype as TensorFlow rounds
-it, so a value differs from TensorFlow's by the rounding of TensorFlow's own
+added in float64 (sums of exps a few terms at a time in the dtype first, as
+accurate as numpy's pairwise sums: see below) and each value is rounded to
+the dtype as TensorFlow rounds it, so a value differs from TensorFlow's by the rounding of TensorFlow's own
 float32 sums, exps and logs at most (its logs, where a log of a probability
 is the value, are TensorFlow's own, bit for bit).
 
@@ -17,6 +18,10 @@ vectorise:
 
 - maps: each element's exp or log (compiled here without libm, which no
   loop vectorises) into a small buffer of the dtype, then summed;
+- sums of terms already in cache (exps) first add eight terms pairwise in
+  the dtype (`_tree_add`, wide rows: within a few ulp, as numpy's pairwise
+  sums are), then in float64; narrow rows' sums are doubling windows in the
+  dtype, vector maps over a chunk of rows (`_row_sums`, as accurate);
 - sums into ``lanes`` float64 accumulators, ``acc[k] += part[k]`` for each
   slice ``part`` of ``lanes`` elements, each accumulator adding its own
   elements in order. ``lanes`` is read from the constants at run time: a
@@ -283,6 +288,130 @@ def lanes_sum() -> Callable[..., float]:
 
 
 @functools.cache
+def _tree_add() -> Callable[..., None]:
+    r"""Compiled: add a buffer's elements into the float64 lanes ``acc``, eight at a time in the dtype.
+
+    The buffer is cut into eight segments of ``m`` elements (m a multiple of
+    8); ``tree[k]`` is the pairwise sum ((b0 + b1) + (b2 + b3)) + ((b4 + b5)
+    + (b6 + b7)) of the segments' k-th elements, in the dtype (one vectorised
+    map over eight streams: the buffer is in cache, where eight streams cost
+    nothing, unlike a row read from memory), and ``tree`` and the last
+    elements are then added to ``acc`` in lanes, in float64: eight times
+    fewer float64 conversions and adds than adding every element in lanes
+    (a wide row's sum of exps in half the time). A row read from memory is
+    better summed as it streams in (`lanes_sum`): eight streams of a short
+    row defeat the prefetcher, and a buffer filled first leaves memory idle
+    while the tree is added.
+
+    Error: a sum of 8 terms added pairwise in depth 3 is within
+    ``3 u sum_j |b_j|`` of exact (u = 2**-24 in float32, each of the three
+    levels adds at most one rounding of relative size u to the terms below
+    it), and the float64 lanes add ``(m / lanes + 8) 2**-53`` relative more;
+    so the whole sum is within ``(3 u + 2**-40) sum_j |b_j|``. numpy's
+    pairwise float32 sum (leaves of 128 in 8 accumulators of 16 serial
+    terms, then leaves in pairs) is within about ``(18 + log2(n / 128)) u
+    sum_j |b_j|``: this one is tighter, for positive terms (probabilities,
+    exponentials) a relative error below 1.8e-7 at worst, 1e-8 typically.
+    """
+    def tree_add(values: np.ndarray, lanes: int, acc: np.ndarray, tree: np.ndarray) -> None:
+        size = values.size
+        m = (size // 8) & -8  # (a multiple of the vector width: no scalar remainder)
+        b0, b1, b2, b3 = values[:m], values[m : 2 * m], values[2 * m : 3 * m], values[3 * m : 4 * m]
+        b4, b5 = values[4 * m : 5 * m], values[5 * m : 6 * m]
+        b6, b7 = values[6 * m : 7 * m], values[7 * m : 8 * m]
+        for k in range(m):
+            tree[k] = ((b0[k] + b1[k]) + (b2[k] + b3[k])) + ((b4[k] + b5[k]) + (b6[k] + b7[k]))
+        pairs = tree[:m]
+        for c in range((m + lanes - 1) // lanes):
+            part = pairs[c * lanes : min((c + 1) * lanes, m)]
+            for k in range(part.size):
+                acc[k] += np.float64(part[k])
+        rest = values[8 * m :]
+        left = rest.size
+        for c in range((left + lanes - 1) // lanes):
+            part = rest[c * lanes : min((c + 1) * lanes, left)]
+            for k in range(part.size):
+                acc[k] += np.float64(part[k])
+
+    return compile(tree_add, inline=True)
+
+
+@functools.cache
+def _tree_sum() -> Callable[..., float]:
+    """Compiled float64 sum of a 1-d buffer in cache by `_tree_add` (``tree`` holds size // 8)."""
+    tree_add, lane_sum = _tree_add(), float64_sum()
+
+    def tree_sum(values: np.ndarray, lanes: int, acc: np.ndarray, tree: np.ndarray) -> float:
+        acc[:] = 0.0
+        tree_add(values, lanes, acc, tree)
+        return lane_sum(acc, lanes)
+
+    return compile(tree_sum, inline=True)
+
+
+@functools.cache
+def _row_sums() -> Callable[..., None]:
+    r"""Compiled sums of a chunk's narrow rows by doubling windows: vectorised maps, no row loops.
+
+    ``sums[r]`` (float64, or an integer type for integer values) becomes the
+    sum of ``values[r * width : (r + 1) * width]``, r < rows. Windows of 2**b
+    consecutive elements, every position at once: w_{b+1}[j] = w_b[j] +
+    w_b[j + 2**b], one map over the chunk per b, in two buffers of its size
+    (``first``, ``second``, of the type the windows are added in); each row
+    then adds, in float64, one window for each bit b of its width (width 10:
+    the windows of 2 and 8 at its first and third element), a gather of a
+    few elements a row. (Float64 buffers take twice the time: float32
+    windows are what make this faster than a float64 sum a row.)
+
+    Error: a window of 2**b elements is a balanced tree of additions in the
+    buffers' type, within ``b u sum_j |x_j|`` of exact (u = 2**-24 in
+    float32), so a row of K elements is within ``floor(log2 K) u sum_j
+    |x_j|`` (6 u below 128 elements). numpy's pairwise float32 sum of a
+    narrow row is no better: up to 7 elements it adds them in turn (K - 1
+    roundings deep), beyond in 8 accumulators of K / 8 serial terms each,
+    then a tree of 3 (K / 8 + 2 deep). For positive terms (exps) a row's
+    sum is within 3.6e-7 relative at worst (K < 128), typically 1e-8.
+    Integer values (in integer buffers) add exactly.
+    """
+    def row_sums(values: np.ndarray, width: int, rows: int, sums: np.ndarray,
+                 first: np.ndarray, second: np.ndarray) -> None:
+        size = rows * width
+        for r in range(rows):
+            sums[r] = 0
+        if width & 1:
+            for r in range(rows):
+                sums[r] += values[r * width]
+        if width < 2:
+            return
+        size -= 1  # the windows of 2, added in the buffers' type
+        low, high = values[:size], values[1 : size + 1]
+        for j in range(size):
+            first[j] = low[j]
+            first[j] += high[j]
+        window = first[:size]
+        span, offset = 2, width & 1  # the window's length; where the next window starts in a row
+        into_first = False
+        while True:
+            if width & span:
+                for r in range(rows):
+                    sums[r] += window[r * width + offset]
+                offset += span
+            if 2 * span > width:
+                return
+            length = size - span  # (the windows of 2 * span that start before the end)
+            low, high = window[:length], window[span:size]
+            following = first if into_first else second  # (`window` is the other buffer)
+            into_first = not into_first
+            for j in range(length):
+                following[j] = low[j] + high[j]
+            window = following[:length]
+            size = length
+            span *= 2
+
+    return compile(row_sums, inline=True)
+
+
+@functools.cache
 def _row_max() -> Callable[..., Any]:
     """Compiled max of a row of at least `lanes` elements in lanes, NaN ignored (a NaN reaches
     the value through its exp)."""
@@ -302,18 +431,6 @@ def _row_max() -> Callable[..., Any]:
         return best
 
     return compile(row_max, inline=True)
-
-
-@functools.cache
-def _exp_map(dtype: np.dtype) -> Callable[..., None]:
-    """Compiled ``terms[j] = exp(values[j])`` (`fast_exp`) over `values`."""
-    exp = fast_exp(dtype)
-
-    def exp_map(values: np.ndarray, terms: np.ndarray) -> None:
-        for j in range(values.size):
-            terms[j] = exp(values[j])
-
-    return compile(exp_map, inline=True)
 
 
 @functools.cache
@@ -489,13 +606,13 @@ def _target_logits(one_hot: bool) -> Callable[..., tuple[Any, Any]]:
     """Compiled ``(y_c, z_c)`` of a row: its target and target logit, or NaN to decline the block.
 
     Labels give ``(1, z[label])``. A one-hot row at least ``2 * lanes`` wide
-    (narrower ones: `_hot_keys`) is read in lanes: its target logit is
-    sum_k y_k z_k / sum_k y_k (exact in float32: the products are exact in
-    float64, and all but one are 0). A row with no or several nonzero targets
-    (or an infinite one) gives NaN.
+    (narrower ones: `_hot_keys`) is read once, counting its nonzero targets
+    and adding their positions (integer sums, which the compiler vectorises):
+    with one nonzero target, the sum is its position. A row with no or
+    several nonzero targets (or an infinite or NaN one) gives NaN. (The
+    logits elsewhere in the row are not read here: a -inf among them, whose
+    zero target makes TensorFlow's one-hot sum NaN, is for the caller.)
     """
-    lane_sum = float64_sum()
-
     def label(labels: np.ndarray, i: int, z: np.ndarray, lanes: int, acc: np.ndarray,
               ) -> tuple[Any, Any]:
         return 1.0, z[labels[i]]
@@ -503,21 +620,18 @@ def _target_logits(one_hot: bool) -> Callable[..., tuple[Any, Any]]:
     def target(y_true: np.ndarray, i: int, z: np.ndarray, lanes: int, acc: np.ndarray,
                ) -> tuple[Any, Any]:
         y = y_true[i]
-        width = y.size
         count = 0
-        acc[:, :] = 0.0
-        for c in range((width + lanes - 1) // lanes):
-            y_part = y[c * lanes : min((c + 1) * lanes, width)]
-            z_part = z[c * lanes : min((c + 1) * lanes, width)]
-            for k in range(y_part.size):
-                count += y_part[k] != 0
-                acc[0, k] += np.float64(y_part[k])
-                acc[1, k] += np.float64(y_part[k]) * np.float64(z_part[k])
-        weight = lane_sum(acc[0], lanes)
-        product = lane_sum(acc[1], lanes)
-        if count != 1 or not abs(weight) < np.inf:
+        key = 0
+        for k in range(y.size):  # (integer sums: vectorised, in registers)
+            nonzero = y[k] != 0
+            count += nonzero
+            key += k if nonzero else 0
+        if count != 1:
             return np.nan, np.nan
-        return weight, product / weight
+        weight = np.float64(y[key])
+        if not abs(weight) < np.inf:
+            return np.nan, np.nan
+        return weight, np.float64(z[key])
 
     return compile(target if one_hot else label, inline=True)
 
@@ -531,16 +645,19 @@ def _logits_kernel(dtype: np.dtype, one_hot: bool) -> Callable[..., tuple[float,
     otherwise
     each row is shifted by its max as TensorFlow shifts it (the value is then
     TensorFlow's y_c (log_sum - shifted_c), log_sum the log of the sum
-    rounded to the dtype). A shifted logit of -inf makes TensorFlow's one-hot
-    sum NaN (0 * inf): such blocks are declined, as are rows that are not
-    one-hot. NaN and +inf logits give NaN, as in TensorFlow.
+    rounded to the dtype). A logit of -inf makes TensorFlow's one-hot sum NaN
+    (0 * inf, its zero target times the -inf log-softmax): with one-hot
+    targets such blocks are declined (the exp map flags them), as are rows
+    that are not one-hot. NaN and +inf logits give NaN, as in TensorFlow.
+    Wide rows' sums of exps are taken by `_tree_add`, from the terms in cache.
     """
     kind = np.dtype(dtype).type
     log, log64 = _logs(dtype), float64_log()
-    exp_map, row_exp = _exp_map(dtype), _row_exp(dtype)
-    row_max, summed = _row_max(), lanes_sum()
+    row_exp = _row_exp(dtype)
+    row_max, tree_sum, row_sums = _row_max(), _tree_sum(), _row_sums()
     lane_sum = float64_sum()
     target_of, hot_keys = _target_logits(one_hot), _hot_keys()
+    zero = np.dtype(dtype).type(0)
     smallest, largest = _UNSHIFTED[np.dtype(dtype)]
 
     def kernel(y_true: np.ndarray, y_pred: np.ndarray, constants: np.ndarray,
@@ -557,25 +674,30 @@ def _logits_kernel(dtype: np.dtype, one_hot: bool) -> Callable[..., tuple[float,
         acc = np.empty((2, lanes))
         maxima = np.empty(lanes, y_pred.dtype)
         terms = np.empty(chunk * width, y_pred.dtype)
-        keys = np.empty(1 if wide else chunk * width, np.int64)
+        tree = np.empty(width // 8 if wide else 1, y_pred.dtype)  # (`_tree_add`)
+        keys = np.empty(1 if wide else chunk * width, np.int32)
+        # (`_row_sums`' buffers: of the terms, and of the keys)
+        first = np.empty(1 if wide else chunk * width, y_pred.dtype)
+        second = np.empty(1 if wide else chunk * width, y_pred.dtype)
+        key_first = np.empty(1 if wide or not one_hot else chunk * width, np.int32)
+        key_second = np.empty(1 if wide or not one_hot else chunk * width, np.int32)
+        found = np.empty(chunk, np.int64)
         flat, hot = y_pred.reshape(-1), y_true.reshape(-1)
         total = 0.0
         for part in range((rows + chunk - 1) // chunk):
             start = part * chunk
             n = min(chunk, rows - start)
             block = flat[start * width : (start + n) * width]
-            if wide:  # wide rows in order, first: the prefetcher then keeps up
-                exp_map(block, terms)
+            # the exps first (wide rows in order: the prefetcher then keeps up)
+            if row_exp(block, zero, terms) and one_hot:
+                return 0.0, False  # a -inf logit: TensorFlow's 0 * inf, the numpy kernel's NaN
             if one_hot and not wide:
                 hot_block = hot[start * width : (start + n) * width]
                 if hot_keys(hot_block, keys) != n:
                     return 0.0, False  # not one-hot
+                row_sums(keys, width, n, found, key_first, key_second)
                 for r in range(n):
-                    row_keys = keys[r * width : (r + 1) * width]
-                    key = 0
-                    for k in range(width):
-                        key += row_keys[k]
-                    position = key - r * width
+                    position = found[r] - r * width
                     if not (0 <= position < width and hot_block[r * width + position] != 0):
                         return 0.0, False  # a row without a nonzero target
                     weight[r] = hot_block[r * width + position]
@@ -586,36 +708,32 @@ def _logits_kernel(dtype: np.dtype, one_hot: bool) -> Callable[..., tuple[float,
                                                      block[r * width : (r + 1) * width], lanes, acc)
                     if weight[r] != weight[r]:
                         return 0.0, False  # not one-hot
-            if not wide:
-                exp_map(block, terms)
             shifted = False
-            for r in range(n):
-                row_terms = terms[r * width : (r + 1) * width]
-                if wide:
-                    sums[r] = summed(row_terms, lanes, acc[0])
-                else:  # (one running sum: consecutive rows' adds overlap in the processor)
-                    row_sum = 0.0
-                    for k in range(width):
-                        row_sum += np.float64(row_terms[k])
-                    sums[r] = row_sum
-            for r in range(n):  # (a loop of its own: in the one above it slows the sums)
-                shifted |= not smallest <= sums[r] <= largest  # (NaN too)
-            if shifted:  # TensorFlow's shift by each row's max
-                infinite = False
-                for r in range(n):
-                    z = block[r * width : (r + 1) * width]
-                    if wide:
-                        best = row_max(z, lanes, maxima)
-                    else:
-                        best = z[0]
-                        for k in range(1, width):
-                            best = z[k] if z[k] > best else best
-                    shift[r] = best
-                    row_terms = terms[r * width : (r + 1) * width]
-                    infinite |= row_exp(z, best, row_terms)
-                    sums[r] = summed(row_terms, lanes, acc[0]) if wide else lane_sum(row_terms, width)
-                if infinite and one_hot:
-                    return 0.0, False  # 0 * inf: TensorFlow's NaN, left to the numpy kernel
+            for sweep in range(2):  # the unshifted sums, then (if needed) the shifted ones
+                if sweep == 1:
+                    if not shifted:
+                        break
+                    infinite = False  # TensorFlow's shift by each row's max
+                    for r in range(n):
+                        z = block[r * width : (r + 1) * width]
+                        if wide:
+                            best = row_max(z, lanes, maxima)
+                        else:
+                            best = z[0]
+                            for k in range(1, width):
+                                best = z[k] if z[k] > best else best
+                        shift[r] = best
+                        infinite |= row_exp(z, best, terms[r * width : (r + 1) * width])
+                    if infinite and one_hot:
+                        return 0.0, False  # 0 * inf: TensorFlow's NaN, left to the numpy kernel
+                if wide:  # (the terms are in cache: `_tree_add`)
+                    for r in range(n):
+                        sums[r] = tree_sum(terms[r * width : (r + 1) * width], lanes, acc[0], tree)
+                else:
+                    row_sums(terms, width, n, sums, first, second)
+                if sweep == 0:
+                    for r in range(n):  # (a loop of its own: in the one above it slows the sums)
+                        shifted |= not smallest <= sums[r] <= largest  # (NaN too)
             if shifted:
                 for r in range(n):
                     values[r] = weight[r] * (log(kind(sums[r])) - (target[r] - shift[r]))
