@@ -188,3 +188,15 @@ def test_small_inputs_take_numpy_and_do_not_compile():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "True"
+
+
+@pytest.mark.parametrize("k", [10, 1000])
+def test_a_minus_inf_logit_with_one_hot_targets_is_nan(k):
+    # TensorFlow's one-hot sum takes 0 * -inf at the -inf logit: NaN (the fused kernel
+    # declines such a block; it used to return a finite value on narrow rows)
+    y = np.eye(k, dtype=np.float32)[np.arange(600) % k]
+    z = np.random.default_rng(k).standard_normal((600, k)).astype(np.float32)
+    z[5, (5 % k) + 1] = -np.inf
+    numpy_loss, fused_loss = _both(lossbounds.loss, "categorical_crossentropy", y, z,
+                                   from_logits=True)
+    assert np.isnan(numpy_loss) and np.isnan(fused_loss)
