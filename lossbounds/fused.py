@@ -152,14 +152,17 @@ class Fused:
     (M, D) blocks in `dtype` (``y_true`` may hold (M,) integer labels): it
     writes each row's loss to ``out`` when ``out.size`` is M, returns the
     float64 sum of the rows' losses, and ``ok`` False if it declines the
-    block. ``constants`` holds the loss's options, in `dtype`, as given to
-    `using`, followed by the row width.
+    block. ``constants`` holds the loss's options, in `dtype`, followed by
+    the row width: those given to `using`, or, with `options`, those
+    ``options(job)`` reads from each job (its clip bounds, label smoothing;
+    None where the kernel does not apply to the job).
     """
 
     def __init__(self, make: Callable[[np.dtype], Callable[..., tuple[float, bool]]],
                  constants: tuple[float, ...] = (),
-                 kernels: dict[np.dtype, Callable[..., tuple[float, bool]]] | None = None):
-        self._make, self.constants = make, constants
+                 kernels: dict[np.dtype, Callable[..., tuple[float, bool]]] | None = None, *,
+                 options: Callable[[Any], tuple[float, ...] | None] | None = None):
+        self._make, self.constants, self.options = make, constants, options
         self._kernels = {} if kernels is None else kernels
 
     def using(self, *constants: float) -> Fused:
@@ -167,9 +170,10 @@ class Fused:
         return Fused(self._make, tuple(constants), self._kernels)
 
     def bind(self, job: Any) -> Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[float, bool]] | None:
-        """The kernel for `job` (its dtype, width, these constants), or None: numpy's kernel runs."""
-        if (job.dtype not in (np.float32, np.float64) or not accelerator_enabled()
-                or job.n_rows * job.width < _smallest_input()):
+        """The kernel for `job` (its dtype, width, constants), or None: numpy's kernel runs."""
+        constants = self.constants if self.options is None else self.options(job)
+        if (constants is None or job.dtype not in (np.float32, np.float64)
+                or not accelerator_enabled() or job.n_rows * job.width < _smallest_input()):
             return None
         kernel = self._kernels.get(job.dtype)
         if kernel is None:
@@ -178,7 +182,7 @@ class Fused:
                 if kernel is None:
                     kernel = self._kernels[job.dtype] = self._make(job.dtype)
         with np.errstate(over="ignore"):  # an option beyond the dtype's range is inf, as in Keras
-            values = np.asarray([*self.constants, job.width], job.dtype)
+            values = np.asarray([*constants, job.width], job.dtype)
 
         def bound(y_true: np.ndarray, y_pred: np.ndarray, out: np.ndarray) -> tuple[float, bool]:
             return kernel(y_true, y_pred, values, out)

@@ -53,7 +53,7 @@ from ..backends import Backend
 from ..fused import Fused, compile, float64_sum, tensorflow_log
 
 __all__ = ["FUSED_BINARY", "FUSED_CATEGORICAL", "FUSED_SPARSE", "FUSED_TWO_CLASS_CATEGORICAL",
-           "FUSED_TWO_CLASS_SPARSE", "JobFused", "fast_exp", "float64_log", "fused_binary_focal",
+           "FUSED_TWO_CLASS_SPARSE", "fast_exp", "float64_log", "fused_binary_focal",
            "fused_categorical_focal", "fused_generalized", "fused_sparse_probabilities",
            "lanes_sum", "log1p_unit"]
 
@@ -63,26 +63,6 @@ _LANES = 64
 _CHUNK_ROWS = 256
 #: ...and elements in one chunk (its per-element buffers too).
 _CHUNK = 4096
-
-
-class JobFused(Fused):
-    """A `Fused` whose constants are read from each job: its clip bounds, label smoothing, width.
-
-    `options(job)` returns the constants (``lanes`` first), or None where the
-    kernel does not apply to the job (then the numpy kernel takes every block).
-    `Fused.using` fixes constants where a kernel is defined; these options are
-    chosen per call.
-    """
-
-    def __init__(self, make: Callable[[np.dtype], Callable[..., tuple[float, bool]]],
-                 options: Callable[[Any], tuple[float, ...] | None]):
-        super().__init__(make)
-        self.options = options
-
-    def bind(self, job: Any) -> Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[float, bool]] | None:
-        """The kernel for `job` with the job's options, or None where it does not apply."""
-        options = self.options(job)
-        return None if options is None else self.using(*options).bind(job)
 
 
 # --------------------------------------------------------------------------
@@ -242,7 +222,7 @@ def log1p_unit(dtype: np.dtype) -> Callable[[Any], Any]:
 
 
 # --------------------------------------------------------------------------
-# Options: each kernel's constants from the job (`JobFused`), lanes first.
+# Options: each kernel's constants from the job (`Fused`'s `options`), lanes first.
 
 
 def _binary_smoothing(job: Any) -> tuple[float, float]:
@@ -565,9 +545,9 @@ def _binary_probability_options(job: Any) -> tuple[float, ...] | None:
 
 #: Binary cross-entropy, by `from_logits`.
 FUSED_BINARY = {
-    False: JobFused(_elementwise(_binary_probability_term), _binary_probability_options),
-    True: JobFused(_elementwise(_binary_logits_term),
-                   lambda job: _options(*_binary_smoothing(job))),
+    False: Fused(_elementwise(_binary_probability_term), options=_binary_probability_options),
+    True: Fused(_elementwise(_binary_logits_term),
+                options=lambda job: _options(*_binary_smoothing(job))),
 }
 
 
@@ -939,12 +919,12 @@ def _sparse_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
     return compile(kernel)
 
 
-def fused_sparse_probabilities(near_one_width: int) -> JobFused:
+def fused_sparse_probabilities(near_one_width: int) -> Fused:
     """Sparse cross-entropy on probabilities, for rows of at most `near_one_width` classes."""
     def options(job: Any) -> tuple[float, ...] | None:
         return None if job.width > near_one_width else (_LANES, job.low, job.high)
 
-    return JobFused(_sparse_probabilities, options)
+    return Fused(_sparse_probabilities, options=options)
 
 
 # --------------------------------------------------------------------------
@@ -1087,20 +1067,20 @@ def _two_class_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bool
 
 
 #: Categorical cross-entropy (one-hot targets), by `from_logits`.
-FUSED_CATEGORICAL = {False: JobFused(_onehot_probabilities, _clipped),
-                     True: JobFused(_onehot_logits,
-                                    lambda job: None if job.label_smoothing else (_LANES,))}
+FUSED_CATEGORICAL = {False: Fused(_onehot_probabilities, options=_clipped),
+                     True: Fused(_onehot_logits,
+                                 options=lambda job: None if job.label_smoothing else (_LANES,))}
 #: Sparse categorical cross-entropy from logits (probabilities: `fused_sparse_probabilities`).
-FUSED_SPARSE = JobFused(_sparse_logits, lambda job: (_LANES,))
+FUSED_SPARSE = Fused(_sparse_logits, options=lambda job: (_LANES,))
 #: Two-class categorical cross-entropy (any targets, label smoothing too), by `from_logits`.
 FUSED_TWO_CLASS_CATEGORICAL = {
-    False: JobFused(_two_class_probabilities,
-                    lambda job: (_LANES, job.low, job.high, *_categorical_smoothing(job))),
-    True: JobFused(_two_class_logits, lambda job: (_LANES, *_categorical_smoothing(job))),
+    False: Fused(_two_class_probabilities,
+                 options=lambda job: (_LANES, job.low, job.high, *_categorical_smoothing(job))),
+    True: Fused(_two_class_logits, options=lambda job: (_LANES, *_categorical_smoothing(job))),
 }
 #: Two-class sparse categorical cross-entropy, by `from_logits`.
-FUSED_TWO_CLASS_SPARSE = {False: JobFused(_two_class_sparse_probabilities, _clipped),
-                          True: JobFused(_two_class_sparse_logits, lambda job: (_LANES,))}
+FUSED_TWO_CLASS_SPARSE = {False: Fused(_two_class_sparse_probabilities, options=_clipped),
+                          True: Fused(_two_class_sparse_logits, options=lambda job: (_LANES,))}
 
 
 # --------------------------------------------------------------------------
