@@ -334,11 +334,13 @@ def run_lossbounds(case, y_true, y_pred, options):
     function = getattr(lossbounds, name)
     reads = read_once_calls([y_true, y_pred])
     exps = exp_pass_calls(y_pred) if kind == "logits" else {}
-    # the floors, loss() and the per-sample function in turn: the same load for all
+    # the per-sample function, the floors and loss() in turn: the same load for all. loss()
+    # comes after a floor, not right after the per-sample function, whose freshly written
+    # output (N losses) would still be being written back to memory while loss() reads
     times = time_interleaved({
-        "loss": lambda: lossbounds.loss(name, y_true, y_pred, **options),
-        **reads, **exps,
         "fn": lambda: function(y_true, y_pred, **options),
+        **reads, **exps,
+        "loss": lambda: lossbounds.loss(name, y_true, y_pred, **options),
     })
     floor_method = min(reads, key=times.__getitem__)
     result = {"floor": times[floor_method], "floor_method": floor_method, "seconds": times["loss"],
