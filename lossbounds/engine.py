@@ -6,7 +6,9 @@ formulas, and float32/float64 inputs may also have a *kernel*
 2**18-2**19 elements through reused buffers, on two threads; each kernel
 takes a shortcut only where it gives Keras' value and hands every other row
 to the reference. `stream_reduce` reduces each block as soon as it is
-computed, so the memory of a reduced loss stays flat whatever the batch size.
+computed, so the memory of a reduced loss stays flat whatever the batch size;
+where a fused kernel (`lossbounds.fused`) sums the losses straight from the
+inputs, its blocks are longer (about 2**22 elements, an even number of them).
 
 This module knows nothing about any particular loss: the definitions give it
 kernels, and sparse labels a `LabelReader`.
@@ -155,6 +157,10 @@ _BLOCK_ELEMENTS = 1 << 19
 _THREADS = max(1, min(2, os.cpu_count() or 1))
 #: Below this many elements a second thread costs more than it saves.
 _THREAD_MIN_ELEMENTS = 1 << 20
+#: Elements per block where a fused kernel sums unweighted losses straight from
+#: the inputs (`Job.fused_rows`): it keeps no block-sized buffers, so long
+#: blocks only cut the per-block overhead (~15 us of Python a block, on the GIL).
+_FUSED_BLOCK_ELEMENTS = 1 << 22
 #: Long rows are summed in leaves of this many columns (see `row_sum`).
 _LEAF = 256
 #: A float16 job's blocks hold whole packets of this many rows (see `make_job`).
@@ -213,6 +219,28 @@ class Job:
         size = self.n_rows * self.width
         self.scalar_log_from = size - size % 8
         self.fused = None if self.kernel.fused is None else self.kernel.fused.bind(self)
+        self.fused_rows = self._fused_rows(unit)
+
+    def _fused_rows(self, unit: int) -> int:
+        """Rows per block where the fused kernel sums unweighted losses (`stream_reduce`).
+
+        About `_FUSED_BLOCK_ELEMENTS`, in a multiple of `_THREADS` blocks of
+        equal size (so two threads share the work evenly), where every block
+        reads its inputs in place: C-contiguous arrays in the job's dtype, and
+        integer labels without ``ignore_class``. Otherwise `block_rows`.
+        """
+        def in_place(array: Any) -> bool:
+            return isinstance(array, np.ndarray) and array.dtype == self.dtype and array.flags.c_contiguous
+
+        labels_in_place = (self.labels is not None and self.ignore_class is None
+                           and isinstance(self.y_true, np.ndarray) and self.y_true.dtype.kind in "iu")
+        if self.fused is None or not in_place(self.y_pred) or not (
+                labels_in_place or (self.labels is None and in_place(self.y_true))):
+            return self.block_rows
+        blocks = -(-self.n_rows * self.width // _FUSED_BLOCK_ELEMENTS)
+        blocks = -(-blocks // _THREADS) * _THREADS
+        rows = -(-self.n_rows // blocks)
+        return max(self.block_rows, rows + (-rows) % unit)
 
 
 class Workspace:
@@ -259,14 +287,18 @@ class Workspace:
         return self.constant("offsets", lambda: np.arange(block, dtype=np.int64) * width)[:rows]
 
 
-def run_blocks(job: Job, work: Callable[[int, int, Workspace], Any]) -> list[Any]:
+def run_blocks(job: Job, work: Callable[[int, int, Workspace], Any], rows: int | None = None,
+               ) -> list[Any]:
     """``work(start, stop, workspace)`` on every block of rows, results in block order.
+
+    Blocks hold `rows` rows (default: the job's `block_rows`).
 
     With two threads the blocks alternate between them; each thread has its
     own workspace, and the caller combines the results in block order, so the
     answer does not depend on the number of threads.
     """
-    starts = range(0, job.n_rows, job.block_rows)
+    rows = job.block_rows if rows is None else rows
+    starts = range(0, job.n_rows, rows)
     results: list[Any] = [None] * len(starts)
 
     def worker(first: int, step: int) -> None:
@@ -274,7 +306,7 @@ def run_blocks(job: Job, work: Callable[[int, int, Workspace], Any]) -> list[Any
         with np.errstate(all="ignore"):  # errstate is per thread
             for i in range(first, len(starts), step):
                 start = starts[i]
-                results[i] = work(start, min(start + job.block_rows, job.n_rows), workspace)
+                results[i] = work(start, min(start + rows, job.n_rows), workspace)
 
     big = job.n_rows * job.width >= _THREAD_MIN_ELEMENTS
     threads = _THREADS if job.kernel.threads and big and len(starts) > 1 else 1
@@ -318,14 +350,15 @@ class LabelReader(Protocol):
 
 
 def _evaluate(job: Job, start: int, stop: int, ws: Workspace, *, values_needed: bool = True,
-              accelerated: bool = True):
+              accelerated: bool = True, fallback: bool = True):
     """Per-sample losses of rows start:stop, their ``ignore_class`` mask (or None), and their sum.
 
     With `accelerated`, the job's fused kernel runs where it has one (and
     accepts the block). Without `values_needed` (a sum of unweighted losses)
     the fused kernel, if it runs, stores no values: the first item is then
     None and the third the float64 sum of the losses (otherwise the third is
-    None).
+    None). Without `fallback`, where the fused kernel does not run, nothing
+    does: all three items are None.
     """
     ws.start = start
     y_pred = ws.block("y_pred", job.y_pred, start, stop)
@@ -347,15 +380,17 @@ def _evaluate(job: Job, start: int, stop: int, ws: Workspace, *, values_needed: 
             if valid is not None:
                 out[~valid] = 0  # Keras: where(valid, loss, 0)
             return out, valid, None
+    if not fallback:
+        return None, None, None
     values = job.kernel.function(y_true, y_pred, ws)
     if valid is not None:
         values[~valid] = 0  # Keras: where(valid, loss, 0)
     return values, valid, None
 
 
-def run(job: Job, work: Callable[[int, int, Workspace], Any]) -> list[Any]:
+def run(job: Job, work: Callable[[int, int, Workspace], Any], rows: int | None = None) -> list[Any]:
     try:
-        return run_blocks(job, work)
+        return run_blocks(job, work, rows)
     except RejectedBlock:
         if job.labels is not None:
             job.labels.report(job)
@@ -721,6 +756,14 @@ def stream_reduce(job: Job, sample_weight: Any, reduction: str) -> float | None:
         mask_weight = dtype.type(job.n_rows) / valid if valid else dtype.type(0)
 
     def work(start: int, stop: int, ws: Workspace) -> tuple[float, float]:
+        if stop - start > job.block_rows:  # a long block (`Job.fused_rows`)
+            values, valid, total = _evaluate(job, start, stop, ws, values_needed=False, fallback=False)
+            if total is not None:
+                return total, 0.0
+            # declined: numpy's kernel (or the fused one) a block of `block_rows` at a time
+            parts = [work(first, min(first + job.block_rows, stop), ws)
+                     for first in range(start, stop, job.block_rows)]
+            return _exact_sum([part[0] for part in parts]), 0.0
         values, valid, total = _evaluate(job, start, stop, ws, values_needed=weight is not None)
         if total is not None:  # the fused kernel's sum of unweighted losses
             return total, 0.0
@@ -734,7 +777,7 @@ def stream_reduce(job: Job, sample_weight: Any, reduction: str) -> float | None:
         weighted = np.multiply(values, weights, out=ws.array("weighted", values.shape))
         return sum_values(weighted), float(np.sum(weights, dtype=np.float64))
 
-    parts = run(job, work)
+    parts = run(job, work, job.fused_rows if weight is None and not masked else None)
     with np.errstate(over="ignore"):
         total = dtype.type(_exact_sum([part[0] for part in parts]))
     if reduction == "sum":

@@ -200,3 +200,45 @@ def test_a_minus_inf_logit_with_one_hot_targets_is_nan(k):
     numpy_loss, fused_loss = _both(lossbounds.loss, "categorical_crossentropy", y, z,
                                    from_logits=True)
     assert np.isnan(numpy_loss) and np.isnan(fused_loss)
+
+
+def _sparse_probabilities_with_a_declined_row(rng):
+    p = rng.random((4000, 16)).astype(np.float32)
+    p /= p.sum(axis=1, keepdims=True)
+    p[2222] *= 0.3  # a row summing to 0.3: the fused kernel declines its block
+    return rng.integers(0, 16, 4000), p, {}
+
+
+def _log_cosh_with_a_scalar_tail(rng):
+    # 8003 x 3 elements: TensorFlow's log takes the last 24009 % 8 one by one, which
+    # only the numpy kernel models, so the fused kernel leaves the last block to it
+    return (rng.standard_normal((8003, 3)).astype(np.float32),
+            rng.standard_normal((8003, 3)).astype(np.float32), {})
+
+
+def _mse_accepted(rng):
+    return (rng.standard_normal((30001, 1)).astype(np.float32),
+            rng.standard_normal((30001, 1)).astype(np.float32), {})
+
+
+@pytest.mark.parametrize(("name", "make", "declined"), [
+    ("sparse_categorical_crossentropy", _sparse_probabilities_with_a_declined_row, True),
+    ("log_cosh", _log_cosh_with_a_scalar_tail, True),
+    ("mean_squared_error", _mse_accepted, False),
+])
+def test_long_fused_blocks_and_their_fallback(name, make, declined):
+    # An unweighted loss() runs the fused kernel on long blocks (`Job.fused_rows`); a block
+    # it declines is redone a block of `block_rows` at a time. Small blocks here, so that
+    # a test-sized input makes several long blocks.
+    y, p, options = make(np.random.default_rng(7))
+    with accelerator(False):
+        expected = lossbounds.loss(name, y, p, **options)
+    with accelerator(True), mock.patch.object(engine, "_BLOCK_ELEMENTS", 2**10), \
+            mock.patch.object(engine, "_FUSED_BLOCK_ELEMENTS", 2**13), \
+            mock.patch.object(engine, "_evaluate", wraps=engine._evaluate) as evaluate:
+        value = lossbounds.loss(name, y, p, **options)
+    spans = [call.args[2] - call.args[1] for call in evaluate.call_args_list]
+    long_calls = [call for call in evaluate.call_args_list if call.kwargs.get("fallback") is False]
+    assert len(long_calls) >= 4 and len(long_calls) % 2 == 0  # an even split for two threads
+    assert len(set(spans)) > 1 if declined else len(spans) == len(long_calls)
+    assert_close(value, np.asarray(expected, np.float32), context=name)
