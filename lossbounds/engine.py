@@ -161,6 +161,9 @@ _THREAD_MIN_ELEMENTS = 1 << 20
 #: the inputs (`Job.fused_rows`): it keeps no block-sized buffers, so long
 #: blocks only cut the per-block overhead (~15 us of Python a block, on the GIL).
 _FUSED_BLOCK_ELEMENTS = 1 << 22
+#: ...and at most this many rows where there are integer labels: a block's labels
+#: are checked (min, max) before the kernel reads them, so they must stay in cache.
+_FUSED_LABEL_ROWS = 1 << 16
 #: Long rows are summed in leaves of this many columns (see `row_sum`).
 _LEAF = 256
 #: A float16 job's blocks hold whole packets of this many rows (see `make_job`).
@@ -238,6 +241,8 @@ class Job:
                 labels_in_place or (self.labels is None and in_place(self.y_true))):
             return self.block_rows
         blocks = -(-self.n_rows * self.width // _FUSED_BLOCK_ELEMENTS)
+        if self.labels is not None:
+            blocks = max(blocks, -(-self.n_rows // _FUSED_LABEL_ROWS))
         blocks = -(-blocks // _THREADS) * _THREADS
         rows = -(-self.n_rows // blocks)
         return max(self.block_rows, rows + (-rows) % unit)

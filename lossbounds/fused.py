@@ -46,8 +46,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MIN_ELEMENTS", "Fused", "accelerator", "accelerator_enabled", "available", "compile",
-           "elementwise_mean", "float64_sum", "set_accelerator", "tensorflow_exp_log1p",
+__all__ = ["CHUNK_ROWS", "MIN_ELEMENTS", "Fused", "accelerator", "accelerator_enabled", "available",
+           "compile", "elementwise_mean", "float64_sum", "set_accelerator", "tensorflow_exp_log1p",
            "tensorflow_log"]
 
 #: Values of LOSSBOUNDS_ACCELERATOR that switch the accelerator off.
@@ -192,6 +192,9 @@ class Fused:
 
 #: Terms per buffer in `elementwise_mean`: 2 KiB of float32, in L1 cache.
 _CHUNK = 512
+#: Rows a fused kernel keeps values or row buffers for at a time (in L1 cache): a
+#: kernel's memory must not grow with its block, which the engine makes long.
+CHUNK_ROWS = 256
 
 
 def _lane_sum(values: np.ndarray, length: int) -> float:

@@ -50,7 +50,7 @@ import numpy as np
 
 from .._tfmath import flush_subnormals
 from ..backends import Backend
-from ..fused import Fused, compile, float64_sum, tensorflow_log
+from ..fused import CHUNK_ROWS, Fused, compile, float64_sum, tensorflow_log
 
 __all__ = ["FUSED_BINARY", "FUSED_CATEGORICAL", "FUSED_SPARSE", "FUSED_TWO_CLASS_CATEGORICAL",
            "FUSED_TWO_CLASS_SPARSE", "fast_exp", "float64_log", "fused_binary_focal",
@@ -61,9 +61,8 @@ __all__ = ["FUSED_BINARY", "FUSED_CATEGORICAL", "FUSED_SPARSE", "FUSED_TWO_CLASS
 _LANES = 64
 #: Rows of probabilities at least this wide are summed in lanes (CCE, sparse CCE).
 _LANE_ROW = 64
-#: Rows in one chunk of a narrow-row kernel (its per-row buffers stay in L1 cache)...
-_CHUNK_ROWS = 256
-#: ...and elements in one chunk (its per-element buffers too).
+#: Elements in one chunk of a narrow-row kernel (its per-element buffers stay in
+#: L1 cache, as its per-row ones of `CHUNK_ROWS`).
 _CHUNK = 4096
 
 
@@ -647,7 +646,7 @@ def _logits_kernel(dtype: np.dtype, one_hot: bool) -> Callable[..., tuple[float,
         rows, width = y_pred.shape
         lanes = int(constants[0])
         wide = width >= 2 * lanes
-        chunk = max(1, min(_CHUNK_ROWS, _CHUNK // width))  # rows per chunk
+        chunk = max(1, min(CHUNK_ROWS, _CHUNK // width))  # rows per chunk
         target = np.empty(chunk, y_pred.dtype)  # each row's target logit
         weight = np.empty(chunk, y_pred.dtype)  # its target (1 for labels)
         shift = np.empty(chunk, y_pred.dtype)  # its max, where shifted
@@ -783,7 +782,7 @@ def _onehot_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
         rows, width = y_pred.shape
         lanes, low, high = int(constants[0]), constants[1], constants[2]
         wide = width >= _LANE_ROW  # (see `_sparse_probabilities`)
-        chunk = max(1, min(_CHUNK_ROWS, _CHUNK // width))  # rows per chunk
+        chunk = max(1, min(CHUNK_ROWS, _CHUNK // width))  # rows per chunk
         target = np.empty(chunk, y_pred.dtype)
         weight = np.empty(chunk, y_pred.dtype)
         sums = np.empty(chunk, y_pred.dtype)
@@ -879,7 +878,7 @@ def _sparse_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
         # Rows from _LANE_ROW wide are summed in lanes: a row's serial sum waits an add's
         # latency for each element (width 100: 1.7x slower than numpy, 0.95x in lanes)
         wide = width >= _LANE_ROW
-        chunk = max(1, min(_CHUNK_ROWS, _CHUNK // width))  # rows per chunk
+        chunk = max(1, min(CHUNK_ROWS, _CHUNK // width))  # rows per chunk
         ratio = np.empty(chunk)
         values = np.empty(chunk, y_pred.dtype)
         acc = np.empty(lanes)
@@ -962,17 +961,22 @@ def _two_class_sparse_logits(dtype: np.dtype) -> Callable[..., tuple[float, bool
     def kernel(labels: np.ndarray, y_pred: np.ndarray, constants: np.ndarray,
                out: np.ndarray) -> tuple[float, bool]:
         rows = y_pred.shape[0]
-        values = out if out.size == rows else np.empty(rows, y_pred.dtype)
-        z = y_pred.reshape(-1)  # (flat indices: 2-d ones keep the loop from being vectorised)
-        infinite = False
-        for i in range(rows):
-            z0, z1 = z[2 * i], z[2 * i + 1]
-            infinite |= (z0 == infinity) | (z1 == infinity)
-            softplus, first, second = gap(z0, z1)
-            values[i] = softplus + (first if labels[i] == 0 else second)
+        buffer = np.empty(min(rows, _CHUNK), y_pred.dtype)
+        infinite, total = False, 0.0
+        for start in range(0, rows, _CHUNK):  # a chunk of rows at a time into a buffer in cache
+            n = min(_CHUNK, rows - start)
+            values = out[start : start + n] if out.size == rows else buffer[:n]
+            # (flat indices: 2-d ones keep the loop from being vectorised)
+            z, label = y_pred[start : start + n].reshape(-1), labels[start : start + n]
+            for i in range(n):
+                z0, z1 = z[2 * i], z[2 * i + 1]
+                infinite |= (z0 == infinity) | (z1 == infinity)
+                softplus, first, second = gap(z0, z1)
+                values[i] = softplus + (first if label[i] == 0 else second)
+            total += lane_sum(values, n)
         if infinite:
             return 0.0, False
-        return lane_sum(values, rows), True
+        return total, True
 
     return compile(kernel)
 
@@ -986,19 +990,23 @@ def _two_class_logits(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
     def kernel(y_true: np.ndarray, y_pred: np.ndarray, constants: np.ndarray,
                out: np.ndarray) -> tuple[float, bool]:
         rows = y_pred.shape[0]
-        values = out if out.size == rows else np.empty(rows, y_pred.dtype)
+        buffer = np.empty(min(rows, _CHUNK), y_pred.dtype)
         scale, shift = constants[1], constants[2]  # y 1 + 0 = y without smoothing
-        y, z = y_true.reshape(-1), y_pred.reshape(-1)
-        infinite = False
-        for i in range(rows):
-            z0, z1 = z[2 * i], z[2 * i + 1]
-            infinite |= (z0 == infinity) | (z1 == infinity)
-            softplus, first, second = gap(z0, z1)
-            y0, y1 = y[2 * i] * scale + shift, y[2 * i + 1] * scale + shift
-            values[i] = (softplus + first) * y0 + (softplus + second) * y1
+        infinite, total = False, 0.0
+        for start in range(0, rows, _CHUNK):
+            n = min(_CHUNK, rows - start)
+            values = out[start : start + n] if out.size == rows else buffer[:n]
+            y, z = y_true[start : start + n].reshape(-1), y_pred[start : start + n].reshape(-1)
+            for i in range(n):
+                z0, z1 = z[2 * i], z[2 * i + 1]
+                infinite |= (z0 == infinity) | (z1 == infinity)
+                softplus, first, second = gap(z0, z1)
+                y0, y1 = y[2 * i] * scale + shift, y[2 * i + 1] * scale + shift
+                values[i] = (softplus + first) * y0 + (softplus + second) * y1
+            total += lane_sum(values, n)
         if infinite:
             return 0.0, False
-        return lane_sum(values, rows), True
+        return total, True
 
     return compile(kernel)
 
@@ -1012,22 +1020,26 @@ def _two_class_sparse_probabilities(dtype: np.dtype) -> Callable[..., tuple[floa
     def kernel(labels: np.ndarray, y_pred: np.ndarray, constants: np.ndarray,
                out: np.ndarray) -> tuple[float, bool]:
         rows = y_pred.shape[0]
-        values = out if out.size == rows else np.empty(rows, y_pred.dtype)
+        buffer = np.empty(min(rows, _CHUNK), y_pred.dtype)
         low, high = constants[1], constants[2]
-        p = y_pred.reshape(-1)
-        unusable = False
-        for i in range(rows):
-            c0, c1 = p[2 * i], p[2 * i + 1]
-            c0 = low if c0 < low else c0  # np.clip: NaN stays NaN
-            c0 = high if c0 > high else c0
-            c1 = low if c1 < low else c1
-            c1 = high if c1 > high else c1
-            total = np.float64(c0) + np.float64(c1)
-            unusable |= not 0.5 <= total <= 2.0
-            values[i] = kind(log(total / np.float64(c0 if labels[i] == 0 else c1)))
+        unusable, total = False, 0.0
+        for start in range(0, rows, _CHUNK):
+            n = min(_CHUNK, rows - start)
+            values = out[start : start + n] if out.size == rows else buffer[:n]
+            p, label = y_pred[start : start + n].reshape(-1), labels[start : start + n]
+            for i in range(n):
+                c0, c1 = p[2 * i], p[2 * i + 1]
+                c0 = low if c0 < low else c0  # np.clip: NaN stays NaN
+                c0 = high if c0 > high else c0
+                c1 = low if c1 < low else c1
+                c1 = high if c1 > high else c1
+                row_sum = np.float64(c0) + np.float64(c1)
+                unusable |= not 0.5 <= row_sum <= 2.0
+                values[i] = kind(log(row_sum / np.float64(c0 if label[i] == 0 else c1)))
+            total += lane_sum(values, n)
         if unusable:
             return 0.0, False  # TensorFlow's own formula: the numpy kernel's
-        return lane_sum(values, rows), True
+        return total, True
 
     return compile(kernel)
 
@@ -1047,25 +1059,29 @@ def _two_class_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bool
     def kernel(y_true: np.ndarray, y_pred: np.ndarray, constants: np.ndarray,
                out: np.ndarray) -> tuple[float, bool]:
         rows = y_pred.shape[0]
-        values = out if out.size == rows else np.empty(rows, y_pred.dtype)
+        buffer = np.empty(min(rows, _CHUNK), y_pred.dtype)
         low, high, scale, shift = constants[1], constants[2], constants[3], constants[4]
-        y, p = y_true.reshape(-1), y_pred.reshape(-1)
-        unusable = False
-        for i in range(rows):
-            p0, p1 = p[2 * i], p[2 * i + 1]
-            s = p0 + p1
-            size = s if s >= zero else -s
-            unusable |= not (smallest <= size <= largest)
-            r0, r1 = p0 / s, p1 / s
-            r0 = low if r0 < low else r0
-            r0 = high if r0 > high else r0
-            r1 = low if r1 < low else r1
-            r1 = high if r1 > high else r1
-            y0, y1 = y[2 * i] * scale + shift, y[2 * i + 1] * scale + shift
-            values[i] = -(log(r0) * y0 + log(r1) * y1)
+        unusable, total = False, 0.0
+        for start in range(0, rows, _CHUNK):
+            n = min(_CHUNK, rows - start)
+            values = out[start : start + n] if out.size == rows else buffer[:n]
+            y, p = y_true[start : start + n].reshape(-1), y_pred[start : start + n].reshape(-1)
+            for i in range(n):
+                p0, p1 = p[2 * i], p[2 * i + 1]
+                s = p0 + p1
+                size = s if s >= zero else -s
+                unusable |= not (smallest <= size <= largest)
+                r0, r1 = p0 / s, p1 / s
+                r0 = low if r0 < low else r0
+                r0 = high if r0 > high else r0
+                r1 = low if r1 < low else r1
+                r1 = high if r1 > high else r1
+                y0, y1 = y[2 * i] * scale + shift, y[2 * i + 1] * scale + shift
+                values[i] = -(log(r0) * y0 + log(r1) * y1)
+            total += lane_sum(values, n)
         if unusable:
             return 0.0, False
-        return lane_sum(values, rows), True
+        return total, True
 
     return compile(kernel)
 
@@ -1193,7 +1209,9 @@ def _categorical_focal(from_logits: bool, square: bool,
             maxima = np.empty(lanes, y_pred.dtype)
             terms = np.empty(width, y_pred.dtype)
             keys = np.empty(width, np.int64)
-            values = out if out.size == rows else np.empty(rows, y_pred.dtype)
+            store = out.size == rows
+            values = np.empty(min(rows, CHUNK_ROWS), y_pred.dtype)
+            total_loss = 0.0
             for i in range(rows):
                 z = y_pred[i]
                 if wide:
@@ -1231,8 +1249,14 @@ def _categorical_focal(from_logits: bool, square: bool,
                 output = low if output < low else output
                 output = high if output > high else output
                 cross_entropy = -weight * log(output)
-                values[i] = (power(one - output, gamma) * alpha) * cross_entropy
-            return lane_sum(values, rows), True
+                value = (power(one - output, gamma) * alpha) * cross_entropy
+                if store:
+                    out[i] = value
+                j = i % CHUNK_ROWS  # a chunk of rows' values at a time into the sum
+                values[j] = value
+                if j == CHUNK_ROWS - 1 or i == rows - 1:
+                    total_loss += lane_sum(values, j + 1)
+            return total_loss, True
 
         return compile(kernel)
 
@@ -1275,14 +1299,20 @@ def _generalized(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
             infinite |= not abs(flat[j]) < np.inf
         if infinite:
             return 0.0, False
-        values = out if out.size == rows else np.empty(rows, y_pred.dtype)
-        for i in range(rows):  # the gather, then one vectorised map of the powers
-            values[i] = flat[i * width + int(labels[i])]
-        for i in range(rows):
-            p = values[i]
-            p = zero if p < tiny else p
-            values[i] = (one - power(p, q)) / q
-        return summed(values, lanes, np.empty(lanes)), True
+        buffer = np.empty(min(rows, _CHUNK), y_pred.dtype)
+        acc = np.empty(lanes)
+        total = 0.0
+        for start in range(0, rows, _CHUNK):  # a chunk of rows at a time into a buffer in cache
+            n = min(_CHUNK, rows - start)
+            values = out[start : start + n] if out.size == rows else buffer[:n]
+            for i in range(n):  # the gather, then one vectorised map of the powers
+                values[i] = flat[(start + i) * width + int(labels[start + i])]
+            for i in range(n):
+                p = values[i]
+                p = zero if p < tiny else p
+                values[i] = (one - power(p, q)) / q
+            total += summed(values, lanes, acc)
+        return total, True
 
     return compile(kernel)
 

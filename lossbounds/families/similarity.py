@@ -21,7 +21,7 @@ from .. import _tfmath
 from ..backends import Backend
 from ..checks import EPSILON, check_axis
 from ..engine import Plan, broadcast_shape, cast, rows_job, same_rank
-from ..fused import Fused, compile, float64_sum
+from ..fused import CHUNK_ROWS, Fused, compile, float64_sum
 from ..options import AXIS, SAMPLE_WEIGHT, Y_TRUE
 from ..registry import LossDefinition, Setting, register
 from ..text import PRINT_ATOL, Note, loss_value, number
@@ -145,7 +145,9 @@ def _cosine_kernel(dtype: np.dtype) -> Any:
         cap = constants[0]
         rounded = np.empty(4, y_pred.dtype)  # rounds float64 to the dtype
         terms = np.empty(width, y_pred.dtype)
-        values = out if out.size == rows else np.empty(rows, y_pred.dtype)
+        store = out.size == rows
+        values = np.empty(min(rows, CHUNK_ROWS), y_pred.dtype)
+        total = 0.0
         for i in range(rows):
             y, p = y_true[i], y_pred[i]
             for j in range(width):
@@ -161,8 +163,13 @@ def _cosine_kernel(dtype: np.dtype) -> Any:
             for j in range(width):
                 terms[j] = (y[j] * inverse_y) * (p[j] * inverse_p)
             rounded[0] = lane_sum(terms, width)
-            values[i] = -rounded[0]
-        return lane_sum(values, rows), True
+            if store:
+                out[i] = -rounded[0]
+            j = i % CHUNK_ROWS  # a chunk of rows' values at a time into the sum
+            values[j] = -rounded[0]
+            if j == CHUNK_ROWS - 1 or i == rows - 1:
+                total += lane_sum(values, j + 1)
+        return total, True
 
     return compile(kernel)
 
