@@ -452,14 +452,14 @@ def get_loss(loss: Any, argument: str = "loss") -> LossDefinition:
     """
     if isinstance(loss, LossDefinition):
         return loss
-    names = accepted_names()
     if not isinstance(loss, str):
         raise TypeError(
             f"`{argument}` must be a loss name (str), got {type(loss).__name__}: "
-            f"{loss!r}. Accepted names: {', '.join(names)}."
+            f"{loss!r}. Accepted names: {', '.join(accepted_names())}."
         )
     found = _LOOKUP.get(_fold(loss))
     if found is None:
+        names = accepted_names()
         folded = {_fold(n): n for n in names}
         close = difflib.get_close_matches(_fold(loss), list(folded), n=3, cutoff=0.5)
         hint = f" Did you mean {' or '.join(repr(folded[c]) for c in close)}?" if close else ""
