@@ -223,6 +223,48 @@ def test_concurrent_updates_are_not_lost():
     assert meter.count == 2000 and meter.result() == 1.0
 
 
+def _large_mse(seed):
+    rng = np.random.default_rng(seed)  # 2**21 elements: two threads share the blocks
+    return lossbounds.loss("mse", rng.random((2**20, 2), np.float32), rng.random((2**20, 2), np.float32))
+
+
+def test_large_losses_from_several_threads_at_once():
+    # Every call shares its blocks with the same helper thread: calls queue, none is lost
+    expected = [_large_mse(seed) for seed in range(4)]
+    found = [None] * 4
+
+    def work(i):
+        found[i] = _large_mse(i)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert found == expected
+
+
+def _child_mse(queue):
+    queue.put(_large_mse(1))
+
+
+def test_a_forked_child_computes_large_losses():
+    # The parent's helper thread does not exist in a forked child: it must start its own
+    import multiprocessing
+
+    expected = _large_mse(1)  # (the parent's helper thread is running now)
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_child_mse, args=(queue,))
+    child.start()
+    try:
+        assert queue.get(timeout=120) == expected
+    finally:
+        child.join(timeout=10)
+        if child.is_alive():
+            child.kill()
+
+
 # --------------------------------------------------------------------------
 # Bounded time and memory
 
