@@ -377,15 +377,19 @@ def elementwise_mean(scalar: Callable[..., Any], *, scaled: bool = False, averag
 
     When no values are stored, the total is the sum of every term over the
     width: the rows' rounding changes it by far less than Keras' tolerance.
-    Terms are computed a chunk at a time into a small buffer (a map the
-    compiler vectorises), then added into `_LANES` float64 accumulators
-    (lane k takes every `_LANES`-th term: also vectorised, without
-    reordering any lane's sum).
+    Terms are added into `_LANES` float64 accumulators (lane k takes every
+    `_LANES`-th term: vectorised, without reordering any lane's sum). Terms
+    of a few arithmetic operations go straight into the lanes (2.5x faster
+    than through a buffer in cache, 5-15 % from memory); `per_dtype` terms,
+    which call TensorFlow's exp and log, are computed a chunk at a time into
+    a small buffer first (a map the compiler vectorises better: log-cosh
+    from memory 9.4 ms against 13.4 straight).
     """
     def make(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
         term = compile(scalar(dtype) if per_dtype else scalar, inline=True)
         lane_sum = float64_sum()
         lanes, chunk_size = _LANES, _CHUNK
+        straight = not per_dtype
 
         def kernel(y_true: np.ndarray, y_pred: np.ndarray, constants: np.ndarray,
                    out: np.ndarray) -> tuple[float, bool]:
@@ -401,6 +405,20 @@ def elementwise_mean(scalar: Callable[..., Any], *, scaled: bool = False, averag
             y, p = y_true.reshape(-1), y_pred.reshape(-1)
             size = y.size
             chunk = np.empty(chunk_size, y_pred.dtype)
+            if out.size != rows and straight:  # the sum alone, the terms straight into lanes
+                packed = size - size % lanes
+                acc = np.zeros(lanes)
+                for b in range(0, packed, lanes):
+                    y_part, p_part = y[b : b + lanes], p[b : b + lanes]
+                    for k in range(lanes):
+                        acc[k] += np.float64(term(y_part[k], p_part[k], options))
+                total = 0.0
+                for j in range(packed, size):
+                    total += np.float64(term(y[j], p[j], options))
+                total += lane_sum(acc, lanes)
+                if average:
+                    total /= width
+                return (total * options[0] if scaled else total), True
             if out.size != rows or width == 1:  # the sum alone, or rows of one term
                 store = out.size == rows
                 acc = np.zeros(lanes)
