@@ -47,7 +47,9 @@ Each library runs in its own subprocess (clean memory, no shared thread
 pools; Keras eager and XLA share one, as do torch and torch.compile), on the
 same inputs (generated once per case from a fixed seed and handed over
 through a temporary directory). A time is the fastest of several calls after
-warm-up calls: lossbounds and the floors in turn, 3 to 25 rounds (about 3 s);
+warm-up calls: lossbounds and the floors in turn, 3 to 25 rounds (about 3 s),
+each call timed right after an untimed call of itself, as a peer's calls follow
+one another (part of the inputs is then still in the cache, for all alike);
 a peer 3 to 25 calls (about 1.5 s; 2 above 0.5 s a call, 1 above 2 s). On a
 shared machine other processes only add time, so the fastest call is the
 least disturbed (timeit's advice). Expect 10-30 % run-to-run variation all
@@ -291,7 +293,11 @@ def time_interleaved(calls: dict, budget: float = 3.0) -> dict:
     """Fastest seconds of each call, timed in turn (floor and loss see the same machine load).
 
     Two warm-up rounds (numba compiles in the first), then rounds of every call until about
-    `budget` seconds have gone (3 to 25 rounds; one round if a round takes over 8 s).
+    `budget` seconds have gone (3 to 25 rounds; one round if a round takes over 8 s). In a
+    round each call runs twice in a row and the second is timed: a peer is timed in calls
+    that follow its own (`time_peer`), which find part of their inputs still in the 32 MiB
+    cache; a call timed right after another function's would not (MSE 1e7 x 1: 1.3 ms
+    after itself, up to 2.1 after the per-sample function).
     """
     for _ in range(2):
         for call in calls.values():
@@ -301,6 +307,7 @@ def time_interleaved(calls: dict, budget: float = 3.0) -> dict:
     rounds = 0
     while True:
         for name, call in calls.items():
+            call()
             t0 = time.perf_counter()
             call()
             times[name].append(time.perf_counter() - t0)
@@ -334,9 +341,7 @@ def run_lossbounds(case, y_true, y_pred, options):
     function = getattr(lossbounds, name)
     reads = read_once_calls([y_true, y_pred])
     exps = exp_pass_calls(y_pred) if kind == "logits" else {}
-    # the per-sample function, the floors and loss() in turn: the same load for all. loss()
-    # comes after a floor, not right after the per-sample function, whose freshly written
-    # output (N losses) would still be being written back to memory while loss() reads
+    # the per-sample function, the floors and loss() in turn: the same load for all
     times = time_interleaved({
         "fn": lambda: function(y_true, y_pred, **options),
         **reads, **exps,
@@ -859,7 +864,8 @@ other processes compete for the 2 cores; expect 10-30 % noise in single times).
 Inputs float32 (labels int64, one-hot and binary targets float32), every call
 returns the reduced mean (`sum_over_batch_size`). Each library runs in its own
 process. A time is the fastest of several calls after warm-up calls: lossbounds and
-the floors are called in turn, 3 to 25 rounds (about 3 s); a peer 1 + about 1.5 s of
+the floors are called in turn, 3 to 25 rounds (about 3 s), each timed right after an
+untimed call of itself (as a peer's calls follow one another); a peer 1 + about 1.5 s of
 calls (3 to 25; 2 calls above 0.5 s, 1 above 2 s). Compilation (numba, XLA, inductor)
 happens in the warm-up calls and is not timed; jax.jit gets its inputs on the device
 beforehand, and (N, 1) inputs as (N,) (XLA on CPU is 10-50x slower on (N, 1)).
