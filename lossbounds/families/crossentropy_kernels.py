@@ -406,17 +406,25 @@ def _onehot_from_probabilities(y_true, y_pred, ws):
     return loss
 
 
+def _one_hot_logits(y_true, y_pred, ws):
+    """`_one_hot` of a block of logits, or None where the reference must take it.
+
+    TF multiplies every zero target by (log_sum - shifted_k), which is NaN
+    when a logit is -inf: blocks with such logits, soft targets or label
+    smoothing take the reference.
+    """
+    if ws.job.label_smoothing or not y_pred.min() > -ws.job.max / 2:
+        return None
+    return _one_hot(y_true, ws)
+
+
 def _onehot_from_logits(y_true, y_pred, ws):
     """CCE on logits for one-hot targets: y_c log sum_k exp(z_k - z_c), the sparse kernel's sum.
 
-    TF multiplies every zero target by (log_sum - shifted_k), which is NaN
-    when a logit is -inf: blocks with such logits (or soft targets) take the
-    reference.
+    Other blocks take the reference (`_one_hot_logits`).
     """
     job = ws.job
-    hot = None
-    if not job.label_smoothing and y_pred.min() > -job.max / 2:
-        hot = _one_hot(y_true, ws)
+    hot = _one_hot_logits(y_true, y_pred, ws)
     if hot is None:
         return _cce_reference(y_true, y_pred, True, job.label_smoothing, -1, job.epsilon)
     index, value = hot
@@ -569,13 +577,10 @@ def _wide_sparse(from_logits: bool) -> Callable[..., np.ndarray]:
 def _wide_onehot_from_logits(y_true, y_pred, ws):
     """CCE on logits for rows wider than `_WIDE` and one-hot targets: y_c (log_sum - shifted_c).
 
-    As `_onehot_from_logits`, other blocks (soft targets, label smoothing,
-    logits near -inf whose zero targets make NaN) take the reference.
+    Other blocks take the reference (`_one_hot_logits`).
     """
     job = ws.job
-    hot = None
-    if not job.label_smoothing and y_pred.min() > -job.max / 2:
-        hot = _one_hot(y_true, ws)
+    hot = _one_hot_logits(y_true, y_pred, ws)
     if hot is None:
         return _cce_reference(y_true, y_pred, True, job.label_smoothing, -1, job.epsilon)
     index, value = hot
