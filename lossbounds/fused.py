@@ -47,8 +47,8 @@ from typing import Any
 import numpy as np
 
 __all__ = ["CHUNK_ROWS", "MIN_ELEMENTS", "Fused", "accelerator", "accelerator_enabled", "available",
-           "compile", "elementwise_mean", "float64_sum", "set_accelerator", "tensorflow_exp_log1p",
-           "tensorflow_log"]
+           "compile", "elementwise_mean", "float64_sum", "row_adder", "set_accelerator",
+           "tensorflow_exp_log1p", "tensorflow_log"]
 
 #: Values of LOSSBOUNDS_ACCELERATOR that switch the accelerator off.
 _OFF = frozenset({"0", "off", "false", "no", "numpy"})
@@ -228,6 +228,29 @@ def _lane_sum(values: np.ndarray, length: int) -> float:
 def float64_sum() -> Callable[[np.ndarray, int], float]:
     """Compiled: the float64 sum of ``values[:length]``, in eight lanes (for kernels over rows)."""
     return compile(_lane_sum, inline=True)
+
+
+def row_adder() -> Callable[[Any, int, int, np.ndarray, np.ndarray], float]:
+    """Compiled ``add_row(value, i, rows, out, values)``: row i's loss into the kernel's sum.
+
+    For a kernel that computes its rows' losses one at a time: it stores
+    the value in ``out`` when ``out`` holds one per row, keeps it in
+    ``values`` (`CHUNK_ROWS` long, in cache), and returns the float64 sum
+    of the last chunk's values once the chunk is full or the row is the
+    last (else 0.0); the kernel adds what it returns to its total.
+    """
+    lane_sum, chunk = float64_sum(), CHUNK_ROWS
+
+    def add_row(value: Any, i: int, rows: int, out: np.ndarray, values: np.ndarray) -> float:
+        if out.size == rows:
+            out[i] = value
+        j = i % chunk
+        values[j] = value
+        if j == chunk - 1 or i == rows - 1:
+            return lane_sum(values, j + 1)
+        return 0.0
+
+    return compile(add_row, inline=True)
 
 
 def tensorflow_log(dtype: np.dtype) -> Callable[[Any], Any]:

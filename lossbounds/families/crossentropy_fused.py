@@ -50,7 +50,7 @@ import numpy as np
 
 from .._tfmath import flush_subnormals
 from ..backends import Backend
-from ..fused import CHUNK_ROWS, Fused, compile, float64_sum, tensorflow_log
+from ..fused import CHUNK_ROWS, Fused, compile, float64_sum, row_adder, tensorflow_log
 
 __all__ = ["FUSED_BINARY", "FUSED_CATEGORICAL", "FUSED_SPARSE", "FUSED_TWO_CLASS_CATEGORICAL",
            "FUSED_TWO_CLASS_SPARSE", "fast_exp", "float64_log", "fused_binary_focal",
@@ -1195,7 +1195,7 @@ def _categorical_focal(from_logits: bool, square: bool,
         power = _power(dtype, square)
         row_max, summed, hot_keys = _row_max(), lanes_sum(), _hot_keys()
         target_of = _target_logits(True)
-        lane_sum = float64_sum()
+        add_row = row_adder()
         info = np.finfo(dtype)
         one, largest, smallest = kind(1), kind(info.max), kind(np.sqrt(info.tiny))
 
@@ -1209,8 +1209,7 @@ def _categorical_focal(from_logits: bool, square: bool,
             maxima = np.empty(lanes, y_pred.dtype)
             terms = np.empty(width, y_pred.dtype)
             keys = np.empty(width, np.int64)
-            store = out.size == rows
-            values = np.empty(min(rows, CHUNK_ROWS), y_pred.dtype)
+            values = np.empty(CHUNK_ROWS, y_pred.dtype)  # (`row_adder`)
             total_loss = 0.0
             for i in range(rows):
                 z = y_pred[i]
@@ -1250,12 +1249,7 @@ def _categorical_focal(from_logits: bool, square: bool,
                 output = high if output > high else output
                 cross_entropy = -weight * log(output)
                 value = (power(one - output, gamma) * alpha) * cross_entropy
-                if store:
-                    out[i] = value
-                j = i % CHUNK_ROWS  # a chunk of rows' values at a time into the sum
-                values[j] = value
-                if j == CHUNK_ROWS - 1 or i == rows - 1:
-                    total_loss += lane_sum(values, j + 1)
+                total_loss += add_row(value, i, rows, out, values)
             return total_loss, True
 
         return compile(kernel)

@@ -41,7 +41,7 @@ from .. import _tfmath
 from ..backends import Backend
 from ..checks import EPSILON, first_where, plain, require_nonempty, to_array
 from ..engine import Plan, broadcast_shape, cast, require_rank, row_wise_plan, same_rank
-from ..fused import CHUNK_ROWS, Fused, compile, elementwise_mean, float64_sum
+from ..fused import CHUNK_ROWS, Fused, compile, elementwise_mean, row_adder
 from ..options import COUNTS, N_CLASSES, PRED_RANGE, SAMPLE_WEIGHT, Y_TRUE, Option
 from ..registry import LossDefinition, Setting, register
 from ..text import FLOAT32_RTOL, PRINT_ATOL, Note, loss_value, number, percent
@@ -280,7 +280,7 @@ def _categorical_kernel(dtype: np.dtype) -> Any:
     """
     lanes = _LANES[np.dtype(dtype)]
     leaf = _LEAF_PACKETS * lanes
-    lane_sum = float64_sum()
+    add_row = row_adder()
 
     def row_sum(values: np.ndarray, count: int, accumulators: np.ndarray, zero: Any) -> Any:
         packets = count // lanes
@@ -358,8 +358,7 @@ def _categorical_kernel(dtype: np.dtype) -> Any:
         one, zero = constants[0], constants[1]
         products = np.empty(width, scores.dtype)
         accumulators = np.zeros((_UNROLL + 1, lanes), scores.dtype)
-        store = out.size == rows
-        values = np.empty(min(rows, CHUNK_ROWS), scores.dtype)
+        values = np.empty(CHUNK_ROWS, scores.dtype)  # (`row_adder`)
         total = 0.0
         for i in range(rows):
             negative = (one - labels[i, 0]) * scores[i, 0]
@@ -372,12 +371,7 @@ def _categorical_kernel(dtype: np.dtype) -> Any:
                         else tree(products, width, accumulators, zero))
             margin = negative - positive + one
             value = zero if margin < zero else margin  # np.maximum: NaN stays NaN
-            if store:
-                out[i] = value
-            j = i % CHUNK_ROWS  # a chunk of rows' values at a time into the sum
-            values[j] = value
-            if j == CHUNK_ROWS - 1 or i == rows - 1:
-                total += lane_sum(values, j + 1)
+            total += add_row(value, i, rows, out, values)
         return total, True
 
     return compile(kernel)

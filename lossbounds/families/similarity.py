@@ -21,7 +21,7 @@ from .. import _tfmath
 from ..backends import Backend
 from ..checks import EPSILON, check_axis
 from ..engine import Plan, broadcast_shape, cast, rows_job, same_rank
-from ..fused import CHUNK_ROWS, Fused, compile, float64_sum
+from ..fused import CHUNK_ROWS, Fused, compile, float64_sum, row_adder
 from ..options import AXIS, SAMPLE_WEIGHT, Y_TRUE
 from ..registry import LossDefinition, Setting, register
 from ..text import PRINT_ATOL, Note, loss_value, number
@@ -137,7 +137,7 @@ def _cosine_kernel(dtype: np.dtype) -> Any:
     order), their inverse square root correctly rounded, capped at
     1/epsilon; then minus the sum of the normalised products.
     """
-    lane_sum = float64_sum()
+    lane_sum, add_row = float64_sum(), row_adder()
 
     def kernel(y_true: np.ndarray, y_pred: np.ndarray, constants: np.ndarray,
                out: np.ndarray) -> tuple[float, bool]:
@@ -145,8 +145,7 @@ def _cosine_kernel(dtype: np.dtype) -> Any:
         cap = constants[0]
         rounded = np.empty(4, y_pred.dtype)  # rounds float64 to the dtype
         terms = np.empty(width, y_pred.dtype)
-        store = out.size == rows
-        values = np.empty(min(rows, CHUNK_ROWS), y_pred.dtype)
+        values = np.empty(CHUNK_ROWS, y_pred.dtype)  # (`row_adder`)
         total = 0.0
         for i in range(rows):
             y, p = y_true[i], y_pred[i]
@@ -163,12 +162,7 @@ def _cosine_kernel(dtype: np.dtype) -> Any:
             for j in range(width):
                 terms[j] = (y[j] * inverse_y) * (p[j] * inverse_p)
             rounded[0] = lane_sum(terms, width)
-            if store:
-                out[i] = -rounded[0]
-            j = i % CHUNK_ROWS  # a chunk of rows' values at a time into the sum
-            values[j] = -rounded[0]
-            if j == CHUNK_ROWS - 1 or i == rows - 1:
-                total += lane_sum(values, j + 1)
+            total += add_row(-rounded[0], i, rows, out, values)
         return total, True
 
     return compile(kernel)
