@@ -17,7 +17,7 @@ decline a block (an input outside the range its shortcuts cover); the engine
 then runs the numpy kernel on that block.
 
 numba compiles each kernel the first time a process uses it, which takes
-one to four seconds, while numpy computes a small input in milliseconds: so
+one to seven seconds, while numpy computes a small input in milliseconds: so
 inputs of fewer than `MIN_ELEMENTS` elements (about a million) always take
 numpy's kernels. ``LOSSBOUNDS_ACCELERATOR=always`` sends every input to the
 fused kernels (the test suite checks them this way on small inputs too).
