@@ -16,6 +16,7 @@ kernels, and sparse labels a `LabelReader`.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import sys
@@ -299,30 +300,34 @@ def run_blocks(job: Job, work: Callable[[int, int, Workspace], Any], rows: int |
 
     Blocks hold `rows` rows (default: the job's `block_rows`).
 
-    With two threads the blocks alternate between them; each thread has its
-    own workspace, and the caller combines the results in block order, so the
-    answer does not depend on the number of threads.
+    With two threads each takes the next block not yet taken (so a thread
+    that starts late, or is slowed, does fewer); each has its own workspace,
+    and the caller combines the results in block order, so the answer does
+    not depend on the number of threads or on which computed what.
     """
     rows = job.block_rows if rows is None else rows
     starts = range(0, job.n_rows, rows)
     results: list[Any] = [None] * len(starts)
+    taken = itertools.count()  # (its next() is atomic: the GIL)
 
-    def worker(first: int, step: int) -> None:
+    def worker() -> None:
         workspace = Workspace(job)
         with np.errstate(all="ignore"):  # errstate is per thread
-            for i in range(first, len(starts), step):
+            for i in taken:
+                if i >= len(starts):
+                    return
                 start = starts[i]
                 results[i] = work(start, min(start + rows, job.n_rows), workspace)
 
     big = job.n_rows * job.width >= _THREAD_MIN_ELEMENTS
     threads = _THREADS if job.kernel.threads and big and len(starts) > 1 else 1
     if threads == 1:
-        worker(0, 1)
+        worker()
         return results
     pool = _helpers()
-    helpers = [pool.submit(worker, i, threads) for i in range(1, threads)]
+    helpers = [pool.submit(worker) for _ in range(1, threads)]
     try:
-        worker(0, threads)
+        worker()
     finally:
         errors = [helper.exception() for helper in helpers]  # (waits for each)
     for error in errors:
@@ -344,7 +349,7 @@ def _helpers() -> ThreadPoolExecutor:
     """
     with _pool_lock:
         if not _pool:
-            _pool.append(ThreadPoolExecutor(_THREADS - 1, thread_name_prefix="lossbounds"))
+            _pool.append(ThreadPoolExecutor(max(1, _THREADS - 1), thread_name_prefix="lossbounds"))
         return _pool[0]
 
 
