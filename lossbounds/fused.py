@@ -428,24 +428,34 @@ def elementwise_mean(scalar: Callable[..., Any], *, scaled: bool = False, averag
             y, p = y_true.reshape(-1), y_pred.reshape(-1)
             size = y.size
             chunk = np.empty(chunk_size, y_pred.dtype)
-            if out.size != rows and straight:  # the sum alone, the terms straight into lanes
+            if out.size == rows and width > 1:  # each row's mean, stored
+                for i in range(rows):
+                    running = 0.0
+                    for start in range(0, width, chunk_size):
+                        length = min(chunk_size, width - start)
+                        y_part = y_true[i, start : start + length]
+                        p_part = y_pred[i, start : start + length]
+                        for j in range(length):
+                            chunk[j] = term(y_part[j], p_part[j], options)
+                        running += lane_sum(chunk, length)
+                    out[i] = running  # rounded to the dtype
+                    if average:
+                        out[i] = out[i] / count
+                    if scaled:
+                        out[i] = out[i] * options[0]
+                return lane_sum(out, rows), True
+            store = out.size == rows  # (rows of one term)
+            acc = np.zeros(lanes)
+            total = 0.0
+            if straight and not store:  # the terms straight into the lanes
                 packed = size - size % lanes
-                acc = np.zeros(lanes)
                 for b in range(0, packed, lanes):
                     y_part, p_part = y[b : b + lanes], p[b : b + lanes]
                     for k in range(lanes):
                         acc[k] += np.float64(term(y_part[k], p_part[k], options))
-                total = 0.0
                 for j in range(packed, size):
                     total += np.float64(term(y[j], p[j], options))
-                total += lane_sum(acc, lanes)
-                if average:
-                    total /= width
-                return (total * options[0] if scaled else total), True
-            if out.size != rows or width == 1:  # the sum alone, or rows of one term
-                store = out.size == rows
-                acc = np.zeros(lanes)
-                total = 0.0
+            else:
                 for start in range(0, size, chunk_size):
                     length = min(chunk_size, size - start)
                     # slices indexed from 0: the compiler then vectorises the loop
@@ -462,27 +472,12 @@ def elementwise_mean(scalar: Callable[..., Any], *, scaled: bool = False, averag
                             acc[k] += np.float64(part[k])
                     for j in range(packed, length):
                         total += np.float64(terms[j])
-                total += lane_sum(acc, lanes)
-                if store:
-                    return total, True
-                if average:
-                    total /= width
-                return (total * options[0] if scaled else total), True
-            for i in range(rows):
-                running = 0.0
-                for start in range(0, width, chunk_size):
-                    length = min(chunk_size, width - start)
-                    y_part = y_true[i, start : start + length]
-                    p_part = y_pred[i, start : start + length]
-                    for j in range(length):
-                        chunk[j] = term(y_part[j], p_part[j], options)
-                    running += lane_sum(chunk, length)
-                out[i] = running  # rounded to the dtype
-                if average:
-                    out[i] = out[i] / count
-                if scaled:
-                    out[i] = out[i] * options[0]
-            return lane_sum(out, rows), True
+            total += lane_sum(acc, lanes)
+            if store:
+                return total, True
+            if average:
+                total /= width
+            return (total * options[0] if scaled else total), True
 
         return compile(kernel)
 
