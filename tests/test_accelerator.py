@@ -202,6 +202,32 @@ def test_a_minus_inf_logit_with_one_hot_targets_is_nan(k):
     assert np.isnan(numpy_loss) and np.isnan(fused_loss)
 
 
+def test_binary_crossentropy_sums_logs_of_products_within_tensorflows_log_error():
+    # Without stored values, BCE on probabilities adds one log of 32 probabilities' product
+    # for 32 of TensorFlow's float32 logs (`crossentropy_fused._log_products`). The sums
+    # differ by TensorFlow's log's error at most: 2.55e-7 relative at its worst, q = 0.70730275
+    # (found by comparing it with the float64 log over every float32 in [2**-24, 1)), plus the
+    # rounding of each result to float32.
+    n = 300_000
+    y = (np.arange(n) % 2).astype(np.float32).reshape(n, 1)
+    p = np.where(y == 1, np.float32(0.70730275), np.float32(1) - np.float32(0.70730275))
+    numpy_loss, fused_loss = _both(lossbounds.loss, "binary_crossentropy", y, p)
+    assert numpy_loss != fused_loss  # TensorFlow's log is off here: the sums differ...
+    assert abs(fused_loss - numpy_loss) <= (2.55e-7 + 2 * 2.0**-24) * numpy_loss  # ...this little
+
+
+def test_binary_crossentropy_products_that_would_underflow():
+    # float64 probabilities clipped at 1e-12: 32 of them multiply to 1e-384, below float64's
+    # range, and the kernel sums that block term by term (a product of 0 would make the loss
+    # inf). In float32 a clip bound this small leaves 1 - epsilon at 1: numpy's kernel runs.
+    y = np.ones((70_000, 1))
+    p = np.zeros((70_000, 1))
+    p[::7] = 0.5
+    numpy_loss, fused_loss = _both(lossbounds.loss, "binary_crossentropy", y, p, epsilon=1e-12,
+                                   dtype="float64")
+    assert_close(fused_loss, np.asarray(numpy_loss), check_dtype=False)
+
+
 def _sparse_probabilities_with_a_declined_row(rng):
     p = rng.random((4000, 16)).astype(np.float32)
     p /= p.sum(axis=1, keepdims=True)
