@@ -99,7 +99,8 @@ def test_per_sample_comparison_reaches_the_fused_kernels():
 
 @pytest.mark.parametrize(("name", "index"), CASES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize(("n", "k"), [(1, 1), (9, 3), (300_007, 1), (20_011, 40), (30_001, 2)])
+@pytest.mark.parametrize(("n", "k"), [(1, 1), (9, 3), (300_007, 1), (20_011, 40), (30_001, 2),
+                                     (1_003, 131), (5, 4_099)])
 @pytest.mark.parametrize("edges", [False, True])
 def test_fused_equals_numpy(name, index, dtype, n, k, edges):
     row = ROWS[name]
