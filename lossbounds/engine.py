@@ -163,9 +163,6 @@ _THREAD_MIN_ELEMENTS = 1 << 20
 #: the inputs (`Job.fused_rows`): it keeps no block-sized buffers, so long
 #: blocks only cut the per-block overhead (~15 us of Python a block, on the GIL).
 _FUSED_BLOCK_ELEMENTS = 1 << 22
-#: ...and at most this many rows where there are integer labels: a block's labels
-#: are checked (min, max) before the kernel reads them, so they must stay in cache.
-_FUSED_LABEL_ROWS = 1 << 16
 #: Long rows are summed in leaves of this many columns (see `row_sum`).
 _LEAF = 256
 #: A float16 job's blocks hold whole packets of this many rows (see `make_job`).
@@ -224,6 +221,8 @@ class Job:
         size = self.n_rows * self.width
         self.scalar_log_from = size - size % 8
         self.fused = None if self.kernel.fused is None else self.kernel.fused.bind(self)
+        self.unread_labels = (self.fused is not None and self.labels is not None
+                              and self.labels.unread(self))
         self.fused_rows = self._fused_rows(unit)
 
     def _fused_rows(self, unit: int) -> int:
@@ -232,19 +231,15 @@ class Job:
         About `_FUSED_BLOCK_ELEMENTS`, in a multiple of `_THREADS` blocks of
         equal size (so two threads share the work evenly), where every block
         reads its inputs in place: C-contiguous arrays in the job's dtype, and
-        integer labels without ``ignore_class``. Otherwise `block_rows`.
+        labels the kernel reads unread (`LabelReader.unread`). Otherwise `block_rows`.
         """
         def in_place(array: Any) -> bool:
             return isinstance(array, np.ndarray) and array.dtype == self.dtype and array.flags.c_contiguous
 
-        labels_in_place = (self.labels is not None and self.ignore_class is None
-                           and isinstance(self.y_true, np.ndarray) and self.y_true.dtype.kind in "iu")
         if self.fused is None or not in_place(self.y_pred) or not (
-                labels_in_place or (self.labels is None and in_place(self.y_true))):
+                self.unread_labels or (self.labels is None and in_place(self.y_true))):
             return self.block_rows
         blocks = -(-self.n_rows * self.width // _FUSED_BLOCK_ELEMENTS)
-        if self.labels is not None:
-            blocks = max(blocks, -(-self.n_rows // _FUSED_LABEL_ROWS))
         blocks = -(-blocks // _THREADS) * _THREADS
         rows = -(-self.n_rows // blocks)
         return max(self.block_rows, rows + (-rows) % unit)
@@ -372,6 +367,16 @@ class LabelReader(Protocol):
         """Integer labels of one block and its ``ignore_class`` mask; raise `RejectedBlock`."""
         ...
 
+    def unread(self, job: Job) -> bool:
+        """Whether the job's fused kernel may take each block's labels as they are.
+
+        True where a label in [0, K) needs no mask and no cast that could
+        move it: the fused kernels check that range themselves, declining a
+        block with any other label (which `read` then reads, and rejects),
+        so the labels are read once, by the kernel.
+        """
+        ...
+
     def report(self, job: Job) -> None:
         """Raise the `ValueError` that names the first bad label of the whole input."""
         ...
@@ -390,18 +395,23 @@ def _evaluate(job: Job, start: int, stop: int, ws: Workspace, *, values_needed: 
     """
     ws.start = start
     y_pred = ws.block("y_pred", job.y_pred, start, stop)
-    if job.labels is None:
-        y_true, valid = ws.block("y_true", job.y_true, start, stop), None
-    else:
-        y_true, valid = job.labels.read(job, job.y_true[start:stop])
     # TensorFlow's log takes the tensor's last size % 8 elements one by one: the
     # block holding them takes the numpy kernel, which models that (see `rows_job`).
     packet_tail = job.packet > 1 and stop * job.width > job.scalar_log_from
-    if accelerated and job.fused is not None and not packet_tail:
+    kernel = job.fused if accelerated and not packet_tail else None
+    reader = job.labels
+    unread = kernel is not None and job.unread_labels
+    if reader is None:
+        y_true, valid = ws.block("y_true", job.y_true, start, stop), None
+    elif unread:  # the fused kernel checks them (`LabelReader.unread`)
+        y_true, valid = job.y_true[start:stop], None
+    else:
+        y_true, valid = reader.read(job, job.y_true[start:stop])
+    if kernel is not None:
         store = values_needed or valid is not None
         out = (ws.output if ws.output is not None else ws.array("fused", (stop - start,))) \
             if store else ws.array("fused", (0,))
-        total, ok = job.fused(y_true, y_pred, out)
+        total, ok = kernel(y_true, y_pred, out)
         if ok and not store:
             return None, None, total
         if ok:
@@ -410,6 +420,8 @@ def _evaluate(job: Job, start: int, stop: int, ws: Workspace, *, values_needed: 
             return out, valid, None
     if not fallback:
         return None, None, None
+    if unread and reader is not None:  # declined: read (and check) them for numpy's kernel
+        y_true, valid = reader.read(job, job.y_true[start:stop])
     values = job.kernel.function(y_true, y_pred, ws)
     if valid is not None:
         values[~valid] = 0  # Keras: where(valid, loss, 0)

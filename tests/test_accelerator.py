@@ -229,6 +229,32 @@ def test_binary_crossentropy_products_that_would_underflow():
     assert_close(fused_loss, np.asarray(numpy_loss), check_dtype=False)
 
 
+@pytest.mark.parametrize("from_logits", [False, True])
+@pytest.mark.parametrize("k", [2, 10, 250])
+@pytest.mark.parametrize("label_dtype", [np.int64, np.int32, np.uint8])
+def test_fused_kernels_check_the_labels_they_read(from_logits, k, label_dtype):
+    # The fused sparse kernels read the labels unread (`LabelReader.unread`): a label outside
+    # [0, K) must make them decline, so that the numpy kernel raises its error; in range,
+    # any integer dtype gives numpy's value. Long blocks (`Job.fused_rows`) too.
+    rng = np.random.default_rng(k)
+    p = rng.random((40_000, k)).astype(np.float32)
+    if not from_logits:
+        p /= p.sum(axis=1, keepdims=True)
+    labels = rng.integers(0, k, 40_000).astype(label_dtype)
+    numpy_loss, fused_loss = _both(lossbounds.loss, "sparse_categorical_crossentropy", labels, p,
+                                   from_logits=from_logits)
+    assert_close(fused_loss, np.asarray(numpy_loss), check_dtype=False, rtol=4e-6)
+    bad = [k, 255] if label_dtype == np.uint8 else [k, -1, 2**40 if label_dtype == np.int64 else -7]
+    for label in bad:
+        wrong = labels.copy()
+        wrong[31_337] = label
+        with accelerator(True), mock.patch.object(engine, "_FUSED_BLOCK_ELEMENTS", 2**15), \
+                pytest.raises(ValueError, match=rf"label {label} in `y_true` lies outside \[0, {k}\)"):
+            lossbounds.loss("sparse_categorical_crossentropy", wrong, p, from_logits=from_logits)
+        with accelerator(True), pytest.raises(ValueError, match=rf"label {label} in `y_true`"):
+            lossbounds.sparse_categorical_crossentropy(wrong, p, from_logits=from_logits)
+
+
 def _sparse_probabilities_with_a_declined_row(rng):
     p = rng.random((4000, 16)).astype(np.float32)
     p /= p.sum(axis=1, keepdims=True)

@@ -43,6 +43,7 @@ prefetcher from streaming them).
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -512,17 +513,22 @@ _FACTORS = 32
 _SMALLEST_PRODUCT = 2.0**-1000
 
 
-def _log_products(term_of: Callable[[np.dtype], Callable[..., Any]],
+def _log_products(by_term: Callable[[np.dtype], Callable[..., tuple[float, bool]]],
                   parts_of: Callable[[np.dtype], Callable[..., tuple[Any, Any]]], *,
-                  sign: float, offset: float, buffered: bool,
+                  sign: float, offset: float, buffered: bool, width: int = 1,
                   ) -> Callable[[np.dtype], Callable[..., tuple[float, bool]]]:
-    r"""`_elementwise` of ``term``, whose sum alone adds logs of products: one log per 32 terms.
+    r"""The kernel `by_term` makes, with a sum alone that adds logs of products: one log per 32 terms.
 
-    ``parts(y, p, options)`` is ``(a, e)``, both in the dtype, with
-    ``term = a + sign * log(offset + e)``: a computed as the term computes it,
-    and the factor ``offset + e`` (in float64) a normal number in (0, 1] or
-    in [1, 2], so a product of 32 only falls or only rises. Where no values
-    are stored, the sum of the terms is
+    The terms are those of items: each element (`width` 1: the sum is then
+    divided by the row width, a sum of row means) or each row of a
+    two-class kernel with labels (`width` 2). ``parts(y, first, last,
+    options)``, for an item's target (or label) and its first and last
+    prediction (scalars: a function given arrays and an index is not
+    vectorised), is ``(a, e)``, both in the dtype, with the item's term
+    ``a + sign * log(offset + e)``: a computed as `by_term`
+    computes it, and the factor ``offset + e`` (in float64) a normal number
+    in (0, 1] or in [1, 2], so a product of 32 only falls or only rises.
+    Where no values are stored, the sum of the terms is
 
     .. math:: \sum_i a_i + s \sum_{\text{lanes}} \sum_g \log \prod_{i \in g} (c + e_i),
 
@@ -534,30 +540,31 @@ def _log_products(term_of: Callable[[np.dtype], Callable[..., Any]],
     sum is at most the largest relative error of one term, 2.6e-7 for
     TensorFlow's float32 log (4.3 ulp, its largest over every float32 in
     [2**-24, 1), at 0.7073) plus the term's rounding. A block where a
-    product falls below 2**-1000 (it may have lost digits) is summed term by
-    term; a block with a NaN is declined, as by `_elementwise`.
+    product falls below 2**-1000 (it may have lost digits) is declined, as
+    is a block with a NaN (parts give a NaN where `by_term` declines).
+    `by_term`'s kernel is compiled when values are first stored (a reduced
+    loss never needs it: its first call compiles half as much).
 
-    With `buffered`, each 2048 terms' parts are computed into two buffers
-    first (a map, as `_elementwise` does; faster where the parts call an
-    exp), else they go straight into the lanes (faster for a few selects).
+    With `buffered`, each 2048 items' parts are computed into two buffers
+    first (a map; faster where the parts call an exp), else they go
+    straight into the lanes (faster for a few selects).
     """
     def make(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
-        by_term = _elementwise(term_of)(dtype)
-        term, parts = compile(term_of(dtype), inline=True), compile(parts_of(dtype), inline=True)
+        parts = compile(parts_of(dtype), inline=True)
         log, lane_sum = float64_log(), float64_sum()
         smallest, group = _SMALLEST_PRODUCT, _FACTORS
+        step = width
 
-        def kernel(y_true: np.ndarray, y_pred: np.ndarray, constants: np.ndarray,
-                   out: np.ndarray) -> tuple[float, bool]:
-            rows, width = y_pred.shape
-            if out.size == rows:
-                return by_term(y_true, y_pred, constants, out)
+        def summed(y_true: np.ndarray, y_pred: np.ndarray, constants: np.ndarray,
+                   ) -> tuple[float, bool]:
+            columns = y_pred.shape[1]
             lanes = int(constants[0])
             options = (constants[1], constants[2], constants[3], constants[4], constants[5],
                        constants[6], constants[7], constants[8])
             y, p = y_true.reshape(-1), y_pred.reshape(-1)
+            items = y.size
             span = lanes * group
-            whole = y.size - y.size % span
+            whole = items - items % span
             addends, logs = np.zeros(lanes), np.zeros(lanes)
             products = np.ones(lanes)
             underflow = False
@@ -565,9 +572,10 @@ def _log_products(term_of: Callable[[np.dtype], Callable[..., Any]],
             e_buf = np.empty(span if buffered else 0, y_pred.dtype)
             for start in range(0, whole, span):
                 if buffered:
-                    y_part, p_part = y[start : start + span], p[start : start + span]
+                    y_part, p_part = y[start : start + span], p[start * step : (start + span) * step]
                     for j in range(span):
-                        a_buf[j], e_buf[j] = parts(y_part[j], p_part[j], options)
+                        a_buf[j], e_buf[j] = parts(y_part[j], p_part[j * step],
+                                                   p_part[j * step + step - 1], options)
                 for g in range(group):
                     if buffered:
                         a_part = a_buf[g * lanes : (g + 1) * lanes]
@@ -576,10 +584,12 @@ def _log_products(term_of: Callable[[np.dtype], Callable[..., Any]],
                             addends[k] += np.float64(a_part[k])
                             products[k] *= offset + np.float64(e_part[k])
                     else:
-                        y_part = y[start + g * lanes : start + (g + 1) * lanes]
-                        p_part = p[start + g * lanes : start + (g + 1) * lanes]
+                        first = start + g * lanes
+                        y_part = y[first : first + lanes]
+                        p_part = p[first * step : (first + lanes) * step]
                         for k in range(lanes):
-                            a, e = parts(y_part[k], p_part[k], options)
+                            a, e = parts(y_part[k], p_part[k * step], p_part[k * step + step - 1],
+                                         options)
                             addends[k] += np.float64(a)
                             products[k] *= offset + np.float64(e)
                 for k in range(lanes):
@@ -587,16 +597,43 @@ def _log_products(term_of: Callable[[np.dtype], Callable[..., Any]],
                     logs[k] += log(products[k])
                     products[k] = 1.0
             if underflow:
-                return by_term(y_true, y_pred, constants, out)
+                return 0.0, False
             tail = 0.0
-            for i in range(whole, y.size):
-                tail += np.float64(term(y[i], p[i], options))
-            total = (lane_sum(addends, lanes) + sign * lane_sum(logs, lanes) + tail) / width
+            for i in range(whole, items):
+                a, e = parts(y[i], p[i * step], p[i * step + step - 1], options)
+                tail += np.float64(a) + sign * log(offset + np.float64(e))
+            total = lane_sum(addends, lanes) + sign * lane_sum(logs, lanes) + tail
+            if step == 1:  # a sum of row means
+                total /= columns
             return total, total == total
 
-        return compile(kernel)
+        sums, values = compile(summed), _compiled_on_first_use(by_term, dtype)
+
+        def kernel(y_true: np.ndarray, y_pred: np.ndarray, constants: np.ndarray,
+                   out: np.ndarray) -> tuple[float, bool]:
+            if out.size == y_pred.shape[0]:
+                return values()(y_true, y_pred, constants, out)
+            return sums(y_true, y_pred, constants)
+
+        return kernel
 
     return make
+
+
+def _compiled_on_first_use(make: Callable[[np.dtype], Callable[..., tuple[float, bool]]],
+                           dtype: np.dtype) -> Callable[[], Callable[..., tuple[float, bool]]]:
+    """A function returning ``make(dtype)``, made once, at the first call (from any thread)."""
+    made: list[Callable[..., tuple[float, bool]]] = []
+    lock = threading.Lock()
+
+    def kernel() -> Callable[..., tuple[float, bool]]:
+        if not made:
+            with lock:
+                if not made:
+                    made.append(make(dtype))
+        return made[0]
+
+    return kernel
 
 
 def _binary_probability_parts(dtype: np.dtype) -> Callable[..., tuple[Any, Any]]:
@@ -604,7 +641,7 @@ def _binary_probability_parts(dtype: np.dtype) -> Callable[..., tuple[Any, Any]]
     kind = np.dtype(dtype).type
     one, zero, nan = kind(1), kind(0), kind(np.nan)
 
-    def parts(y: Any, p: Any, options: tuple[Any, ...]) -> tuple[Any, Any]:
+    def parts(y: Any, p: Any, last: Any, options: tuple[Any, ...]) -> tuple[Any, Any]:
         low, high = options[0], options[1]
         clipped = low if p < low else p  # np.clip: NaN stays NaN
         clipped = high if clipped > high else clipped
@@ -619,7 +656,7 @@ def _binary_probability_term(dtype: np.dtype) -> Callable[..., Any]:
     log, parts = _logs(dtype), compile(_binary_probability_parts(dtype), inline=True)
 
     def term(y: Any, p: Any, options: tuple[Any, ...]) -> Any:
-        return -log(parts(y, p, options)[1])
+        return -log(parts(y, p, p, options)[1])
 
     return term
 
@@ -629,7 +666,7 @@ def _binary_logits_pieces(dtype: np.dtype) -> Callable[..., tuple[Any, Any]]:
     exp = fast_exp(dtype)
     zero = np.dtype(dtype).type(0)
 
-    def pieces(y: Any, x: Any, options: tuple[Any, ...]) -> tuple[Any, Any]:
+    def pieces(y: Any, x: Any, last: Any, options: tuple[Any, ...]) -> tuple[Any, Any]:
         scale, shift = options[0], options[1]
         # label smoothing, y (1 - a) + a / 2; without, y 1 + 0 = y (a branch here would keep
         # the loop from being vectorised)
@@ -646,7 +683,7 @@ def _binary_logits_term(dtype: np.dtype) -> Callable[..., Any]:
     log1p, pieces = log1p_unit(dtype), compile(_binary_logits_pieces(dtype), inline=True)
 
     def term(y: Any, x: Any, options: tuple[Any, ...]) -> Any:
-        a, e = pieces(y, x, options)
+        a, e = pieces(y, x, x, options)
         return a + log1p(e)
 
     return term
@@ -661,10 +698,10 @@ def _binary_probability_options(job: Any) -> tuple[float, ...] | None:
 
 #: Binary cross-entropy, by `from_logits`.
 FUSED_BINARY = {
-    False: Fused(_log_products(_binary_probability_term, _binary_probability_parts,
+    False: Fused(_log_products(_elementwise(_binary_probability_term), _binary_probability_parts,
                                sign=-1.0, offset=0.0, buffered=False),
                  options=_binary_probability_options),
-    True: Fused(_log_products(_binary_logits_term, _binary_logits_pieces,
+    True: Fused(_log_products(_elementwise(_binary_logits_term), _binary_logits_pieces,
                               sign=1.0, offset=1.0, buffered=True),
                 options=lambda job: _options(*_binary_smoothing(job))),
 }
@@ -678,6 +715,18 @@ FUSED_BINARY = {
 #: term was clamped above (`fast_exp` of 88 or 709 exceeds it), and the terms clamped
 #: below (1.6e-38 or 3e-308 each, 2**15 of them at most) change its sum by under 1e-13.
 _UNSHIFTED = {np.dtype(np.float32): (1e-20, 1e30), np.dtype(np.float64): (1e-280, 1e280)}
+
+
+@functools.cache
+def _outside() -> Callable[[np.ndarray, int], bool]:
+    """Compiled: whether any label lies outside [0, k) (kernels take labels unread, see `_target_logits`)."""
+    def outside(labels: np.ndarray, k: int) -> bool:
+        found = False
+        for i in range(labels.size):  # (one unsigned compare: a negative label wraps above k)
+            found |= np.uint64(labels[i]) >= np.uint64(k)
+        return found
+
+    return compile(outside, inline=True)
 
 
 @functools.cache
@@ -704,7 +753,8 @@ def _hot_keys() -> Callable[..., int]:
 def _target_logits(one_hot: bool) -> Callable[..., tuple[Any, Any]]:
     """Compiled ``(y_c, z_c)`` of a row: its target and target logit, or NaN to decline the block.
 
-    Labels give ``(1, z[label])``. A one-hot row at least ``2 * lanes`` wide
+    Labels give ``(1, z[label])``, NaN for a label outside [0, K) (the
+    kernels take labels unread: `lossbounds.engine.LabelReader`). A one-hot row at least ``2 * lanes`` wide
     (narrower ones: `_hot_keys`) is read once, counting its nonzero targets
     and adding their positions (integer sums, which the compiler vectorises):
     with one nonzero target, the sum is its position. A row with no or
@@ -714,7 +764,10 @@ def _target_logits(one_hot: bool) -> Callable[..., tuple[Any, Any]]:
     """
     def label(labels: np.ndarray, i: int, z: np.ndarray, lanes: int, acc: np.ndarray,
               ) -> tuple[Any, Any]:
-        return 1.0, z[labels[i]]
+        c = labels[i]
+        if not 0 <= c < z.size:
+            return np.nan, np.nan
+        return 1.0, z[c]
 
     def target(y_true: np.ndarray, i: int, z: np.ndarray, lanes: int, acc: np.ndarray,
                ) -> tuple[Any, Any]:
@@ -970,7 +1023,8 @@ def _sparse_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
 
     The rows the numpy kernel takes this way (clipped sums in [1/2, 2], rows
     of at most `crossentropy_kernels._NEAR_ONE_WIDTH` classes, see there);
-    a block with any other row is declined. The log is taken in float64.
+    a block with any other row, or a label outside [0, K), is declined. The
+    log is taken in float64.
     """
     kind = np.dtype(dtype).type
     log = float64_log()
@@ -1025,7 +1079,10 @@ def _sparse_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
                 for r in range(n):
                     p = flat[(start + r) * width : (start + r + 1) * width]
                     ratio[r] = clipped_sum(p, low, high, lanes, acc)
-                    v = p[labels[start + r]]
+                    c = labels[start + r]
+                    if not 0 <= c < width:
+                        return 0.0, False
+                    v = p[c]
                     v = low if v < low else v
                     target = np.float64(high if v > high else v)
                     if not 0.5 <= ratio[r] <= 2.0:
@@ -1042,9 +1099,10 @@ def _sparse_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
                     p_sum = 0.0
                     for k in range(width):
                         p_sum += row[k]
-                    if not 0.5 <= p_sum <= 2.0:
+                    c = labels[start + r]
+                    if not (0.5 <= p_sum <= 2.0 and 0 <= c < width):
                         return 0.0, False
-                    ratio[r] = p_sum / row[labels[start + r]]
+                    ratio[r] = p_sum / row[c]
             for r in range(n):
                 values[r] = kind(log(ratio[r]))
             if out.size == rows:
@@ -1068,28 +1126,58 @@ def fused_sparse_probabilities(near_one_width: int) -> Fused:
 # (see `crossentropy_kernels._two_class_logits`): maps over the rows.
 
 
-def _softplus_gap(dtype: np.dtype) -> Callable[..., Any]:
-    """Compiled (L, max(d, 0), max(-d, 0)) of a row's logits, L = log1p(exp(-|d|)), d = z1 - z0."""
-    exp, log1p = fast_exp(dtype), log1p_unit(dtype)
+def _exp_gap(dtype: np.dtype) -> Callable[..., Any]:
+    """Compiled (exp(-|d|), max(d, 0), max(-d, 0)) of a row's logits, d = z1 - z0."""
+    exp = fast_exp(dtype)
     zero = np.dtype(dtype).type(0)
 
     def gap(z0: Any, z1: Any) -> tuple[Any, Any, Any]:
         d = z1 - z0
         magnitude = d if d >= zero else -d
-        # (a NaN d gives zeros here, and a NaN L)
-        return log1p(exp(-magnitude)), (d if d > zero else zero), (-d if d < zero else zero)
+        # (a NaN d gives zeros here, and a NaN exp)
+        return exp(-magnitude), (d if d > zero else zero), (-d if d < zero else zero)
 
     return compile(gap, inline=True)
+
+
+def _softplus_gap(dtype: np.dtype) -> Callable[..., Any]:
+    """Compiled (L, max(d, 0), max(-d, 0)) of a row's logits, L = log1p(exp(-|d|)), d = z1 - z0."""
+    exp_gap, log1p = _exp_gap(dtype), log1p_unit(dtype)
+
+    def gap(z0: Any, z1: Any) -> tuple[Any, Any, Any]:
+        e, first, second = exp_gap(z0, z1)
+        return log1p(e), first, second
+
+    return compile(gap, inline=True)
+
+
+def _two_class_sparse_logits_parts(dtype: np.dtype) -> Callable[..., tuple[Any, Any]]:
+    """`_log_products`' parts of a row of two logits and its label: (max(d, 0) or max(-d, 0), exp(-|d|)).
+
+    NaN for a +inf logit (TensorFlow's inf - inf) or a label other than 0 or 1, which
+    `_two_class_sparse_logits` declines.
+    """
+    gap = _exp_gap(dtype)
+    kind = np.dtype(dtype).type
+    infinity, nan = kind(np.inf), kind(np.nan)
+
+    def parts(label: Any, z0: Any, z1: Any, options: tuple[Any, ...]) -> tuple[Any, Any]:
+        e, first, second = gap(z0, z1)
+        a = first if label == 0 else second
+        declined = (z0 == infinity) | (z1 == infinity) | (label != 0) & (label != 1)
+        return (nan if declined else a), e
+
+    return parts
 
 
 def _two_class_sparse_logits(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
     """K = 2 from logits and labels: class 0 costs L + max(d, 0), class 1 L + max(-d, 0).
 
-    Blocks with a +inf logit (TensorFlow's inf - inf) are declined.
+    Blocks with a +inf logit (TensorFlow's inf - inf), or a label other than 0 or 1, are declined.
     """
     gap = _softplus_gap(dtype)
     infinity = np.dtype(dtype).type(np.inf)
-    lane_sum = float64_sum()
+    lane_sum, outside = float64_sum(), _outside()
 
     def kernel(labels: np.ndarray, y_pred: np.ndarray, constants: np.ndarray,
                out: np.ndarray) -> tuple[float, bool]:
@@ -1101,6 +1189,8 @@ def _two_class_sparse_logits(dtype: np.dtype) -> Callable[..., tuple[float, bool
             values = out[start : start + n] if out.size == rows else buffer[:n]
             # (flat indices: 2-d ones keep the loop from being vectorised)
             z, label = y_pred[start : start + n].reshape(-1), labels[start : start + n]
+            if outside(label, 2):
+                return 0.0, False
             for i in range(n):
                 z0, z1 = z[2 * i], z[2 * i + 1]
                 infinite |= (z0 == infinity) | (z1 == infinity)
@@ -1145,10 +1235,13 @@ def _two_class_logits(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
 
 
 def _two_class_sparse_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
-    """K = 2 on probabilities and labels: `_sparse_probabilities` as one map over the rows."""
+    """K = 2 on probabilities and labels: `_sparse_probabilities` as one map over the rows.
+
+    Blocks with a label other than 0 or 1 are declined.
+    """
     kind = np.dtype(dtype).type
     log = float64_log()
-    lane_sum = float64_sum()
+    lane_sum, outside = float64_sum(), _outside()
 
     def kernel(labels: np.ndarray, y_pred: np.ndarray, constants: np.ndarray,
                out: np.ndarray) -> tuple[float, bool]:
@@ -1160,6 +1253,8 @@ def _two_class_sparse_probabilities(dtype: np.dtype) -> Callable[..., tuple[floa
             n = min(_CHUNK, rows - start)
             values = out[start : start + n] if out.size == rows else buffer[:n]
             p, label = y_pred[start : start + n].reshape(-1), labels[start : start + n]
+            if outside(label, 2):
+                return 0.0, False
             for i in range(n):
                 c0, c1 = p[2 * i], p[2 * i + 1]
                 c0 = low if c0 < low else c0  # np.clip: NaN stays NaN
@@ -1233,7 +1328,10 @@ FUSED_TWO_CLASS_CATEGORICAL = {
 }
 #: Two-class sparse categorical cross-entropy, by `from_logits`.
 FUSED_TWO_CLASS_SPARSE = {False: Fused(_two_class_sparse_probabilities, options=_clipped),
-                          True: Fused(_two_class_sparse_logits, options=lambda job: (_LANES,))}
+                          True: Fused(_log_products(_two_class_sparse_logits,
+                                                    _two_class_sparse_logits_parts, sign=1.0,
+                                                    offset=1.0, buffered=True, width=2),
+                                      options=lambda job: _options())}
 
 
 # --------------------------------------------------------------------------

@@ -246,6 +246,12 @@ class _SparseLabels:
             labels = np.where(valid, labels, 0)
         return labels.astype(np.int64, copy=False), valid
 
+    def unread(self, job: Job) -> bool:
+        """Integer labels without ``ignore_class`` that Keras' cast leaves as they are (`LabelReader`)."""
+        limit = None if job.label_dtype is None else _EXACT_INTEGERS[job.label_dtype]
+        return (job.ignore_class is None and isinstance(job.y_true, np.ndarray)
+                and job.y_true.dtype.kind in "iu" and (limit is None or job.width <= limit))
+
     def report(self, job: Job) -> None:
         """Report the first bad label with the reference's message."""
         labels = job.y_true if job.label_dtype is None else job.y_true.astype(job.label_dtype)

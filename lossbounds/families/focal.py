@@ -730,6 +730,9 @@ class _CheckedLabels:
     def read(self, job: Any, labels: np.ndarray) -> tuple[np.ndarray, None]:
         return labels, None
 
+    def unread(self, job: Any) -> bool:
+        return False  # (reading them costs nothing)
+
     def report(self, job: Any) -> None:  # pragma: no cover - read() rejects nothing
         raise AssertionError("checked labels were rejected")
 
