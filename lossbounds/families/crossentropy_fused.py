@@ -1028,7 +1028,7 @@ def _sparse_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
     """
     kind = np.dtype(dtype).type
     log = float64_log()
-    lane_sum = float64_sum()
+    lane_sum, outside = float64_sum(), _outside()
 
     def wide_sum(p: np.ndarray, low: Any, high: Any, lanes: int, acc: np.ndarray) -> float:
         # Elements k and k + lanes of each 2 * lanes are added in the dtype before the float64
@@ -1075,14 +1075,13 @@ def _sparse_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
         for part in range((rows + chunk - 1) // chunk):
             start = part * chunk
             n = min(chunk, rows - start)
+            if outside(labels[start : start + n], width):
+                return 0.0, False
             if wide:
                 for r in range(n):
                     p = flat[(start + r) * width : (start + r + 1) * width]
                     ratio[r] = clipped_sum(p, low, high, lanes, acc)
-                    c = labels[start + r]
-                    if not 0 <= c < width:
-                        return 0.0, False
-                    v = p[c]
+                    v = p[labels[start + r]]
                     v = low if v < low else v
                     target = np.float64(high if v > high else v)
                     if not 0.5 <= ratio[r] <= 2.0:
@@ -1099,10 +1098,9 @@ def _sparse_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
                     p_sum = 0.0
                     for k in range(width):
                         p_sum += row[k]
-                    c = labels[start + r]
-                    if not (0.5 <= p_sum <= 2.0 and 0 <= c < width):
+                    if not 0.5 <= p_sum <= 2.0:
                         return 0.0, False
-                    ratio[r] = p_sum / row[c]
+                    ratio[r] = p_sum / row[labels[start + r]]
             for r in range(n):
                 values[r] = kind(log(ratio[r]))
             if out.size == rows:
