@@ -718,6 +718,23 @@ _UNSHIFTED = {np.dtype(np.float32): (1e-20, 1e30), np.dtype(np.float64): (1e-280
 
 
 @functools.cache
+def _chunk_sum() -> Callable[..., float]:
+    """Compiled ``chunk_sum(values, n, out, start, rows)``: a chunk of n row values' float64 sum.
+
+    The values are stored in ``out[start:start + n]`` too, where ``out``
+    holds one value per row of the block (``rows`` of them).
+    """
+    lane_sum = float64_sum()
+
+    def chunk_sum(values: np.ndarray, n: int, out: np.ndarray, start: int, rows: int) -> float:
+        if out.size == rows:
+            out[start : start + n] = values[:n]
+        return lane_sum(values, n)
+
+    return compile(chunk_sum, inline=True)
+
+
+@functools.cache
 def _outside() -> Callable[[np.ndarray, int], bool]:
     """Compiled: whether any label lies outside [0, k) (kernels take labels unread, see `_target_logits`)."""
     def outside(labels: np.ndarray, k: int) -> bool:
@@ -807,7 +824,7 @@ def _logits_kernel(dtype: np.dtype, one_hot: bool) -> Callable[..., tuple[float,
     log, log64 = _logs(dtype), float64_log()
     row_exp = _row_exp(dtype)
     row_max, tree_sum, row_sums = _row_max(), _tree_sum(), _row_sums()
-    lane_sum = float64_sum()
+    chunk_sum = _chunk_sum()
     target_of, hot_keys = _target_logits(one_hot), _hot_keys()
     zero = np.dtype(dtype).type(0)
     smallest, largest = _UNSHIFTED[np.dtype(dtype)]
@@ -892,9 +909,7 @@ def _logits_kernel(dtype: np.dtype, one_hot: bool) -> Callable[..., tuple[float,
             else:
                 for r in range(n):
                     values[r] = weight[r] * kind(log64(sums[r]) - np.float64(target[r]))
-            if out.size == rows:
-                out[start : start + n] = values[:n]
-            total += lane_sum(values, n)
+            total += chunk_sum(values, n, out, start, rows)
         return total, True
 
     return compile(kernel)
@@ -925,7 +940,7 @@ def _onehot_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
     """
     kind = np.dtype(dtype).type
     log = _logs(dtype)
-    lane_sum = float64_sum()
+    lane_sum, chunk_sum = float64_sum(), _chunk_sum()
     info = np.finfo(dtype)
     largest, smallest = kind(info.max), kind(np.sqrt(info.tiny))
 
@@ -1006,9 +1021,7 @@ def _onehot_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
                 ratio = low if ratio < low else ratio  # (never NaN here)
                 ratio = high if ratio > high else ratio
                 values[r] = -(weight[r] * log(ratio))
-            if out.size == rows:
-                out[start : start + n] = values[:n]
-            total += lane_sum(values, n)
+            total += chunk_sum(values, n, out, start, rows)
         return total, True
 
     return compile(kernel)
@@ -1028,7 +1041,7 @@ def _sparse_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
     """
     kind = np.dtype(dtype).type
     log = float64_log()
-    lane_sum, outside = float64_sum(), _outside()
+    lane_sum, chunk_sum, outside = float64_sum(), _chunk_sum(), _outside()
 
     def wide_sum(p: np.ndarray, low: Any, high: Any, lanes: int, acc: np.ndarray) -> float:
         # Elements k and k + lanes of each 2 * lanes are added in the dtype before the float64
@@ -1103,9 +1116,7 @@ def _sparse_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
                     ratio[r] = p_sum / row[labels[start + r]]
             for r in range(n):
                 values[r] = kind(log(ratio[r]))
-            if out.size == rows:
-                out[start : start + n] = values[:n]
-            total += lane_sum(values, n)
+            total += chunk_sum(values, n, out, start, rows)
         return total, True
 
     return compile(kernel)
