@@ -12,7 +12,9 @@ Each loss that has one declares it next to its numpy kernel (a `Fused` in the
 loss's family module); `lossbounds.engine` chooses between the two for every
 block, here and nowhere else. A fused kernel gives the numpy kernel's values
 to Keras' tolerance: its loops follow the same formulas in the same dtype,
-adding in float64 where numpy adds pairwise in the dtype. A kernel may also
+adding in float64 where numpy adds pairwise in the dtype (a reduced
+cross-entropy may add one logarithm of a product of terms for each 32
+logarithms: the same sum, to the rounding of each term). A kernel may also
 decline a block (an input outside the range its shortcuts cover); the engine
 then runs the numpy kernel on that block.
 
