@@ -637,16 +637,19 @@ def _compiled_on_first_use(make: Callable[[np.dtype], Callable[..., tuple[float,
 
 
 def _binary_probability_parts(dtype: np.dtype) -> Callable[..., tuple[Any, Any]]:
-    """``(0, q)``, q = clip(p) (y = 1) or 1 - clip(p) (y = 0), NaN for other targets: the term is -log q."""
+    """``(-0, q)``, q = clip(p) (y = 1) or 1 - clip(p) (y = 0), NaN for other targets: the term is -log q."""
     kind = np.dtype(dtype).type
     one, zero, nan = kind(1), kind(0), kind(np.nan)
+    # a = -0.0, not 0.0: x + -0.0 is x for every x, so the compiler drops the add of a
+    # (x + 0.0 is not x for x = -0.0, so it would convert and add a zero a term)
+    no_addend = kind(-0.0)
 
     def parts(y: Any, p: Any, last: Any, options: tuple[Any, ...]) -> tuple[Any, Any]:
         low, high = options[0], options[1]
         clipped = low if p < low else p  # np.clip: NaN stays NaN
         clipped = high if clipped > high else clipped
         q = clipped if y == one else one - clipped
-        return zero, (q if (y == one or y == zero) else nan)
+        return no_addend, (q if (y == one or y == zero) else nan)
 
     return parts
 
