@@ -134,20 +134,29 @@ def accelerator(enabled: bool) -> Iterator[None]:
         _state["enabled"] = before
 
 
-def compile(python_function: Callable[..., Any], *, inline: bool = False) -> Any:  # noqa: A001
+def compile(python_function: Callable[..., Any], *, inline: bool = False,  # noqa: A001
+            reassociate: bool = False) -> Any:
     """`python_function` compiled by numba: no Python objects, the GIL released, cached unless a closure.
 
     ``error_model="numpy"`` makes 1/0 give inf as numpy does (numba's
     default raises), and no ``fastmath``: the compiler may not reorder,
     contract (FMA) or assume finite values, so each operation rounds as
-    numpy's does.
+    numpy's does. ``reassociate=True`` alone lets it reorder additions (and
+    so vectorise a sum across a short row): for small functions whose float64
+    sums are exact, or whose order moves them far below the dtype's rounding.
+    They must not be `inline` (numba would compile their body with the
+    caller's flags); the compiler still inlines them, flags kept.
     """
     import numba
 
+    if inline and reassociate:
+        raise ValueError("compile: reassociate=True needs inline=False (an inlined body takes "
+                         "its caller's flags)")
     # numba's disk cache keys a closure by its captured values, which differ in
     # every process: it would never hit and would add files on each run.
     cache = python_function.__closure__ is None
     return numba.njit(nogil=True, cache=cache, error_model="numpy",
+                      fastmath={"reassoc"} if reassociate else False,
                       inline="always" if inline else "never")(python_function)
 
 

@@ -191,6 +191,17 @@ def test_small_inputs_take_numpy_and_do_not_compile():
     assert out.strip() == "True"
 
 
+def test_a_reordered_sum_is_not_inlined():
+    # numba would compile an inlined body with its caller's flags: the reordering would be
+    # lost, or spread to the caller's float operations
+    def total(values):
+        return values.sum()
+
+    with pytest.raises(ValueError, match="reassociate=True needs inline=False"):
+        fused.compile(total, inline=True, reassociate=True)
+    assert fused.compile(total, reassociate=True)(np.arange(40.0)) == 780.0
+
+
 @pytest.mark.parametrize("k", [10, 1000])
 def test_a_minus_inf_logit_with_one_hot_targets_is_nan(k):
     # TensorFlow's one-hot sum takes 0 * -inf at the -inf logit: NaN (the fused kernel
