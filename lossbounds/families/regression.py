@@ -1514,20 +1514,22 @@ def _log_cosh_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
     return row_wise_plan(formula, y_true, y_pred, dtype, packet=8, fused=fused)
 
 
-def _log_cosh_term(dtype: np.dtype) -> Any:
+def _log_cosh_steps(dtype: np.dtype) -> tuple[Any, Any]:
     exp, log1p = tensorflow_exp_log1p(dtype)
 
-    def term(y: Any, p: Any, options: tuple[Any, ...]) -> Any:
+    def exponential(y: Any, p: Any, options: tuple[Any, ...]) -> Any:
+        return exp((p - y) * options[0])
+
+    def term(y: Any, p: Any, exponential: Any, options: tuple[Any, ...]) -> Any:
         minus_two, threshold, log2 = options[0], options[1], options[2]
         x = p - y
         z = x * minus_two
-        exponential = exp(z)
         softplus = z if z > -threshold else (exponential if z < threshold else log1p(exponential))
         return (x + softplus) - log2
-    return term
+    return exponential, term
 
 
-_LOG_COSH_FUSED = Fused(elementwise_mean(_log_cosh_term, per_dtype=True))
+_LOG_COSH_FUSED = Fused(elementwise_mean(_log_cosh_steps, staged=True))
 
 
 def log_cosh(y_true: ArrayLike, y_pred: ArrayLike, *, epsilon: float = EPSILON,
