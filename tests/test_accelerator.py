@@ -266,6 +266,33 @@ def test_fused_kernels_check_the_labels_they_read(from_logits, k, label_dtype):
             lossbounds.sparse_categorical_crossentropy(wrong, p, from_logits=from_logits)
 
 
+@pytest.mark.parametrize("k", [10, 131, 4_099])
+@pytest.mark.parametrize("from_logits", [False, True])
+@pytest.mark.parametrize("row", ["two targets", "no target", "inf target", "nan target",
+                                 "negative target"])
+def test_categorical_rows_that_are_not_one_hot(k, from_logits, row):
+    # The fused categorical kernels take one-hot rows only (each finds its one nonzero target):
+    # a block with any other row is declined, and numpy's kernel gives TensorFlow's value
+    rng = np.random.default_rng(k)
+    n = max(40, 2**17 // k)  # enough for the accelerator
+    y = np.eye(k, dtype=np.float32)[rng.integers(0, k, n)]
+    p = rng.random((n, k)).astype(np.float32)
+    if not from_logits:
+        p /= p.sum(axis=1, keepdims=True)
+    odd = n // 3
+    y[odd] = 0.0
+    if row == "two targets":
+        y[odd, [1, k - 1]] = [0.25, 0.75]
+    elif row != "no target":
+        y[odd, k // 2] = {"inf target": np.inf, "nan target": np.nan, "negative target": -1.0}[row]
+    numpy_values, fused_values = _both(lossbounds.categorical_crossentropy, y, p,
+                                       from_logits=from_logits)
+    assert_close(fused_values, numpy_values)
+    numpy_loss, fused_loss = _both(lossbounds.loss, "categorical_crossentropy", y, p,
+                                   from_logits=from_logits)
+    assert_close(fused_loss, np.asarray(numpy_loss, np.float64), check_dtype=False, rtol=4e-6)
+
+
 def _sparse_probabilities_with_a_declined_row(rng):
     p = rng.random((4000, 16)).astype(np.float32)
     p /= p.sum(axis=1, keepdims=True)
