@@ -743,7 +743,7 @@ def _chunk_sum() -> Callable[..., float]:
 
 @functools.cache
 def _outside() -> Callable[[np.ndarray, int], bool]:
-    """Compiled: whether any label lies outside [0, k) (kernels take labels unread, see `_target_logits`)."""
+    """Compiled: whether any label lies outside [0, k) (kernels take labels unread, see `_row_targets`)."""
     def outside(labels: np.ndarray, k: int) -> bool:
         found = False
         for i in range(labels.size):  # (one unsigned compare: a negative label wraps above k)
@@ -774,25 +774,17 @@ def _hot_keys() -> Callable[..., int]:
 
 
 @functools.cache
-def _target_logits(one_hot: bool) -> Callable[..., tuple[Any, Any]]:
-    """Compiled ``(y_c, z_c)`` of a row: its target and target logit, or NaN to decline the block.
+def _one_hot_target() -> Callable[..., tuple[Any, Any]]:
+    """Compiled ``(y_c, z_c)`` of a one-hot row: its target and target logit, or NaN to decline the block.
 
-    Labels give ``(1, z[label])``, NaN for a label outside [0, K) (the
-    kernels take labels unread: `lossbounds.engine.LabelReader`). A one-hot row at least ``2 * lanes`` wide
-    (narrower ones: `_hot_keys`) is read once, counting its nonzero targets
-    and adding their positions (integer sums, which the compiler vectorises):
-    with one nonzero target, the sum is its position. A row with no or
-    several nonzero targets (or an infinite or NaN one) gives NaN. (The
-    logits elsewhere in the row are not read here: a -inf among them, whose
-    zero target makes TensorFlow's one-hot sum NaN, is for the caller.)
+    A row at least ``2 * lanes`` wide (narrower ones: `_hot_keys`) is read
+    once, counting its nonzero targets and adding their positions (integer
+    sums, which the compiler vectorises): with one nonzero target, the sum
+    is its position. A row with no or several nonzero targets (or an
+    infinite or NaN one) gives NaN. (The logits elsewhere in the row are not
+    read here: a -inf among them, whose zero target makes TensorFlow's
+    one-hot sum NaN, is for the caller.)
     """
-    def label(labels: np.ndarray, i: int, z: np.ndarray, lanes: int, acc: np.ndarray,
-              ) -> tuple[Any, Any]:
-        c = labels[i]
-        if not 0 <= c < z.size:
-            return np.nan, np.nan
-        return 1.0, z[c]
-
     def target(y_true: np.ndarray, i: int, z: np.ndarray, lanes: int, acc: np.ndarray,
                ) -> tuple[Any, Any]:
         y = y_true[i]
@@ -809,7 +801,44 @@ def _target_logits(one_hot: bool) -> Callable[..., tuple[Any, Any]]:
             return np.nan, np.nan
         return weight, np.float64(z[key])
 
-    return compile(target if one_hot else label, inline=True)
+    return compile(target, inline=True)
+
+
+@functools.cache
+def _row_targets(one_hot: bool) -> Callable[..., bool]:
+    """Compiled: a chunk's targets and target logits, rows read one by one; False to decline it.
+
+    Labels (which the kernels take unread: `lossbounds.engine.LabelReader`)
+    are checked for the chunk at once (`_outside`), then each row's logit
+    gathered; one-hot rows go through `_one_hot_target`.
+    """
+    if not one_hot:
+        outside = _outside()
+
+        def labelled(y_true: np.ndarray, start: int, n: int, block: np.ndarray, lanes: int,
+                     acc: np.ndarray, weight: np.ndarray, target: np.ndarray) -> bool:
+            width = block.size // n
+            if outside(y_true[start : start + n], width):
+                return False
+            for r in range(n):
+                target[r] = block[r * width + y_true[start + r]]
+                weight[r] = 1.0
+            return True
+
+        return compile(labelled, inline=True)
+    target_of = _one_hot_target()
+
+    def hot(y_true: np.ndarray, start: int, n: int, block: np.ndarray, lanes: int,
+            acc: np.ndarray, weight: np.ndarray, target: np.ndarray) -> bool:
+        width = block.size // n
+        for r in range(n):
+            weight[r], target[r] = target_of(y_true, start + r, block[r * width : (r + 1) * width],
+                                             lanes, acc)
+            if weight[r] != weight[r]:
+                return False  # not one-hot
+        return True
+
+    return compile(hot, inline=True)
 
 
 def _logits_kernel(dtype: np.dtype, one_hot: bool) -> Callable[..., tuple[float, bool]]:
@@ -832,8 +861,7 @@ def _logits_kernel(dtype: np.dtype, one_hot: bool) -> Callable[..., tuple[float,
     row_exp = _row_exp(dtype)
     row_max, tree_sum, row_sums = _row_max(), _tree_sum(), _row_sums()
     chunk_sum = _chunk_sum()
-    target_of, hot_keys = _target_logits(one_hot), _hot_keys()
-    narrow_sum = _narrow_sum()
+    targets_of, hot_keys, narrow_sum = _row_targets(one_hot), _hot_keys(), _narrow_sum()
     zero = np.dtype(dtype).type(0)
     smallest, largest = _UNSHIFTED[np.dtype(dtype)]
 
@@ -879,12 +907,8 @@ def _logits_kernel(dtype: np.dtype, one_hot: bool) -> Callable[..., tuple[float,
                         return 0.0, False  # a row without a nonzero target
                     weight[r] = hot_block[r * width + position]
                     target[r] = block[r * width + position]
-            else:
-                for r in range(n):
-                    weight[r], target[r] = target_of(y_true, start + r,
-                                                     block[r * width : (r + 1) * width], lanes, acc)
-                    if weight[r] != weight[r]:
-                        return 0.0, False  # not one-hot
+            elif not targets_of(y_true, start, n, block, lanes, acc, weight, target):
+                return 0.0, False  # a label outside [0, K), or a row that is not one-hot
             shifted = False
             for sweep in range(2):  # the unshifted sums, then (if needed) the shifted ones
                 if sweep == 1:
@@ -943,7 +967,7 @@ def _onehot_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
     """The fused one-hot kernel on probabilities: one pass over the targets and predictions.
 
     Per row: the nonzero target and the prediction there (as in
-    `_target_logits`: in lanes, or `_hot_keys`), and the row sum. The
+    `_one_hot_target`: in lanes, or `_hot_keys`), and the row sum. The
     division, clip and log are TensorFlow's, in the dtype, on the row sum
     rounded to the dtype. Rows that are not one-hot, or whose sum is 0, inf,
     NaN or below sqrt(tiny) (`crossentropy_kernels._unusable_sums`), make
@@ -1491,7 +1515,7 @@ def _categorical_focal(from_logits: bool, square: bool,
         log, exp, row_exp = _logs(dtype), fast_exp(dtype), _row_exp(dtype)
         power = _power(dtype, square)
         row_max, summed, hot_keys = _row_max(), lanes_sum(), _hot_keys()
-        target_of = _target_logits(True)
+        target_of = _one_hot_target()
         add_row = row_adder()
         info = np.finfo(dtype)
         one, largest, smallest = kind(1), kind(info.max), kind(np.sqrt(info.tiny))
