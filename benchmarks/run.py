@@ -570,10 +570,10 @@ GROUPS = (("lossbounds",), ("lossbounds_numpy",), ("keras", "keras_xla"), ("torc
 
 #: Groups timed in `--processes` processes each, in turn (the second round in reverse order),
 #: keeping each peer's fastest: lossbounds and the fastest compiled peers, which the targets
-#: race. Memory speed on this machine differs between processes (the same kernel on the same
-#: inputs took 4.1 ms in one process and 6.4 in the next), enough to decide cases within
-#: ~15 % of each other; the best of several processes is less at the mercy of one draw. Keras
-#: XLA, the other compiled peer, is far behind in every case and runs once with Keras eager.
+#: race. This machine's memory bandwidth switches between two levels every few seconds (a
+#: two-thread np.sum of 1.28 GB: 26 or 34 ms, in the same process), enough to decide the
+#: memory-bound cases; a library timed in two windows far apart in time is less at the mercy
+#: of one. Keras XLA, the other compiled peer, is far behind in every case and runs once.
 RACED = (("lossbounds",), ("torch", "torch_compile"), ("jax",))
 
 
@@ -886,8 +886,8 @@ other processes compete for the 2 cores; expect 10-30 % noise in single times).
 Inputs float32 (labels int64, one-hot and binary targets float32), every call
 returns the reduced mean (`sum_over_batch_size`). Each library runs in its own
 process; lossbounds, torch and jax in {info['processes']} processes each, in turn, and the
-fastest is kept (memory speed differs between processes on this machine, by up to
-1.6x). A time is the fastest of several calls after warm-up calls: lossbounds and
+fastest is kept (this machine's memory bandwidth switches between two levels every
+few seconds, up to 1.3x apart). A time is the fastest of several calls after warm-up calls: lossbounds and
 the floors are called in turn, 3 to 25 rounds (about 3 s), each timed right after an
 untimed call of itself (as a peer's calls follow one another); a peer 1 + about 1.5 s of
 calls (3 to 25; 2 calls above 0.5 s, 1 above 2 s). Compilation (numba, XLA, inductor)
