@@ -1515,7 +1515,7 @@ def _categorical_focal(from_logits: bool, square: bool,
         log, exp, row_exp = _logs(dtype), fast_exp(dtype), _row_exp(dtype)
         power = _power(dtype, square)
         row_max, summed, hot_keys = _row_max(), lanes_sum(), _hot_keys()
-        target_of = _one_hot_target()
+        target_of, narrow_sum = _one_hot_target(), _narrow_sum()
         add_row = row_adder()
         info = np.finfo(dtype)
         one, largest, smallest = kind(1), kind(info.max), kind(np.sqrt(info.tiny))
@@ -1555,13 +1555,14 @@ def _categorical_focal(from_logits: bool, square: bool,
                         for k in range(1, width):
                             best = z[k] if z[k] > best else best
                     row_exp(z, best, terms)
-                    inverse = one / kind(summed(terms, lanes, acc[0]))
+                    # (narrow rows: a float64 sum in any order, `_narrow_sum`, not 64 lanes a row)
+                    inverse = one / kind(summed(terms, lanes, acc[0]) if wide else narrow_sum(terms))
                     for k in range(width):
                         terms[k] = terms[k] * inverse
                     value = exp(value - best) * inverse
-                    total = kind(summed(terms, lanes, acc[0]))
+                    total = kind(summed(terms, lanes, acc[0]) if wide else narrow_sum(terms))
                 else:
-                    total = kind(summed(z, lanes, acc[0]))
+                    total = kind(summed(z, lanes, acc[0]) if wide else narrow_sum(z))
                     size = abs(total)
                     if not smallest <= size <= largest:
                         return 0.0, False
