@@ -4,7 +4,7 @@ Run from the repository root, in an environment with the ``bench`` extra
 (``pip install -e ".[bench]"``: the ``test`` extra, optax and scikit-learn;
 a missing peer leaves its column blank)::
 
-    python benchmarks/run.py                  # everything (~35 min): writes results.md, results.png
+    python benchmarks/run.py                  # everything (~30 min): writes results.md, results.png
     python benchmarks/run.py --only mse,kld --peers lossbounds,torch_compile,jax   # a subset, printed only
 
 What it measures, for each case (loss, prediction kind, N x K, all float32,
