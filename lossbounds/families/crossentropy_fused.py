@@ -785,8 +785,7 @@ def _one_hot_target() -> Callable[..., tuple[Any, Any]]:
     read here: a -inf among them, whose zero target makes TensorFlow's
     one-hot sum NaN, is for the caller.)
     """
-    def target(y_true: np.ndarray, i: int, z: np.ndarray, lanes: int, acc: np.ndarray,
-               ) -> tuple[Any, Any]:
+    def target(y_true: np.ndarray, i: int, z: np.ndarray) -> tuple[Any, Any]:
         y = y_true[i]
         count = 0
         key = 0
@@ -815,8 +814,8 @@ def _row_targets(one_hot: bool) -> Callable[..., bool]:
     if not one_hot:
         outside = _outside()
 
-        def labelled(y_true: np.ndarray, start: int, n: int, block: np.ndarray, lanes: int,
-                     acc: np.ndarray, weight: np.ndarray, target: np.ndarray) -> bool:
+        def labelled(y_true: np.ndarray, start: int, n: int, block: np.ndarray,
+                     weight: np.ndarray, target: np.ndarray) -> bool:
             width = block.size // n
             if outside(y_true[start : start + n], width):
                 return False
@@ -828,12 +827,11 @@ def _row_targets(one_hot: bool) -> Callable[..., bool]:
         return compile(labelled, inline=True)
     target_of = _one_hot_target()
 
-    def hot(y_true: np.ndarray, start: int, n: int, block: np.ndarray, lanes: int,
-            acc: np.ndarray, weight: np.ndarray, target: np.ndarray) -> bool:
+    def hot(y_true: np.ndarray, start: int, n: int, block: np.ndarray,
+            weight: np.ndarray, target: np.ndarray) -> bool:
         width = block.size // n
         for r in range(n):
-            weight[r], target[r] = target_of(y_true, start + r, block[r * width : (r + 1) * width],
-                                             lanes, acc)
+            weight[r], target[r] = target_of(y_true, start + r, block[r * width : (r + 1) * width])
             if weight[r] != weight[r]:
                 return False  # not one-hot
         return True
@@ -876,7 +874,7 @@ def _logits_kernel(dtype: np.dtype, one_hot: bool) -> Callable[..., tuple[float,
         shift = np.empty(chunk, y_pred.dtype)  # its max, where shifted
         sums = np.empty(chunk)
         values = np.empty(chunk, y_pred.dtype)
-        acc = np.empty((2, lanes))
+        acc = np.empty(lanes)
         maxima = np.empty(lanes, y_pred.dtype)
         terms = np.empty(chunk * width, y_pred.dtype)
         tree = np.empty(width // 8 if wide else 1, y_pred.dtype)  # (`_tree_add`)
@@ -907,7 +905,7 @@ def _logits_kernel(dtype: np.dtype, one_hot: bool) -> Callable[..., tuple[float,
                         return 0.0, False  # a row without a nonzero target
                     weight[r] = hot_block[r * width + position]
                     target[r] = block[r * width + position]
-            elif not targets_of(y_true, start, n, block, lanes, acc, weight, target):
+            elif not targets_of(y_true, start, n, block, weight, target):
                 return 0.0, False  # a label outside [0, K), or a row that is not one-hot
             shifted = False
             for sweep in range(2):  # the unshifted sums, then (if needed) the shifted ones
@@ -929,7 +927,7 @@ def _logits_kernel(dtype: np.dtype, one_hot: bool) -> Callable[..., tuple[float,
                         return 0.0, False  # 0 * inf: TensorFlow's NaN, left to the numpy kernel
                 if wide:  # (the terms are in cache: `_tree_add`)
                     for r in range(n):
-                        sums[r] = tree_sum(terms[r * width : (r + 1) * width], lanes, acc[0], tree)
+                        sums[r] = tree_sum(terms[r * width : (r + 1) * width], lanes, acc, tree)
                 elif width >= _WINDOWED_BELOW:
                     for r in range(n):
                         sums[r] = narrow_sum(terms[r * width : (r + 1) * width])
@@ -1526,7 +1524,7 @@ def _categorical_focal(from_logits: bool, square: bool,
             lanes, low, high = int(constants[0]), constants[1], constants[2]
             gamma, alpha = constants[3], constants[4]
             wide = width >= 2 * lanes
-            acc = np.empty((2, lanes))
+            acc = np.empty(lanes)
             maxima = np.empty(lanes, y_pred.dtype)
             terms = np.empty(width, y_pred.dtype)
             keys = np.empty(width, np.int64)
@@ -1535,7 +1533,7 @@ def _categorical_focal(from_logits: bool, square: bool,
             for i in range(rows):
                 z = y_pred[i]
                 if wide:
-                    found_weight, found_value = target_of(y_true, i, z, lanes, acc)
+                    found_weight, found_value = target_of(y_true, i, z)
                     if found_weight != found_weight:
                         return 0.0, False  # not one-hot
                     weight, value = kind(found_weight), kind(found_value)
@@ -1556,13 +1554,13 @@ def _categorical_focal(from_logits: bool, square: bool,
                             best = z[k] if z[k] > best else best
                     row_exp(z, best, terms)
                     # (narrow rows: a float64 sum in any order, `_narrow_sum`, not 64 lanes a row)
-                    inverse = one / kind(summed(terms, lanes, acc[0]) if wide else narrow_sum(terms))
+                    inverse = one / kind(summed(terms, lanes, acc) if wide else narrow_sum(terms))
                     for k in range(width):
                         terms[k] = terms[k] * inverse
                     value = exp(value - best) * inverse
-                    total = kind(summed(terms, lanes, acc[0]) if wide else narrow_sum(terms))
+                    total = kind(summed(terms, lanes, acc) if wide else narrow_sum(terms))
                 else:
-                    total = kind(summed(z, lanes, acc[0]) if wide else narrow_sum(z))
+                    total = kind(summed(z, lanes, acc) if wide else narrow_sum(z))
                     size = abs(total)
                     if not smallest <= size <= largest:
                         return 0.0, False
