@@ -46,7 +46,9 @@ Every peer's value is checked against Keras eager's on the benchmark inputs
 Each library runs in its own subprocess (clean memory, no shared thread
 pools; Keras eager and XLA share one, as do torch and torch.compile), on the
 same inputs (generated once per case from a fixed seed and handed over
-through a temporary directory). A time is the fastest of several calls after
+through a temporary directory); lossbounds, torch and jax each run in two
+such processes, far apart in time, and keep the faster (`RACED`). A time is
+the fastest of several calls after
 warm-up calls: lossbounds and the floors in turn, 3 to 25 rounds (about 3 s),
 each call timed right after an untimed call of itself, as a peer's calls follow
 one another (part of the inputs is then still in the cache, for all alike);

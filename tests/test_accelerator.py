@@ -274,7 +274,7 @@ def test_categorical_rows_that_are_not_one_hot(k, from_logits, row):
     # The fused categorical kernels take one-hot rows only (each finds its one nonzero target):
     # a block with any other row is declined, and numpy's kernel gives TensorFlow's value
     rng = np.random.default_rng(k)
-    n = max(40, 2**17 // k)  # enough for the accelerator
+    n = max(40, 2**17 // k)  # many chunks of narrow rows; the odd row is not in the first
     y = np.eye(k, dtype=np.float32)[rng.integers(0, k, n)]
     p = rng.random((n, k)).astype(np.float32)
     if not from_logits:
