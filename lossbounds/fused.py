@@ -18,10 +18,12 @@ logarithms: the same sum, to the rounding of each term). A kernel may also
 decline a block (an input outside the range its shortcuts cover); the engine
 then runs the numpy kernel on that block.
 
-numba compiles each kernel the first time a process uses it, which takes
-one to seven seconds, while numpy computes a small input in milliseconds: so
-inputs of fewer than `MIN_ELEMENTS` elements (about a million) always take
-numpy's kernels. ``LOSSBOUNDS_ACCELERATOR=always`` sends every input to the
+numba compiles each kernel the first time it is used on a machine, which
+takes one to seven seconds, and keeps it in its disk cache (next to
+lossbounds' modules, or in ``NUMBA_CACHE_DIR``): later processes load it in
+about 10 ms (the first also imports numba, about 0.3 s). numpy computes a
+small input in milliseconds: so inputs of fewer than `MIN_ELEMENTS` elements
+(about a million) always take numpy's kernels. ``LOSSBOUNDS_ACCELERATOR=always`` sends every input to the
 fused kernels (the test suite checks them this way on small inputs too).
 
 Switch it off for one process with the environment variable
@@ -39,11 +41,14 @@ lossbounds`` stays as fast as without it.
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.util
 import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -56,7 +61,8 @@ __all__ = ["CHUNK_ROWS", "MIN_ELEMENTS", "Fused", "accelerator", "accelerator_en
 _OFF = frozenset({"0", "off", "false", "no", "numpy"})
 MIN_ELEMENTS = 2**20
 """Inputs of fewer elements take numpy's kernels (unless ``LOSSBOUNDS_ACCELERATOR=always``):
-compiling a kernel, once per process, takes seconds; numpy takes milliseconds there."""
+compiling a kernel takes seconds, and loading it from the disk cache, once per process, tens of
+milliseconds; numpy takes milliseconds there."""
 
 _state: dict[str, bool | None] = {"enabled": None}
 _lock = threading.Lock()
@@ -136,7 +142,7 @@ def accelerator(enabled: bool) -> Iterator[None]:
 
 def compile(python_function: Callable[..., Any], *, inline: bool = False,  # noqa: A001
             reassociate: bool = False) -> Any:
-    """`python_function` compiled by numba: no Python objects, the GIL released, cached unless a closure.
+    """`python_function` compiled by numba: no Python objects, the GIL released, cached on disk.
 
     ``error_model="numpy"`` makes 1/0 give inf as numpy does (numba's
     default raises), and no ``fastmath``: the compiler may not reorder,
@@ -146,18 +152,97 @@ def compile(python_function: Callable[..., Any], *, inline: bool = False,  # noq
     sums are exact, or whose order moves them far below the dtype's rounding.
     They must not be `inline` (numba would compile their body with the
     caller's flags); the compiler still inlines them, flags kept.
+
+    Closures (the kernels, made for each dtype and option) are cached under
+    a key of what they capture (`_identity`), which numba's own cache cannot
+    find again in another process; a closure that captures something
+    without such a key is compiled in every process.
     """
     import numba
 
     if inline and reassociate:
         raise ValueError("compile: reassociate=True needs inline=False (an inlined body takes "
                          "its caller's flags)")
-    # numba's disk cache keys a closure by its captured values, which differ in
-    # every process: it would never hit and would add files on each run.
-    cache = python_function.__closure__ is None
-    return numba.njit(nogil=True, cache=cache, error_model="numpy",
-                      fastmath={"reassoc"} if reassociate else False,
-                      inline="always" if inline else "never")(python_function)
+    plain = python_function.__closure__ is None
+    dispatcher = numba.njit(nogil=True, cache=plain, error_model="numpy",
+                            fastmath={"reassoc"} if reassociate else False,
+                            inline="always" if inline else "never")(python_function)
+    if not plain and not inline:
+        key = _identity(python_function)
+        if key is not None:  # (else compiled in each process, as numba does closures)
+            dispatcher._cache = _closure_cache()(python_function, key)  # type: ignore[attr-defined]
+    return dispatcher
+
+
+@functools.cache
+def _sources() -> str:
+    """A digest of lossbounds' source files and numba's version: part of every closure's cache key.
+
+    numba checks that a cached function's own source file is unchanged; a
+    kernel also holds the helpers it inlines, from other modules.
+    """
+    import numba
+
+    digest = hashlib.sha256(numba.__version__.encode())
+    root = Path(__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _identity(value: Any) -> str | None:
+    """How `value`, captured by a kernel's closure, is written in its cache key; None if it cannot be.
+
+    The same in every process (numba's own key pickles the captured
+    compiled functions, whose pickles hold a random id: it never hits).
+    Functions are named by module and qualified name, with what their
+    closures capture; their code is in `_sources`.
+    """
+    import numba.core.dispatcher
+
+    if isinstance(value, (bool, int, str, type(None))):
+        return repr(value)
+    if isinstance(value, float):
+        return value.hex()
+    if isinstance(value, np.generic):
+        return f"{value.dtype}:{value.tobytes().hex()}"
+    if isinstance(value, np.dtype):
+        return f"dtype:{value.str}"
+    if isinstance(value, tuple):
+        parts = [_identity(item) for item in value]
+        known = [part for part in parts if part is not None]
+        return "(" + ",".join(known) + ")" if len(known) == len(parts) else None
+    if isinstance(value, numba.core.dispatcher.Dispatcher):
+        inner = _identity(value.py_func)
+        options = sorted((name, repr(option)) for name, option in value.targetoptions.items())
+        return None if inner is None else f"compiled {inner} {options}"
+    function = getattr(value, "_defn", value)  # (numba's intrinsics hold their definition)
+    if isinstance(function, type) or callable(function) and hasattr(function, "__code__"):
+        named = f"{function.__module__}.{function.__qualname__}"
+        cells = tuple(cell.cell_contents for cell in getattr(function, "__closure__", None) or ())
+        captured = _identity(cells + tuple(getattr(function, "__defaults__", None) or ()))
+        return None if captured is None else named + captured
+    if isinstance(value, np.ufunc):
+        return f"ufunc:{value.__name__}"
+    if isinstance(value, ModuleType):
+        return f"module:{value.__name__}"
+    return None
+
+
+@functools.cache
+def _closure_cache() -> type:
+    """numba's disk cache for closures, keyed by `_identity` and `_sources` (see `compile`)."""
+    from numba.core.caching import FunctionCache
+
+    class ClosureCache(FunctionCache):
+        def __init__(self, python_function: Callable[..., Any], key: str):
+            super().__init__(python_function)
+            self._key = hashlib.sha256((key + _sources()).encode()).hexdigest()
+
+        def _index_key(self, sig: Any, codegen: Any) -> tuple[Any, ...]:
+            return (sig, codegen.magic_tuple(), self._key)
+
+    return ClosureCache
 
 
 class Fused:

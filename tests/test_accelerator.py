@@ -13,6 +13,7 @@ does, for the comparison.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import subprocess
 import sys
@@ -177,7 +178,8 @@ def test_categorical_hinge_long_rows_bit_for_bit(dtype, width):
 
 
 def test_small_inputs_take_numpy_and_do_not_compile():
-    # Compiling costs seconds once per process; numpy takes milliseconds below MIN_ELEMENTS
+    # Compiling costs seconds, loading a compiled kernel tens of milliseconds a process;
+    # numpy takes milliseconds below MIN_ELEMENTS
     code = ("import sys, numpy as np, lossbounds\n"
             "lossbounds.loss('mse', np.zeros((1000, 3)), np.ones((1000, 3)))\n"
             "print('numba' in sys.modules)")
@@ -200,6 +202,55 @@ def test_a_reordered_sum_is_not_inlined():
     with pytest.raises(ValueError, match="reassociate=True needs inline=False"):
         fused.compile(total, inline=True, reassociate=True)
     assert fused.compile(total, reassociate=True)(np.arange(40.0)) == 780.0
+
+
+_CACHED_RUN = """
+import json, numpy as np, lossbounds
+from lossbounds.families import crossentropy_fused, regression
+rng = np.random.default_rng(0)
+labels, logits = rng.integers(0, 10, 300), rng.standard_normal((300, 10), dtype=np.float32)
+values = [lossbounds.loss("sparse_categorical_crossentropy", labels, logits, from_logits=True),
+          lossbounds.loss("log_cosh", logits, logits[::-1])]
+kernels = [crossentropy_fused.FUSED_SPARSE._kernels[np.dtype(np.float32)],
+           regression._LOG_COSH_FUSED._kernels[np.dtype(np.float32)]]
+print(json.dumps({"values": values,
+                  "hits": [sum(kernel.stats.cache_hits.values()) for kernel in kernels],
+                  "misses": [sum(kernel.stats.cache_misses.values()) for kernel in kernels]}))
+"""
+
+
+def test_kernels_compile_once_a_machine(tmp_path):
+    # The kernels are closures, which numba's own cache key never finds again (it pickles
+    # the compiled helpers they capture, with a random id): compiled in one process, they
+    # must load from the disk cache in the next, with the same values.
+    env = dict(os.environ, LOSSBOUNDS_ACCELERATOR="always", NUMBA_CACHE_DIR=str(tmp_path))
+    runs = [json.loads(subprocess.run([sys.executable, "-c", _CACHED_RUN], env=env,
+                                      capture_output=True, text=True, check=True).stdout)
+            for _ in range(2)]
+    assert runs[0]["misses"] == [1, 1] and runs[0]["hits"] == [0, 0]
+    assert runs[1]["misses"] == [0, 0] and runs[1]["hits"] == [1, 1]
+    assert runs[1]["values"] == runs[0]["values"]
+
+
+def test_a_cache_key_tells_kernels_apart():
+    from lossbounds.families import crossentropy_fused
+
+    kernels = [crossentropy_fused._logits_kernel(np.dtype(dtype), one_hot)
+               for dtype in (np.float32, np.float64) for one_hot in (False, True)]
+    keys = {fused._identity(kernel.py_func) for kernel in kernels}
+    assert len(keys) == 4 and None not in keys
+    assert fused._identity(float("nan")) != fused._identity(np.float32("nan"))
+
+    def opaque():  # captures a value with no identity across processes: not cached
+        return marker
+
+    def counted():
+        return count
+
+    marker, count = object(), 3
+    assert fused._identity(opaque) is None and fused._identity(counted) is not None
+    assert not isinstance(fused.compile(opaque)._cache, fused._closure_cache())
+    assert isinstance(fused.compile(counted)._cache, fused._closure_cache())
 
 
 @pytest.mark.parametrize("k", [10, 1000])
