@@ -581,15 +581,18 @@ RACED = (("lossbounds",), ("torch", "torch_compile"), ("jax",))
 
 def keep_fastest(kept: dict, results: dict) -> None:
     """Merge one process's {peer: result} into `kept`, each peer's fastest result kept whole
-    (lossbounds' with the floors of the same process), and its times in ``"process_seconds"``."""
+    (lossbounds' with the floors of the same process), and its times in ``"process_seconds"``
+    (lossbounds' floors in ``"process_floors"``)."""
     for peer, result in results.items():
-        if result is None:
+        if result is None:  # (not applicable, or failed)
             kept.setdefault(peer, None)
             continue
-        times = ((kept.get(peer) or {}).get("process_seconds") or []) + [result["seconds"]]
-        if kept.get(peer) is None or result["seconds"] < kept[peer]["seconds"]:
+        before = kept.get(peer) or {}
+        times = before.get("process_seconds", []) + [result["seconds"]]
+        floors = before.get("process_floors", []) + ([result["floor"]] if "floor" in result else [])
+        if not before or result["seconds"] < before["seconds"]:
             kept[peer] = dict(result)
-        kept[peer]["process_seconds"] = times
+        kept[peer]["process_seconds"], kept[peer]["process_floors"] = times, floors
 
 
 def run_group(peers: list[str], case, inputs: str | None = None) -> dict:
@@ -847,6 +850,25 @@ def main_table(results) -> list[str]:
     return lines
 
 
+def process_table(results) -> list[str]:
+    """Each raced library's time in each of its processes, in the order they ran: the spread
+    the kept (fastest) times hide."""
+    raced = [peer for group in RACED for peer in group]
+    lines = ["| case | " + " | ".join(f"{LABELS[p]} ms" for p in raced) + " |",
+             "|---|" + "---:|" * len(raced)]
+    for case, r in results.items():
+        cells = []
+        for peer in raced:
+            times = (r.get(peer) or {}).get("process_seconds", [])
+            cell = " / ".join(fmt(t * 1e3) for t in times)
+            floors = r[peer].get("process_floors", []) if times else []
+            if floors:
+                cell += " (" + " / ".join(f"{t / f:.2f}x" for t, f in zip(times, floors)) + " floor)"
+            cells.append(cell)
+        lines.append(f"| {case_id(case)} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def other_table(results) -> list[str]:
     """Per-sample function, sklearn, and every peer's relative difference from Keras eager."""
     checked = [p for p in PEERS if p != "keras"]
@@ -907,6 +929,11 @@ peers that do not (all relative differences are in the second table).
 {chr(10).join(main_table(results))}
 
 ![Time relative to the read-once floor, per case and library](results.png)
+
+Each process's time, for the libraries timed in {info['processes']} (the tables above keep the
+fastest; lossbounds' time over the floor measured in the same process):
+
+{chr(10).join(process_table(results))}
 
 ## Targets
 
