@@ -319,9 +319,13 @@ def test_fused_kernels_check_the_labels_they_read(from_logits, k, label_dtype):
 
 @pytest.mark.parametrize("k", [10, 131, 4_099])
 @pytest.mark.parametrize("from_logits", [False, True])
-@pytest.mark.parametrize("row", ["two targets", "no target", "inf target", "nan target",
-                                 "negative target"])
-def test_categorical_rows_that_are_not_one_hot(k, from_logits, row):
+@pytest.mark.parametrize(("name", "row"), [
+    *(("categorical_crossentropy", row) for row in ("two targets", "no target", "inf target",
+                                                    "nan target", "negative target")),
+    # (focal cross-entropy refuses targets outside [0, 1], either way: test_focal.py)
+    *(("categorical_focal_crossentropy", row) for row in ("two targets", "no target",
+                                                          "nan target"))])
+def test_categorical_rows_that_are_not_one_hot(k, from_logits, name, row):
     # The fused categorical kernels take one-hot rows only (each finds its one nonzero target):
     # a block with any other row is declined, and numpy's kernel gives TensorFlow's value
     rng = np.random.default_rng(k)
@@ -336,11 +340,9 @@ def test_categorical_rows_that_are_not_one_hot(k, from_logits, row):
         y[odd, [1, k - 1]] = [0.25, 0.75]
     elif row != "no target":
         y[odd, k // 2] = {"inf target": np.inf, "nan target": np.nan, "negative target": -1.0}[row]
-    numpy_values, fused_values = _both(lossbounds.categorical_crossentropy, y, p,
-                                       from_logits=from_logits)
+    numpy_values, fused_values = _both(getattr(lossbounds, name), y, p, from_logits=from_logits)
     assert_close(fused_values, numpy_values)
-    numpy_loss, fused_loss = _both(lossbounds.loss, "categorical_crossentropy", y, p,
-                                   from_logits=from_logits)
+    numpy_loss, fused_loss = _both(lossbounds.loss, name, y, p, from_logits=from_logits)
     assert_close(fused_loss, np.asarray(numpy_loss, np.float64), check_dtype=False, rtol=4e-6)
 
 

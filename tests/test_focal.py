@@ -293,6 +293,19 @@ def test_generalized_class_matches_keras(data):
                                                                    pred.shape[-1]))
 
 
+@pytest.mark.parametrize(("bad", "shown"), [(-1.0, "-1"), (2.0, "2"), (np.inf, "inf")])
+def test_categorical_targets_outside_the_unit_interval_are_refused(bad, shown):
+    # Keras would weight -log(p) by them (a negative target, a negative loss)
+    y = np.eye(3, dtype=F32)[[0, 1]]
+    y[1, 2] = bad
+    p = np.array([[0.5, 0.3, 0.2], [0.1, 0.8, 0.1]], F32)
+    message = rf"`y_true` must hold one-hot \(or soft\) targets in \[0, 1\], got {shown}\."
+    with pytest.raises(ValueError, match=message):
+        lossbounds.categorical_focal_crossentropy(y, p)
+    with pytest.raises(ValueError, match=message):
+        lossbounds.loss(CFCE, y, p)
+
+
 def test_doc_examples_are_live_keras_values():
     f32 = lambda x: np.asarray(x, np.float32)  # noqa: E731
     cases = [
