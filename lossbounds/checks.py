@@ -8,11 +8,14 @@ where there is one.
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
 from typing import Any
 
 import numpy as np
+
+from .threads import THREADS, run_on_threads
 
 __all__ = [
     "EPSILON",
@@ -237,18 +240,30 @@ def first_where(values: np.ndarray, test: Any) -> tuple[int, ...] | None:
     """The index of the first entry of `values` for which ``test(piece)`` is True, or None.
 
     `test` takes a flat piece of `values` and returns a boolean array; the
-    pieces are 2**20 entries long, so its temporaries stay small whatever
-    the size of `values`.
+    pieces are 2**19 entries long, so its temporaries stay small whatever
+    the size of `values`. Two threads test them (each the next piece not
+    yet taken), and stop at the first piece with an entry found.
     """
     flat = values.reshape(-1) if values.flags.c_contiguous else values.ravel()
-    step = 1 << 20
-    for start in range(0, flat.size, step):
-        with np.errstate(all="ignore"):
-            passed = np.asarray(test(flat[start:start + step]))
-        if passed.any():
-            index = np.unravel_index(start + int(np.argmax(passed)), values.shape)
-            return tuple(int(i) for i in index)
-    return None
+    step = 1 << 19
+    starts = range(0, flat.size, step)
+    taken = itertools.count()  # (its next() is atomic: the GIL)
+    found: list[tuple[int, int]] = []  # (piece, flat index) of each piece with an entry
+
+    def worker() -> None:
+        with np.errstate(all="ignore"):  # (errstate is per thread)
+            for piece in taken:
+                if piece >= len(starts) or found and piece > min(found)[0]:
+                    return  # (pieces are taken in order: a later one cannot come first)
+                start = starts[piece]
+                passed = np.asarray(test(flat[start:start + step]))
+                if passed.any():
+                    found.append((piece, start + int(np.argmax(passed))))
+
+    run_on_threads(worker, THREADS if len(starts) > 1 else 1)
+    if not found:
+        return None
+    return tuple(int(i) for i in np.unravel_index(min(found)[1], values.shape))
 
 
 def as_float_dtype(dtype: Any) -> np.dtype:

@@ -20,9 +20,7 @@ import itertools
 import math
 import os
 import sys
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -32,6 +30,7 @@ from . import _tfmath
 from .backends import Backend
 from .checks import EPSILON, MAX_ELEMENTS, to_array
 from .fused import Fused
+from .threads import THREADS, run_on_threads
 
 __all__ = [
     "Job", "Kernel", "LabelReader", "Plan", "RejectedBlock", "RowView", "Workspace", "as_rows",
@@ -156,7 +155,7 @@ def cast(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
 #: the reduced loss far below its 32 MiB bound.
 _BLOCK_ELEMENTS = 1 << 19
 #: Threads for exp/log-bound kernels (numpy releases the GIL in its loops).
-_THREADS = max(1, min(2, os.cpu_count() or 1))
+_THREADS = THREADS
 #: Below this many elements a second thread costs more than it saves.
 _THREAD_MIN_ELEMENTS = 1 << 20
 #: Elements per block where a fused kernel sums unweighted losses straight from
@@ -315,46 +314,9 @@ def run_blocks(job: Job, work: Callable[[int, int, Workspace], Any], rows: int |
                 results[i] = work(start, min(start + rows, job.n_rows), workspace)
 
     big = job.n_rows * job.width >= _THREAD_MIN_ELEMENTS
-    threads = _THREADS if job.kernel.threads and big and len(starts) > 1 else 1
-    if threads == 1:
-        worker()
-        return results
-    pool = _helpers()
-    helpers = [pool.submit(worker) for _ in range(1, threads)]
-    try:
-        worker()
-    finally:
-        errors = [helper.exception() for helper in helpers]  # (waits for each)
-    for error in errors:
-        if error is not None:
-            raise error  # in the calling thread
+    run_on_threads(worker, _THREADS if job.kernel.threads and big and len(starts) > 1 else 1)
     return results
 
-
-_pool: list[ThreadPoolExecutor] = []
-_pool_lock = threading.Lock()
-
-
-def _helpers() -> ThreadPoolExecutor:
-    """The threads that share `run_blocks`' blocks with the caller, started once.
-
-    Starting a thread a call took ~75 us, 4 % of a 1e7-element MSE. Their
-    tasks never wait for one another, so calls from several threads only
-    queue. A forked child starts its own (`_forget_helpers`).
-    """
-    with _pool_lock:
-        if not _pool:
-            _pool.append(ThreadPoolExecutor(max(1, _THREADS - 1), thread_name_prefix="lossbounds"))
-        return _pool[0]
-
-
-def _forget_helpers() -> None:
-    global _pool_lock
-    _pool_lock = threading.Lock()  # (another thread of the parent may have held it)
-    _pool.clear()  # the parent's threads do not exist in a forked child
-
-
-os.register_at_fork(after_in_child=_forget_helpers)
 
 class RejectedBlock(Exception):
     """A block holds a label Keras would reject or truncate; the reader's `report` says which."""

@@ -355,3 +355,22 @@ def test_a_broadcast_result_beyond_the_limit_is_refused():
     finally:
         tracemalloc.stop()
     assert peak < 2**20
+
+
+@pytest.mark.parametrize("marked", [[], [(2_999, 999)], [(2_000, 5), (600, 7)],
+                                    [(0, 0), (2_999, 999)], [(524, 288)], [(524, 287), (524, 288)],
+                                    [(1_500, 0), (1_499, 999)]])
+def test_first_where_names_the_first_entry(marked):
+    # An input check names the first bad entry (its error message quotes it); two threads
+    # test the pieces of 2**19 entries, and the first entry must win whichever finds its own
+    # piece first: 3e6 entries are six pieces (flat 524,288 begins the second).
+    from lossbounds.checks import first_where
+
+    values = np.zeros((3_000, 1_000), np.float32)
+    for position in marked:
+        values[position] = 1.0
+    expected = min(marked) if marked else None
+    assert first_where(values, lambda piece: piece != 0) == expected
+    transposed = values.T  # (a view that is not C-contiguous: tested on a copy)
+    expected = min((j, i) for i, j in marked) if marked else None
+    assert first_where(transposed, lambda piece: piece != 0) == expected
