@@ -19,6 +19,7 @@ THREADS = max(1, min(2, os.cpu_count() or 1))
 
 _pool: list[ThreadPoolExecutor] = []
 _pool_lock = threading.Lock()
+_state = threading.local()  # ``helping``: this thread is a helper, running a worker
 
 
 def _helpers() -> ThreadPoolExecutor:
@@ -43,17 +44,27 @@ def _forget_helpers() -> None:
 os.register_at_fork(after_in_child=_forget_helpers)
 
 
+def _helping(worker: Callable[[], None]) -> None:
+    _state.helping = True
+    try:
+        worker()
+    finally:
+        _state.helping = False
+
+
 def run_on_threads(worker: Callable[[], None], threads: int) -> None:
     """``worker()`` here and on ``threads - 1`` helper threads, returning when all have.
 
     The workers share their work between them (each takes the next piece
     not yet taken); an error in any is raised here, after all have stopped.
+    A helper that asks runs its worker alone: the helpers it would wait for
+    include itself.
     """
-    if threads <= 1:
+    if threads <= 1 or getattr(_state, "helping", False):
         worker()
         return
     pool = _helpers()
-    helpers = [pool.submit(worker) for _ in range(1, threads)]
+    helpers = [pool.submit(_helping, worker) for _ in range(1, threads)]
     try:
         worker()
     finally:

@@ -374,3 +374,23 @@ def test_first_where_names_the_first_entry(marked):
     transposed = values.T  # (a view that is not C-contiguous: tested on a copy)
     expected = min((j, i) for i, j in marked) if marked else None
     assert first_where(transposed, lambda piece: piece != 0) == expected
+
+
+def test_a_pass_inside_a_pass_does_not_wait_for_itself():
+    # A worker on a helper thread that starts a two-thread pass of its own (a check inside a
+    # block) would wait for the helper it runs on: it must run that pass alone
+    from lossbounds.threads import run_on_threads
+
+    done = []
+
+    def inner():
+        done.append(threading.current_thread().name)
+
+    def outer():
+        run_on_threads(inner, 2)
+
+    finished = threading.Event()
+    runner = threading.Thread(target=lambda: (run_on_threads(outer, 2), finished.set()), daemon=True)
+    runner.start()
+    assert finished.wait(30), "a nested two-thread pass deadlocked"
+    assert len(done) == 3  # the outer caller's inner pass on two threads, the helper's alone
