@@ -114,6 +114,11 @@ def test_every_keras_alias_is_accepted():
          r"`axis`=2 is out of range for inputs with 2 dimension"),
         (lambda: lossbounds.categorical_crossentropy([[1.0]], [[0.5]], axis=True), TypeError, r"`axis` must be an int"),
         (lambda: lossbounds.mean_squared_error(1.0, 2.0), ValueError, r"at least one dimension"),
+        (lambda: lossbounds.mean_squared_logarithmic_error([[1.0], [-2.5]], [[1.0], [2.0]]), ValueError,
+         r"`y_true` holds -2.5; targets must be >= 0.*Hint: shift the targets"),
+        # (the first negative target, from a later piece of a large input)
+        (lambda: lossbounds.loss("msle", np.r_[np.ones(3 * 2**19), -7.0, -1.0].reshape(-1, 1),
+                                 np.ones((3 * 2**19 + 2, 1))), ValueError, r"`y_true` holds -7.0;"),
         (lambda: lossbounds.mean_squared_error([[1.0, 2.0]], [[1.0, 2.0, 3.0]]), ValueError, r"do not broadcast"),
         (lambda: lossbounds.loss("mse", [[1.0], [2.0]], [[1.0], [2.0]], sample_weight=[1.0, 2.0, 3.0]),
          ValueError, r"sample_weight: shapes .* do not broadcast"),

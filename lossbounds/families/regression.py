@@ -37,6 +37,7 @@ from ..checks import (
     EPSILON,
     check_n_classes,
     check_real,
+    first_where,
     plain,
     require_nonempty,
     to_array,
@@ -950,11 +951,10 @@ def _msle_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
     y_true, y_pred = _shapes(y_true, y_pred, loss)
     if dtype.kind in "iu":
         _integer_targets(y_true, dtype, loss)
-    with np.errstate(invalid="ignore"):
-        negative = y_true < 0
-    if np.any(negative):
+    negative = first_where(y_true, lambda y: y < 0)
+    if negative is not None:
         raise ValueError(
-            f"{loss}: `y_true` holds {y_true[negative].flat[0]!s}; targets must be >= 0. "
+            f"{loss}: `y_true` holds {y_true[negative]!s}; targets must be >= 0. "
             "Keras would floor negative targets at epsilon, so every negative target counts as "
             "0 and the loss cannot see its error. Hint: shift the targets (y - min(y)), or use "
             "mean_squared_error.")
