@@ -51,7 +51,7 @@ import numpy as np
 
 from .._tfmath import flush_subnormals
 from ..backends import Backend
-from ..fused import CHUNK_ROWS, Fused, compile, float64_sum, row_adder, tensorflow_log
+from ..fused import CHUNK_ROWS, Fused, compile, float64_sum, tensorflow_log
 
 __all__ = ["FUSED_BINARY", "FUSED_CATEGORICAL", "FUSED_SPARSE", "FUSED_TWO_CLASS_CATEGORICAL",
            "FUSED_TWO_CLASS_SPARSE", "fast_exp", "float64_log", "fused_binary_focal",
@@ -1509,7 +1509,7 @@ def _categorical_focal(from_logits: bool, square: bool,
         power = _power(dtype, square)
         row_max, summed = _row_max(), lanes_sum()
         target_of, narrow_sum, hot_sum = _one_hot_target(), _narrow_sum(), _narrow_hot_sum()
-        add_row = row_adder()
+        chunk_sum = _chunk_sum()
         info = np.finfo(dtype)
         one, largest, smallest = kind(1), kind(info.max), kind(np.sqrt(info.tiny))
 
@@ -1519,48 +1519,59 @@ def _categorical_focal(from_logits: bool, square: bool,
             lanes, low, high = int(constants[0]), constants[1], constants[2]
             gamma, alpha = constants[3], constants[4]
             wide = width >= 2 * lanes
+            chunk = max(1, min(CHUNK_ROWS, _CHUNK // width))  # rows per chunk
             acc = np.empty(lanes)
             maxima = np.empty(lanes, y_pred.dtype)
             terms = np.empty(width, y_pred.dtype)
-            values = np.empty(CHUNK_ROWS, y_pred.dtype)  # (`row_adder`)
+            weights = np.empty(chunk, y_pred.dtype)  # each row's target y_c
+            targets = np.empty(chunk, y_pred.dtype)  # p_c (from logits: the softmax's)
+            totals = np.empty(chunk, y_pred.dtype)  # sum_k p_k
+            values = np.empty(chunk, y_pred.dtype)
+            flat_y, flat_z = y_true.reshape(-1), y_pred.reshape(-1)
             total_loss = 0.0
-            for i in range(rows):
-                z = y_pred[i]
-                z_sum = 0.0  # (narrow rows: the sum of z, read with the target)
-                if wide:
-                    found_weight, found_value = target_of(y_true, i, z)
-                    if found_weight != found_weight:
-                        return 0.0, False  # not one-hot
-                    weight, value = kind(found_weight), kind(found_value)
-                else:
-                    y = y_true[i]
-                    z_sum, count, position = hot_sum(z, y)
-                    if count != 1:
-                        return 0.0, False  # not one-hot
-                    weight, value = y[position], z[position]
-                if from_logits:  # TensorFlow's softmax, then Keras' rescaling
-                    best = row_max(z, lanes, maxima) if wide else z[0]
-                    if not wide:
-                        for k in range(1, width):
-                            best = z[k] if z[k] > best else best
-                    row_exp(z, best, terms)
-                    # (narrow rows: a float64 sum in any order, `_narrow_sum`, not 64 lanes a row)
-                    inverse = one / kind(summed(terms, lanes, acc) if wide else narrow_sum(terms))
-                    for k in range(width):
-                        terms[k] = terms[k] * inverse
-                    value = exp(value - best) * inverse
-                    total = kind(summed(terms, lanes, acc) if wide else narrow_sum(terms))
-                else:
-                    total = kind(summed(z, lanes, acc) if wide else z_sum)
-                    size = abs(total)
-                    if not smallest <= size <= largest:
-                        return 0.0, False
-                output = value / total
-                output = low if output < low else output
-                output = high if output > high else output
-                cross_entropy = -weight * log(output)
-                value = (power(one - output, gamma) * alpha) * cross_entropy
-                total_loss += add_row(value, i, rows, out, values)
+            for part in range((rows + chunk - 1) // chunk):
+                start = part * chunk
+                n = min(chunk, rows - start)
+                for r in range(n):  # each row's target and sum
+                    i = start + r
+                    z = flat_z[i * width : (i + 1) * width]
+                    z_sum = 0.0  # (narrow rows: the sum of z, read with the target)
+                    if wide:
+                        found_weight, found_value = target_of(y_true, i, z)
+                        if found_weight != found_weight:
+                            return 0.0, False  # not one-hot
+                        weight, value = kind(found_weight), kind(found_value)
+                    else:
+                        y = flat_y[i * width : (i + 1) * width]
+                        z_sum, count, position = hot_sum(z, y)
+                        if count != 1:
+                            return 0.0, False  # not one-hot
+                        weight, value = y[position], z[position]
+                    if from_logits:  # TensorFlow's softmax, then Keras' rescaling
+                        best = row_max(z, lanes, maxima) if wide else z[0]
+                        if not wide:
+                            for k in range(1, width):
+                                best = z[k] if z[k] > best else best
+                        row_exp(z, best, terms)
+                        # (narrow rows: a float64 sum in any order, `_narrow_sum`, not 64 lanes)
+                        inverse = one / kind(summed(terms, lanes, acc) if wide else narrow_sum(terms))
+                        for k in range(width):
+                            terms[k] = terms[k] * inverse
+                        value = exp(value - best) * inverse
+                        total = kind(summed(terms, lanes, acc) if wide else narrow_sum(terms))
+                    else:
+                        total = kind(summed(z, lanes, acc) if wide else z_sum)
+                        size = abs(total)
+                        if not smallest <= size <= largest:
+                            return 0.0, False
+                    weights[r], targets[r], totals[r] = weight, value, total
+                for r in range(n):  # then the focal terms, in one vectorised loop
+                    output = targets[r] / totals[r]
+                    output = low if output < low else output
+                    output = high if output > high else output
+                    cross_entropy = -weights[r] * log(output)
+                    values[r] = (power(one - output, gamma) * alpha) * cross_entropy
+                total_loss += chunk_sum(values, n, out, start, rows)
             return total_loss, True
 
         return compile(kernel)
