@@ -1176,14 +1176,17 @@ def _sparse_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
                 for r in range(n):
                     ratio[r] = clipped_sum(flat[(start + r) * width : (start + r + 1) * width],
                                            low, high, lanes, acc)
+                for r in range(n):  # and its target
+                    v = flat[(start + r) * width + labels[start + r]]
+                    v = low if v < low else v
+                    target[r] = high if v > high else v
             else:
                 for r in range(n):
-                    ratio[r] = narrow_sum(flat[(start + r) * width : (start + r + 1) * width],
-                                          low, high)
-            for r in range(n):  # and its target
-                v = flat[(start + r) * width + labels[start + r]]
-                v = low if v < low else v
-                target[r] = high if v > high else v
+                    row = flat[(start + r) * width : (start + r + 1) * width]
+                    ratio[r] = narrow_sum(row, low, high)
+                    v = row[labels[start + r]]
+                    v = low if v < low else v
+                    target[r] = high if v > high else v
             usable = True  # then the checks, divisions and logs in one vectorised loop
             for r in range(n):
                 usable &= 0.5 <= ratio[r] <= 2.0
