@@ -23,8 +23,9 @@ takes one to seven seconds, and keeps it in its disk cache (next to
 lossbounds' modules, or in ``NUMBA_CACHE_DIR``): later processes load it in
 about 10 ms (the first also imports numba, about 0.3 s). numpy computes a
 small input in milliseconds: so inputs of fewer than `MIN_ELEMENTS` elements
-(about a million) always take numpy's kernels. ``LOSSBOUNDS_ACCELERATOR=always`` sends every input to the
-fused kernels (the test suite checks them this way on small inputs too).
+(about a million) always take numpy's kernels. ``LOSSBOUNDS_ACCELERATOR=always``
+sends every input to the fused kernels (the test suite checks them this way on
+small inputs too).
 
 Switch it off for one process with the environment variable
 ``LOSSBOUNDS_ACCELERATOR=off``, or in Python::
@@ -219,8 +220,12 @@ def _identity(value: Any) -> str | None:
     function = getattr(value, "_defn", value)  # (numba's intrinsics hold their definition)
     if isinstance(function, type) or callable(function) and hasattr(function, "__code__"):
         named = f"{function.__module__}.{function.__qualname__}"
-        cells = tuple(cell.cell_contents for cell in getattr(function, "__closure__", None) or ())
-        captured = _identity(cells + tuple(getattr(function, "__defaults__", None) or ()))
+        cells = getattr(function, "__closure__", None) or ()
+        try:
+            contents = tuple(cell.cell_contents for cell in cells)
+        except ValueError:  # a variable the closure reads is not yet assigned
+            return None
+        captured = _identity(contents + tuple(getattr(function, "__defaults__", None) or ()))
         return None if captured is None else named + captured
     if isinstance(value, np.ufunc):
         return f"ufunc:{value.__name__}"

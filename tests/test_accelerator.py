@@ -247,8 +247,13 @@ def test_a_cache_key_tells_kernels_apart():
     def counted():
         return count
 
+    def early():  # reads a variable assigned after it is compiled
+        return later
+
     marker, count = object(), 3
     assert fused._identity(opaque) is None and fused._identity(counted) is not None
+    assert fused._identity(early) is None
+    later = 1  # noqa: F841
     assert not isinstance(fused.compile(opaque)._cache, fused._closure_cache())
     assert isinstance(fused.compile(counted)._cache, fused._closure_cache())
 

@@ -940,8 +940,9 @@ def _onehot_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
     """The fused one-hot kernel on probabilities: one pass over the targets and predictions.
 
     Per row: the nonzero target and the prediction there (as in
-    `_one_hot_target`: in lanes; narrow rows with their sum, `_narrow_hot_sum`), and the row sum. The
-    division, clip and log are TensorFlow's, in the dtype, on the row sum
+    `_one_hot_target`: in lanes; narrow rows with their sum,
+    `_narrow_hot_sum`), and the row sum. The division, clip and log are
+    TensorFlow's, in the dtype, on the row sum
     rounded to the dtype. Rows that are not one-hot, or whose sum is 0, inf,
     NaN or below sqrt(tiny) (`crossentropy_kernels._unusable_sums`), make
     the kernel decline the block.
