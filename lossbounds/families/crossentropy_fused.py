@@ -563,7 +563,7 @@ def _log_products(by_term: Callable[[np.dtype], Callable[..., tuple[float, bool]
         def summed(y_true: np.ndarray, y_pred: np.ndarray, constants: np.ndarray,
                    ) -> tuple[float, bool]:
             columns = y_pred.shape[1]
-            lanes = int(constants[0])
+            lanes = _LANES  # (a constant: the compiler unrolls the lanes' loop)
             options = (constants[1], constants[2], constants[3], constants[4], constants[5],
                        constants[6], constants[7], constants[8])
             y, p = y_true.reshape(-1), y_pred.reshape(-1)
@@ -706,8 +706,9 @@ def _binary_probability_options(job: Any) -> tuple[float, ...] | None:
 
 #: Binary cross-entropy, by `from_logits`.
 FUSED_BINARY = {
+    # (offset -0.0: -0.0 + q is q for every q, so the compiler drops the add; 0.0 + q is not)
     False: Fused(_log_products(_elementwise(_binary_probability_term), _binary_probability_parts,
-                               sign=-1.0, offset=0.0, buffered=False),
+                               sign=-1.0, offset=-0.0, buffered=False),
                  options=_binary_probability_options),
     True: Fused(_log_products(_elementwise(_binary_logits_term), _binary_logits_pieces,
                               sign=1.0, offset=1.0, buffered=True),
