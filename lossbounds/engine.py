@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from . import _tfmath
+from .allocator import settle as settle_allocator
 from .backends import Backend
 from .checks import EPSILON, MAX_ELEMENTS, to_array
 from .fused import Fused
@@ -301,6 +302,8 @@ def run_blocks(job: Job, work: Callable[[int, int, Workspace], Any], rows: int |
     """
     rows = job.block_rows if rows is None else rows
     starts = range(0, job.n_rows, rows)
+    if job.n_rows > job.block_rows:  # (numpy's kernel may take several blocks: `allocator`)
+        settle_allocator()
     results: list[Any] = [None] * len(starts)
     taken = itertools.count()  # (its next() is atomic: the GIL)
 

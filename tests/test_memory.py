@@ -8,13 +8,18 @@ before the measurement starts.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import tracemalloc
+from unittest import mock
 
 import numpy as np
 import pytest
 from accelerated import accelerator
 
 import lossbounds
+from lossbounds import engine
 
 N = 10**7
 LIMIT = 32 * 2**20
@@ -107,9 +112,11 @@ def _assert_streams(case, name, y_true, y_pred, options, accelerated=False):
     """One `loss()` call's tracemalloc peak is under LIMIT, and its value finite and nonzero."""
     with accelerator(accelerated):
         if accelerated:  # numba compiles a kernel on its first call: Python objects, not counted
-            few = {key: value[:10] if key == "sample_weight" and np.ndim(value) else value
+            # (64 rows: a multiple of 8 elements, so that no block holds a packet's tail,
+            # which takes numpy's kernel, `engine.rows_job`: the fused one runs, and compiles)
+            few = {key: value[:64] if key == "sample_weight" and np.ndim(value) else value
                    for key, value in options.items()}
-            lossbounds.loss(name, y_true[:10], y_pred[:10], **few)
+            lossbounds.loss(name, y_true[:64], y_pred[:64], **few)
         tracemalloc.start()
         try:
             value = lossbounds.loss(name, y_true, y_pred, **options)
@@ -198,3 +205,55 @@ BATCH_WIDE_CASES = {
 @pytest.mark.parametrize("case", list(BATCH_WIDE_CASES))
 def test_a_batch_wide_loss_streams(case, accelerated):
     _assert_streams(case, *BATCH_WIDE_CASES[case](), accelerated)
+
+
+# The C allocator (lossbounds.allocator): numpy-only kernels make temporaries of 1-4 MiB a
+# block, which glibc maps afresh (page faults each time) until its thresholds rise.
+
+_MAPPED = """
+import ctypes, os, sys
+import numpy as np
+from lossbounds import allocator
+
+class Info(ctypes.Structure):  # glibc's struct mallinfo2
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = Info
+if sys.argv[1] == "settle":
+    print(allocator.settle(), allocator.settle())
+before = libc.mallinfo2().hblkhd
+block = np.ones(2**19)  # 4 MiB, the largest temporary of a numpy kernel's block
+print(libc.mallinfo2().hblkhd - before >= block.nbytes)
+"""
+
+
+def _glibc():
+    return os.confstr("CS_GNU_LIBC_VERSION") is not None
+
+
+def _mapped_after(step):
+    out = subprocess.run([sys.executable, "-c", _MAPPED, step], capture_output=True, text=True,
+                         check=True).stdout.split()
+    return out
+
+
+def test_settling_the_allocator_keeps_temporaries_off_fresh_mappings():
+    assert _glibc(), "these tests read glibc's malloc statistics (mallinfo2)"
+    # a fresh process maps a 4 MiB array of its own...
+    assert _mapped_after("none") == ["True"]
+    # ...and after settle() takes it from the heap; settle() acts once
+    assert _mapped_after("settle") == ["True", "False", "False"]
+
+
+def test_a_pass_over_several_blocks_settles_the_allocator():
+    y = np.zeros((2**21, 1), np.float32)
+    calls = []
+    with mock.patch.object(engine, "settle_allocator", lambda: calls.append(1)):
+        lossbounds.loss("mse", y, y + 1)
+        assert calls, "a pass over several blocks did not settle the allocator"
+        calls.clear()
+        lossbounds.loss("mse", y[:1000], y[:1000] + 1)  # one block: nothing to settle
+        assert not calls
