@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .allocator import settle as settle_allocator
 from .threads import THREADS, run_on_threads
 
 __all__ = [
@@ -260,6 +261,8 @@ def first_where(values: np.ndarray, test: Any) -> tuple[int, ...] | None:
                 if passed.any():
                     found.append((piece, start + int(np.argmax(passed))))
 
+    if len(starts) > 1:
+        settle_allocator()  # (else each piece's temporaries may fault their pages in afresh)
     run_on_threads(worker, THREADS if len(starts) > 1 else 1)
     if not found:
         return None
