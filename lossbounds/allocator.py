@@ -7,9 +7,9 @@ fresh mapping, whose pages fault in when first written and are unmapped at
 128 KiB at first) to the system. The numpy kernels make temporaries of 1 to
 4 MiB a block (`lossbounds.engine`), so in a process that has not freed
 anything large yet, every temporary of every block pays its page faults
-again: numpy-only losses on 1e7 values in a fresh process took 1.7-4x as
-long as the same calls later (MAPE 43 ms against 11, log-cosh 330 against
-95, Huber 44 against 13).
+again: numpy-only losses on 1e7 values in a fresh process took 1.5-4x as
+long as the same calls later (MAPE 43 ms against 12, Huber 44 against 13,
+log-cosh 386 against 103, Poisson 72 against 50).
 
 glibc raises both thresholds by itself when a mapped block larger than the
 mmap threshold is freed: the mmap threshold to that block's size (up to
