@@ -9,6 +9,8 @@ in-memory one.
 from __future__ import annotations
 
 import math
+import os
+from unittest import mock
 
 import dask
 import dask.array as da
@@ -63,9 +65,13 @@ def test_mse_prior_per_output_from_dask_moments():
 def client():
     from dask.distributed import Client, LocalCluster
 
-    # Two worker processes: each chunk's losses are computed in another process.
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as connected:
+    # Two worker processes: each chunk's losses are computed in another process. (The
+    # cluster writes its workers' settings into this process's environment and leaves them
+    # there: MALLOC_TRIM_THRESHOLD_, OMP_NUM_THREADS=1, ..., which later tests' subprocesses
+    # would inherit; patch.dict puts the environment back.)
+    with mock.patch.dict(os.environ), LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True,
+            dashboard_address=None) as cluster, Client(cluster) as connected:
         yield connected
 
 
