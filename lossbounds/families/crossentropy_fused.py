@@ -339,8 +339,8 @@ def _tree_sum() -> Callable[..., float]:
 def _row_sums() -> Callable[..., None]:
     r"""Compiled sums of a chunk's narrow rows by doubling windows: vectorised maps, no row loops.
 
-    ``sums[r]`` (float64, or an integer type for integer values) becomes the
-    sum of ``values[r * width : (r + 1) * width]``, r < rows. Windows of 2**b
+    ``sums[r]`` (float64) becomes the sum of
+    ``values[r * width : (r + 1) * width]``, r < rows. Windows of 2**b
     consecutive elements, every position at once: w_{b+1}[j] = w_b[j] +
     w_b[j + 2**b], one map over the chunk per b, in two buffers of its size
     (``first``, ``second``, of the type the windows are added in); each row
@@ -358,7 +358,6 @@ def _row_sums() -> Callable[..., None]:
     roundings deep), beyond in 8 accumulators of K / 8 serial terms each,
     then a tree of 3 (K / 8 + 2 deep). For positive terms (exps) a row's
     sum is within 3.6e-7 relative at worst (K < 128), typically 1e-8.
-    Integer values (in integer buffers) add exactly.
     """
     def row_sums(values: np.ndarray, width: int, rows: int, sums: np.ndarray,
                  first: np.ndarray, second: np.ndarray) -> None:
