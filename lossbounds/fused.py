@@ -55,7 +55,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["CHUNK_ROWS", "MIN_ELEMENTS", "Fused", "accelerator", "accelerator_enabled", "available",
-           "compile", "elementwise_mean", "float64_sum", "row_adder", "set_accelerator",
+           "compile", "elementwise_mean", "float64_sum", "row_adder", "row_max", "set_accelerator",
            "tensorflow_exp_log1p", "tensorflow_log"]
 
 #: Values of LOSSBOUNDS_ACCELERATOR that switch the accelerator off.
@@ -329,6 +329,34 @@ def _lane_sum(values: np.ndarray, length: int) -> float:
 def float64_sum() -> Callable[[np.ndarray, int], float]:
     """Compiled: the float64 sum of ``values[:length]``, in eight lanes (for kernels over rows)."""
     return compile(_lane_sum, inline=True)
+
+
+def _row_max(row: np.ndarray, lanes: int, acc: np.ndarray) -> Any:
+    width = row.size
+    for k in range(lanes):
+        acc[k] = row[k]
+    for start in range(lanes, width - lanes + 1, lanes):  # whole groups: a fixed trip count
+        part = row[start : start + lanes]
+        for k in range(lanes):
+            acc[k] = part[k] if part[k] > acc[k] else acc[k]
+    best = acc[0]
+    for k in range(1, lanes):
+        best = acc[k] if acc[k] > best else best
+    for j in range(width - width % lanes, width):  # the last partial group
+        best = row[j] if row[j] > best else best
+    return best
+
+
+def row_max() -> Callable[[np.ndarray, int, np.ndarray], Any]:
+    """Compiled ``row_max(row, lanes, acc)``: the largest of a row of at least `lanes` values.
+
+    Taken in `lanes` lanes (``acc``, at least `lanes` long), which the
+    compiler vectorises where a loop compare by compare would wait for each.
+    For rows without NaN: a NaN may or may not come out, so callers handle
+    NaN themselves (the cross-entropies through its exp, the categorical
+    hinge with a flag).
+    """
+    return compile(_row_max, inline=True)
 
 
 def row_adder() -> Callable[[Any, int, int, np.ndarray, np.ndarray], float]:

@@ -51,7 +51,7 @@ import numpy as np
 
 from .._tfmath import flush_subnormals
 from ..backends import Backend
-from ..fused import CHUNK_ROWS, Fused, compile, float64_sum, tensorflow_log
+from ..fused import CHUNK_ROWS, Fused, compile, float64_sum, row_max, tensorflow_log
 
 __all__ = ["FUSED_BINARY", "FUSED_CATEGORICAL", "FUSED_SPARSE", "FUSED_TWO_CLASS_CATEGORICAL",
            "FUSED_TWO_CLASS_SPARSE", "fast_exp", "float64_log", "fused_binary_focal",
@@ -395,28 +395,6 @@ def _row_sums() -> Callable[..., None]:
             span *= 2
 
     return compile(row_sums, inline=True)
-
-
-@functools.cache
-def _row_max() -> Callable[..., Any]:
-    """Compiled max of a row of at least `lanes` elements in lanes, NaN ignored (a NaN reaches
-    the value through its exp)."""
-    def row_max(row: np.ndarray, lanes: int, acc: np.ndarray) -> Any:
-        width = row.size
-        first = row[:lanes]
-        for k in range(lanes):
-            acc[k] = first[k]
-        for c in range(1, (width + lanes - 1) // lanes):
-            part = row[c * lanes : min((c + 1) * lanes, width)]
-            for k in range(part.size):
-                v, best = part[k], acc[k]
-                acc[k] = v if v > best else best
-        best = acc[0]
-        for k in range(1, lanes):
-            best = acc[k] if acc[k] > best else best
-        return best
-
-    return compile(row_max, inline=True)
 
 
 @functools.cache
@@ -838,7 +816,7 @@ def _logits_kernel(dtype: np.dtype, one_hot: bool) -> Callable[..., tuple[float,
     kind = np.dtype(dtype).type
     log, log64 = _logs(dtype), float64_log()
     row_exp = _row_exp(dtype)
-    row_max, tree_sum, row_sums = _row_max(), _tree_sum(), _row_sums()
+    lanes_max, tree_sum, row_sums = row_max(), _tree_sum(), _row_sums()
     chunk_sum = _chunk_sum()
     targets_of, narrow_sum, hot_sum = _row_targets(one_hot), _narrow_sum(), _narrow_hot_sum()
     zero = np.dtype(dtype).type(0)
@@ -882,7 +860,7 @@ def _logits_kernel(dtype: np.dtype, one_hot: bool) -> Callable[..., tuple[float,
                     for r in range(n):
                         z = block[r * width : (r + 1) * width]
                         if wide:
-                            best = row_max(z, lanes, maxima)
+                            best = lanes_max(z, lanes, maxima)
                         else:
                             best = z[0]
                             for k in range(1, width):
@@ -1511,7 +1489,7 @@ def _categorical_focal(from_logits: bool, square: bool,
         kind = np.dtype(dtype).type
         log, exp, row_exp = _logs(dtype), fast_exp(dtype), _row_exp(dtype)
         power = _power(dtype, square)
-        row_max, summed = _row_max(), lanes_sum()
+        lanes_max, summed = row_max(), lanes_sum()
         target_of, narrow_sum, hot_sum = _one_hot_target(), _narrow_sum(), _narrow_hot_sum()
         chunk_sum = _chunk_sum()
         info = np.finfo(dtype)
@@ -1552,7 +1530,7 @@ def _categorical_focal(from_logits: bool, square: bool,
                             return 0.0, False  # not one-hot
                         weight, value = y[position], z[position]
                     if from_logits:  # TensorFlow's softmax, then Keras' rescaling
-                        best = row_max(z, lanes, maxima) if wide else z[0]
+                        best = lanes_max(z, lanes, maxima) if wide else z[0]
                         if not wide:
                             for k in range(1, width):
                                 best = z[k] if z[k] > best else best

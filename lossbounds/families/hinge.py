@@ -41,7 +41,7 @@ from .. import _tfmath
 from ..backends import Backend
 from ..checks import EPSILON, first_where, plain, require_nonempty, to_array
 from ..engine import Plan, broadcast_shape, cast, require_rank, row_wise_plan, same_rank
-from ..fused import CHUNK_ROWS, Fused, compile, elementwise_mean, row_adder
+from ..fused import CHUNK_ROWS, Fused, compile, elementwise_mean, row_adder, row_max
 from ..options import COUNTS, N_CLASSES, PRED_RANGE, SAMPLE_WEIGHT, Y_TRUE, Option
 from ..registry import LossDefinition, Setting, register
 from ..text import FLOAT32_RTOL, PRINT_ATOL, Note, loss_value, number, percent
@@ -285,7 +285,7 @@ def _categorical_kernel(dtype: np.dtype) -> Any:
     """
     lanes = _LANES[np.dtype(dtype)]
     leaf = _LEAF_PACKETS * lanes
-    add_row = row_adder()
+    add_row, lanes_max = row_adder(), row_max()
 
     nan = np.dtype(dtype).type(np.nan)
 
@@ -320,24 +320,6 @@ def _categorical_kernel(dtype: np.dtype) -> Any:
         return tail + total[0]
 
     summed = compile(row_sum, inline=True)
-
-    def row_largest(values: np.ndarray, maxima: np.ndarray) -> Any:
-        """The largest of a row of at least `_MAX_LANES` values, none NaN: in lanes (vectorised)."""
-        count = values.size
-        for k in range(_MAX_LANES):
-            maxima[k] = values[k]
-        for start in range(_MAX_LANES, count - _MAX_LANES + 1, _MAX_LANES):
-            part = values[start : start + _MAX_LANES]
-            for k in range(_MAX_LANES):
-                maxima[k] = part[k] if part[k] > maxima[k] else maxima[k]
-        best = maxima[0]
-        for k in range(1, _MAX_LANES):
-            best = maxima[k] if maxima[k] > best else best
-        for j in range(count - count % _MAX_LANES, count):
-            best = values[j] if values[j] > best else best
-        return best
-
-    largest = compile(row_largest, inline=True)
 
     def tree_sum(values: np.ndarray, count: int, accumulators: np.ndarray, zero: Any) -> Any:
         """`_tree_sum` of a row whose flat offset is a multiple of `lanes`: its leaves in
@@ -417,7 +399,7 @@ def _categorical_kernel(dtype: np.dtype) -> Any:
                 other = (one - y[j]) * p[j]
                 others[j] = other
                 unordered |= other != other
-            negative = nan if unordered else largest(others, maxima)
+            negative = nan if unordered else lanes_max(others, _MAX_LANES, maxima)
             total += finish(negative, products, accumulators, i, rows, out, values, one, zero)
         return total, True
 
