@@ -211,7 +211,7 @@ def test_a_batch_wide_loss_streams(case, accelerated):
 # block, which glibc maps afresh (page faults each time) until its thresholds rise.
 
 _MAPPED = """
-import ctypes, os, sys
+import ctypes, sys
 import numpy as np
 from lossbounds import allocator
 
