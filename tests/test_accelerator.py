@@ -198,6 +198,37 @@ def test_categorical_hinge_rows_narrow_and_wide_bit_for_bit(dtype, width):
     assert np.isnan(fused_values[[4, 5, 7, 8]]).all() and np.isfinite(fused_values[:4]).all()
 
 
+
+@pytest.mark.parametrize("width", [1, 2, 3, 7, 8, 10, 15, 16, 17])
+@pytest.mark.parametrize("scale", [6.0, 6e3])
+def test_narrow_float32_logits_rows_against_float64(width, scale):
+    # Float32 rows of up to 16 classes sum their exps in one masked vector register. Rows
+    # end the array and each chunk of rows, so a load that read past a row would add the
+    # next row's exps. Against log-sum-exp in float64 (u = 2**-24): logits of a few units
+    # take the unshifted sum (exps 1 ulp, the sum's tree 4 u: log(sum) within 6 u, then
+    # the value's rounding); large ones are shifted by the row's max as TensorFlow shifts
+    # them (the float32 shift rounds z_c - max, and TensorFlow's log of the sum in [1, K]
+    # is within 4.3 ulp).
+    from scipy.special import logsumexp
+
+    rng = np.random.default_rng(width)
+    rows = 3 * 4096 // width + 5
+    z = (rng.standard_normal((rows, width)) * scale).astype(np.float32)
+    labels = rng.integers(0, width, rows)
+    wide = z.astype(np.float64)
+    target = wide[np.arange(rows), labels]
+    exact = logsumexp(wide, axis=1) - target
+    _, fused_values = _both(lossbounds.sparse_categorical_crossentropy, labels, z,
+                            from_logits=True)
+    u = 2.0**-24
+    if scale < 100:
+        bound = 8 * u + u * np.abs(exact)
+    else:
+        bound = 8 * u + 9 * u * np.log(width) + u * np.abs(target - wide.max(axis=1)) \
+            + u * np.abs(exact)
+    assert np.all(np.abs(fused_values - exact) <= bound), np.max(np.abs(fused_values - exact) / bound)
+
+
 def test_small_inputs_take_numpy_and_do_not_compile():
     # Compiling costs seconds, loading a compiled kernel tens of milliseconds a process;
     # numpy takes milliseconds below MIN_ELEMENTS
