@@ -89,6 +89,28 @@ def _both(function, *args, **kwargs):
     return numpy_value, fused_value
 
 
+def _fused_answers(function, *args, **kwargs):
+    """Whether the fused kernel took each block it was given, in a call of `function`."""
+    answers = []
+    bind = fused.Fused.bind
+
+    def recording(self, job):
+        bound = bind(self, job)
+        if bound is None:
+            return None
+
+        def kernel(y_true, y_pred, out):
+            total, ok = bound(y_true, y_pred, out)
+            answers.append(ok)
+            return total, ok
+
+        return kernel
+
+    with accelerator(True), mock.patch.object(fused.Fused, "bind", recording):
+        function(*args, **kwargs)
+    return answers
+
+
 def test_per_sample_comparison_reaches_the_fused_kernels():
     # Not identical: the fused kernel adds in float64 where numpy adds pairwise in float32
     y = np.random.default_rng(0).random((2000, 300), np.float32)
@@ -199,12 +221,15 @@ def test_categorical_hinge_rows_narrow_and_wide_bit_for_bit(dtype, width):
 
 
 
+@pytest.mark.filterwarnings("ignore:categorical_crossentropy with a single class")
 @pytest.mark.parametrize("width", [1, 2, 3, 7, 8, 10, 15, 16, 17])
 @pytest.mark.parametrize("scale", [6.0, 6e3])
-def test_narrow_float32_logits_rows_against_float64(width, scale):
-    # Float32 rows of up to 16 classes sum their exps in one masked vector register. Rows
-    # end the array and each chunk of rows, so a load that read past a row would add the
-    # next row's exps. Against log-sum-exp in float64 (u = 2**-24): logits of a few units
+@pytest.mark.parametrize("one_hot", [False, True])
+def test_narrow_float32_logits_rows_against_float64(width, scale, one_hot):
+    # Float32 rows of up to 16 classes sum their exps in one masked vector register (and
+    # one-hot rows find their target in another). Rows end the array and each chunk of
+    # rows, so a load that read past a row would add the next row's exps (or see a second
+    # target). Against log-sum-exp in float64 (u = 2**-24): logits of a few units
     # take the unshifted sum (exps 1 ulp, the sum's tree 4 u: log(sum) within 6 u, then
     # the value's rounding); large ones are shifted by the row's max as TensorFlow shifts
     # them (the float32 shift rounds z_c - max, and TensorFlow's log of the sum in [1, K]
@@ -218,8 +243,11 @@ def test_narrow_float32_logits_rows_against_float64(width, scale):
     wide = z.astype(np.float64)
     target = wide[np.arange(rows), labels]
     exact = logsumexp(wide, axis=1) - target
-    _, fused_values = _both(lossbounds.sparse_categorical_crossentropy, labels, z,
-                            from_logits=True)
+    name = "categorical_crossentropy" if one_hot else "sparse_categorical_crossentropy"
+    y_true = np.eye(width, dtype=np.float32)[labels] if one_hot else labels
+    _, fused_values = _both(getattr(lossbounds, name), y_true, z, from_logits=True)
+    answers = _fused_answers(lossbounds.loss, name, y_true, z, from_logits=True)
+    assert answers and all(answers)  # (not declined: the rows are one-hot, the labels in range)
     u = 2.0**-24
     if scale < 100:
         bound = 8 * u + u * np.abs(exact)

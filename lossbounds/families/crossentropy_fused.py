@@ -123,45 +123,77 @@ def _fused_multiply_add() -> Any:
     return intrinsic(_multiply_add)
 
 
+def _masked_row(context: Any, builder: Any, signature: Any, arguments: Any) -> tuple[Any, Any]:
+    """LLVM code: ``(row, mask)``, the row ``values[start : start + width]`` in one `_VECTOR_ROW`-lane
+    vector (lanes from `width` on hold +0 and are not read, so the row may end the array) and
+    the lanes' mask, for an intrinsic of arguments ``(values, start, width)``."""
+    from llvmlite import ir
+    from numba.core import cgutils
+
+    lanes = _VECTOR_ROW
+    array = context.make_array(signature.args[0])(context, builder, arguments[0])
+    pointer = builder.gep(array.data, [arguments[1]])
+    element = context.get_data_type(signature.args[0].dtype)
+    name = "f32" if isinstance(element, ir.FloatType) else "f64"
+    vector = ir.VectorType(element, lanes)
+    if getattr(pointer.type, "is_opaque", False):  # LLVM 15 on: one pointer type
+        suffix = "p0"
+    else:  # typed pointers: the load's is to the vector
+        pointer, suffix = builder.bitcast(pointer, vector.as_pointer()), f"p0v{lanes}{name}"
+    indices = ir.VectorType(ir.IntType(64), lanes)
+    width = builder.insert_element(indices(ir.Undefined), arguments[2],
+                                   ir.Constant(ir.IntType(32), 0))
+    width = builder.shuffle_vector(width, indices(ir.Undefined),
+                                   ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes))
+    mask = builder.icmp_unsigned("<", ir.Constant(indices, list(range(lanes))), width)
+    load = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(vector, [pointer.type, ir.IntType(32), mask.type, vector]),
+        f"llvm.masked.load.v{lanes}{name}.{suffix}")
+    alignment = ir.Constant(ir.IntType(32), 4 if name == "f32" else 8)
+    return builder.call(load, [pointer, alignment, mask, ir.Constant(vector, [0.0] * lanes)]), mask
+
+
 def _masked_row_sum(typing_context: Any, values: Any, start: Any, width: Any) -> Any:
     """``values[start : start + width]`` summed in the values' dtype, `_VECTOR_ROW` lanes at once.
 
-    One masked vector load (lanes from `width` on are not read, so the row
-    may end the array) and LLVM's vector reduction, which may add the lanes
-    in any order (reassociation, for this add alone).
+    One masked vector load (`_masked_row`) and LLVM's vector reduction,
+    which may add the lanes in any order (reassociation, for this add alone).
     """
     from llvmlite import ir
     from numba.core import cgutils, types
 
-    lanes = _VECTOR_ROW
-    float_type = ir.FloatType() if values.dtype == types.float32 else ir.DoubleType()
-    name = "f32" if values.dtype == types.float32 else "f64"
-    vector = ir.VectorType(float_type, lanes)
-    indices = ir.VectorType(ir.IntType(64), lanes)
-
     def codegen(context: Any, builder: Any, signature: Any, arguments: Any) -> Any:
-        array = context.make_array(signature.args[0])(context, builder, arguments[0])
-        pointer = builder.gep(array.data, [arguments[1]])
-        if getattr(pointer.type, "is_opaque", False):  # LLVM 15 on: one pointer type
-            suffix = "p0"
-        else:  # typed pointers: the load's is to the vector
-            pointer, suffix = builder.bitcast(pointer, vector.as_pointer()), f"p0v{lanes}{name}"
-        width = builder.insert_element(indices(ir.Undefined), arguments[2],
-                                       ir.Constant(ir.IntType(32), 0))
-        width = builder.shuffle_vector(width, indices(ir.Undefined),
-                                       ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes))
-        mask = builder.icmp_unsigned("<", ir.Constant(indices, list(range(lanes))), width)
-        load = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(vector, [pointer.type, ir.IntType(32), mask.type, vector]),
-            f"llvm.masked.load.v{lanes}{name}.{suffix}")
-        alignment = ir.Constant(ir.IntType(32), 4 if name == "f32" else 8)
-        row = builder.call(load, [pointer, alignment, mask, ir.Constant(vector, [0.0] * lanes)])
+        row, _ = _masked_row(context, builder, signature, arguments)
+        element = row.type.element
+        name = "f32" if isinstance(element, ir.FloatType) else "f64"
         add = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(float_type, [float_type, vector]),
-            f"llvm.vector.reduce.fadd.v{lanes}{name}")
-        return builder.call(add, [ir.Constant(float_type, 0.0), row], fastmath=("reassoc",))
+            builder.module, ir.FunctionType(element, [element, row.type]),
+            f"llvm.vector.reduce.fadd.v{_VECTOR_ROW}{name}")
+        return builder.call(add, [ir.Constant(element, 0.0), row], fastmath=("reassoc",))
 
     return values.dtype(values, types.intp, types.intp), codegen
+
+
+def _masked_hot_position(typing_context: Any, values: Any, start: Any, width: Any) -> Any:
+    """The position in ``values[start : start + width]`` of its one nonzero value, or -1.
+
+    -1 where the row has no nonzero value or several (NaN counts as
+    nonzero, as ``y != 0`` does). One masked vector load (`_masked_row`),
+    a compare, and the count and first position of the set lanes.
+    """
+    from llvmlite import ir
+    from numba.core import types
+
+    def codegen(context: Any, builder: Any, signature: Any, arguments: Any) -> Any:
+        row, mask = _masked_row(context, builder, signature, arguments)
+        zero = ir.Constant(row.type, [0.0] * _VECTOR_ROW)
+        nonzero = builder.and_(builder.fcmp_unordered("!=", row, zero), mask)
+        bits = builder.zext(builder.bitcast(nonzero, ir.IntType(_VECTOR_ROW)), ir.IntType(64))
+        one = builder.icmp_unsigned("==", builder.ctpop(bits), ir.Constant(ir.IntType(64), 1))
+        first = builder.cttz(bits, ir.Constant(ir.IntType(1), 0))
+        return builder.select(one, first, ir.Constant(ir.IntType(64), -1))
+
+    return types.intp(values, types.intp, types.intp), codegen
 
 
 @functools.cache
@@ -186,6 +218,16 @@ def _vector_row_sum() -> Any:
     from numba.extending import intrinsic
 
     return intrinsic(_masked_row_sum)
+
+
+@functools.cache
+def _vector_hot_position() -> Any:
+    """Compiled ``hot_position(values, start, width)``: where a row of at most `_VECTOR_ROW`
+    one-hot targets has its one nonzero target, or -1 (`_masked_hot_position`): with
+    `_vector_row_sum`, a narrow float32 one-hot row's sum and target without a loop."""
+    from numba.extending import intrinsic
+
+    return intrinsic(_masked_hot_position)
 
 
 def _exp32_of(fma: Callable[[Any, Any, Any], Any]) -> Callable[[Any], Any]:
@@ -890,7 +932,7 @@ def _logits_kernel(dtype: np.dtype, one_hot: bool) -> Callable[..., tuple[float,
     lanes_max, tree_sum, row_sums = row_max(), _tree_sum(), _row_sums()
     chunk_sum = _chunk_sum()
     targets_of, narrow_sum, hot_sum = _row_targets(one_hot), _narrow_sum(), _narrow_hot_sum()
-    vector_sum = _vector_row_sum()
+    vector_sum, hot_position = _vector_row_sum(), _vector_hot_position()
     vector_row = _VECTOR_ROW if np.dtype(dtype) == np.float32 else 0
     zero = np.dtype(dtype).type(0)
     smallest, largest = _UNSHIFTED[np.dtype(dtype)]
@@ -945,6 +987,15 @@ def _logits_kernel(dtype: np.dtype, one_hot: bool) -> Callable[..., tuple[float,
                 if wide:  # (the terms are in cache: `_tree_add`)
                     for r in range(n):
                         sums[r] = tree_sum(terms[r * width : (r + 1) * width], lanes, acc, tree)
+                elif one_hot and sweep == 0 and width <= vector_row:
+                    hot_block = hot[start * width : (start + n) * width]
+                    for r in range(n):
+                        position = hot_position(hot_block, r * width, width)
+                        if position < 0:
+                            return 0.0, False  # a row that is not one-hot
+                        sums[r] = vector_sum(terms, r * width, width)
+                        weight[r] = hot_block[r * width + position]
+                        target[r] = block[r * width + position]
                 elif one_hot and sweep == 0:
                     hot_block = hot[start * width : (start + n) * width]
                     for r in range(n):
