@@ -257,6 +257,46 @@ def test_narrow_float32_logits_rows_against_float64(width, scale, one_hot):
     assert np.all(np.abs(fused_values - exact) <= bound), np.max(np.abs(fused_values - exact) / bound)
 
 
+@pytest.mark.filterwarnings("ignore:categorical_crossentropy with a single class")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("width", [1, 3, 10, 16, 17, 40, 200])
+@pytest.mark.parametrize("one_hot", [False, True])
+def test_logits_rows_whose_target_dominates(dtype, width, one_hot):
+    # A well-trained classifier: each row's target logit 8-30 above the others, so its
+    # exp is nearly the whole sum and the loss log(1 + sum_j e^(z_j - z_c)) is tiny.
+    # Computed as log(sum) - z_c, the rounding of exp(z_c) alone (up to 1.2e-7 in float32)
+    # would be most of the value, or make it negative (a mean loss of -6.6e-10 with one
+    # class); TensorFlow's shifted formula is never negative. Against float64
+    # log-sum-exp: never negative, 0 for one class, within the float32 sum's rounding.
+    from scipy.special import log1p, logsumexp
+
+    rng = np.random.default_rng(width)
+    rows = 4000
+    z = rng.standard_normal((rows, width)).astype(dtype)
+    labels = rng.integers(0, width, rows)
+    z[np.arange(rows), labels] += rng.uniform(8, 30, rows).astype(dtype)
+    wide = z.astype(np.float64)
+    target = wide[np.arange(rows), labels]
+    others = np.where(np.arange(width) == labels[:, None], -np.inf, wide)
+    exact = log1p(np.exp(logsumexp(others, axis=1) - target)) if width > 1 else np.zeros(rows)
+    y_true = np.eye(width, dtype=dtype)[labels] if one_hot else labels
+    name = "categorical_crossentropy" if one_hot else "sparse_categorical_crossentropy"
+    _, fused_values = _both(getattr(lossbounds, name), y_true, z, from_logits=True)
+    u = 2.0**-24 if dtype == np.float32 else 2.0**-53
+    assert np.all(fused_values >= 0)
+    if width == 1:
+        assert np.all(fused_values == 0)
+    # the sum's rounding (4 u of it in float32 vectors, less elsewhere), exps' (2 ulp of
+    # the other terms, relative), the value's own rounding, and the float64 logs' (1 ulp
+    # each of logs near z_c)
+    bound = 4 * u + 5 * u * exact + 4 * 2.0**-53 * (np.abs(target) + 1)
+    assert np.all(np.abs(fused_values - exact) <= bound), np.max(np.abs(fused_values - exact) / bound)
+    _, fused_loss = _both(lossbounds.loss, name, y_true, z, from_logits=True,
+                          dtype=np.dtype(dtype).name)
+    assert fused_loss >= 0 and (width > 1 or fused_loss == 0)
+    assert abs(fused_loss - exact.mean()) <= bound.mean() + u * exact.mean()
+
+
 def test_small_inputs_take_numpy_and_do_not_compile():
     # Compiling costs seconds, loading a compiled kernel tens of milliseconds a process;
     # numpy takes milliseconds below MIN_ELEMENTS

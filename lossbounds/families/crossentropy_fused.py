@@ -814,6 +814,10 @@ FUSED_BINARY = {
 #: term was clamped above (`fast_exp` of 88 or 709 exceeds it), and the terms clamped
 #: below (1.6e-38 or 3e-308 each, 2**15 of them at most) change its sum by under 1e-13.
 _UNSHIFTED = {np.dtype(np.float32): (1e-20, 1e30), np.dtype(np.float64): (1e-280, 1e280)}
+#: An unshifted row's log(sum) - z_c below this is taken as log(sum) - log(e_c), e_c the
+#: row's own exp of z_c (`_logits_kernel`): exact where the target's exp is nearly the
+#: sum, and never negative (the sum of e_c and other non-negative terms is at least e_c).
+_DOMINATED = 2.0**-10
 
 
 @functools.cache
@@ -916,8 +920,9 @@ def _logits_kernel(dtype: np.dtype, one_hot: bool) -> Callable[..., tuple[float,
 
     A chunk of rows (or one wide row) at a time: the rows' targets, then one
     exp map over all their logits, unshifted, and each row's sum; where every
-    sum lies within `_UNSHIFTED`, the value is log(sum) - z_c, in float64;
-    otherwise
+    sum lies within `_UNSHIFTED`, the value is log(sum) - z_c, in float64
+    (below `_DOMINATED`, log(sum) - log(e_c), e_c the row's exp of z_c:
+    `_logits_kernel`'s values below); otherwise
     each row is shifted by its max as TensorFlow shifts it (the value is then
     TensorFlow's y_c (log_sum - shifted_c), log_sum the log of the sum
     rounded to the dtype). A logit of -inf makes TensorFlow's one-hot sum NaN
@@ -934,6 +939,7 @@ def _logits_kernel(dtype: np.dtype, one_hot: bool) -> Callable[..., tuple[float,
     targets_of, narrow_sum, hot_sum = _row_targets(one_hot), _narrow_sum(), _narrow_hot_sum()
     vector_sum, hot_position = _vector_row_sum(), _vector_hot_position()
     vector_row = _VECTOR_ROW if np.dtype(dtype) == np.float32 else 0
+    exp = fast_exp(dtype)
     zero = np.dtype(dtype).type(0)
     smallest, largest = _UNSHIFTED[np.dtype(dtype)]
 
@@ -947,6 +953,7 @@ def _logits_kernel(dtype: np.dtype, one_hot: bool) -> Callable[..., tuple[float,
         weight = np.empty(chunk, y_pred.dtype)  # its target (1 for labels)
         shift = np.empty(chunk, y_pred.dtype)  # its max, where shifted
         sums = np.empty(chunk)
+        gaps = np.empty(chunk)  # log(sum) - z_c, unshifted
         values = np.empty(chunk, y_pred.dtype)
         acc = np.empty(lanes)
         maxima = np.empty(lanes, y_pred.dtype)
@@ -1020,8 +1027,19 @@ def _logits_kernel(dtype: np.dtype, one_hot: bool) -> Callable[..., tuple[float,
                 for r in range(n):
                     values[r] = weight[r] * (log(kind(sums[r])) - (target[r] - shift[r]))
             else:
+                dominated = False
                 for r in range(n):
-                    values[r] = weight[r] * kind(log64(sums[r]) - np.float64(target[r]))
+                    gaps[r] = log64(sums[r]) - np.float64(target[r])
+                    dominated |= gaps[r] < _DOMINATED
+                if dominated:  # (a loop of its own: in the one above it stops the vectors)
+                    for r in range(n):
+                        # e_c = exp(z_c) is nearly the whole sum: its rounding, log(e_c) - z_c,
+                        # would be most of the value (or make it negative); log(sum / e_c) is not
+                        z = np.float64(target[r])
+                        exact = gaps[r] + (z - log64(np.float64(exp(target[r]))))
+                        gaps[r] = exact if gaps[r] < _DOMINATED else gaps[r]
+                for r in range(n):
+                    values[r] = weight[r] * kind(gaps[r])
             total += chunk_sum(values, n, out, start, rows)
         return total, True
 
