@@ -178,7 +178,8 @@ def categorical_crossentropy(
     -----
     Rows that do not sum to 1 are rescaled, and negative entries are clipped
     after rescaling; an all-zero row gives NaN (0/0), all as in Keras. A
-    single class (K = 1) always gives about 1.2e-7; Keras and lossbounds warn.
+    single class (K = 1) always gives about 1.2e-7 (0 from logits); Keras and
+    lossbounds warn.
 
     See Also
     --------

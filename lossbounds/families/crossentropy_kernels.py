@@ -680,9 +680,11 @@ def plan_categorical(y_true, y_pred, dtype, *, from_logits, label_smoothing, axi
         raise TypeError(f"`axis` must be an int, got bool: {axis!r}.")
     require_rank(y_pred, "y_pred", "categorical_crossentropy")
     if y_pred.shape[-1] == 1:
+        constant = "0 (the log-softmax of one logit)" if from_logits else \
+            "about 1.2e-7 (the row divided by itself, clipped to 1 - epsilon)"
         warnings.warn(
             "categorical_crossentropy with a single class (y_pred.shape[-1] == 1) "
-            "is always about 1.2e-7. Hint: for two classes with one output, use "
+            f"is always {constant}. Hint: for two classes with one output, use "
             "binary_crossentropy.",
             UserWarning,
             stacklevel=caller_outside_package(),
