@@ -220,7 +220,6 @@ def test_categorical_hinge_rows_narrow_and_wide_bit_for_bit(dtype, width):
     assert np.isnan(fused_values[[4, 5, 7, 8]]).all() and np.isfinite(fused_values[:4]).all()
 
 
-
 @pytest.mark.filterwarnings("ignore:categorical_crossentropy with a single class")
 @pytest.mark.parametrize("width", [1, 2, 3, 7, 8, 10, 15, 16, 17])
 @pytest.mark.parametrize("scale", [6.0, 6e3])

@@ -163,7 +163,6 @@ def test_single_class_categorical_warns_like_keras(call):
     assert [warning.filename for warning in caught] == [__file__]
 
 
-
 @pytest.mark.parametrize(("from_logits", "words", "expected"), [
     # -log of the clipped 1 - eps in float32 (0.99999988), as Keras gives: 1.1920929e-07
     (False, "about 1.2e-7", -float(np.log(np.float32(1 - 1e-7)))),
@@ -174,6 +173,7 @@ def test_single_class_categorical_warning_names_its_value(from_logits, words, ex
     with pytest.warns(UserWarning, match=words):
         result = lossbounds.loss("cce", [[1.0], [1.0]], [[0.3], [4.0]], from_logits=from_logits)
     assert result == pytest.approx(expected, abs=1e-9)
+
 
 # ---------------------------------------------------------------------------
 # Junk: only a value or ValueError/TypeError with a message
