@@ -59,6 +59,8 @@ def plain(value: Any) -> str:
 
 
 def _is_real_number(value: Any) -> bool:
+    if type(value) is float:  # (the usual case, without the ABC's isinstance)
+        return True
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
