@@ -127,8 +127,11 @@ def _plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
 
 
 def _read_only(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """``np.broadcast_to(array, shape)``: a read-only view (a plain one where no axis grows,
-    without numpy's broadcasting machinery, 20 us a call on cold caches)."""
+    """A read-only view of `array` at `shape`, as ``np.broadcast_to(array, shape)`` gives.
+
+    Where no axis grows, a plain view made read-only: numpy's broadcasting
+    machinery costs 20 us a call when the caches are cold.
+    """
     if array.shape != shape:
         return np.broadcast_to(array, shape)
     view = array.view()
