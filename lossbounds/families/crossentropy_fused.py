@@ -1000,6 +1000,8 @@ def _logits_kernel(dtype: np.dtype, one_hot: bool) -> Callable[..., tuple[float,
                     for r in range(n):
                         sums[r] = tree_sum(terms[r * width : (r + 1) * width], lanes, acc, tree)
                 elif one_hot and sweep == 0 and width <= vector_row:
+                    # (apart from the hot_sum rows below: one loop branching on the width
+                    # took 3-10 % longer on 10 classes)
                     hot_block = hot[start * width : (start + n) * width]
                     for r in range(n):
                         position = hot_position(hot_block, r * width, width)
