@@ -8,48 +8,63 @@ way, and `lossbounds.checks.first_where` its checks of the inputs.
 from __future__ import annotations
 
 import os
+import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 __all__ = ["THREADS", "run_on_threads"]
 
 #: Threads a pass uses: two where the machine has them (more gained nothing measured).
 THREADS = max(1, min(2, os.cpu_count() or 1))
 
-_pool: list[ThreadPoolExecutor] = []
-_pool_lock = threading.Lock()
+#: A task for a helper: the worker, and the queue its outcome goes to (None, or the error).
+_Task = tuple[Callable[[], None], "queue.SimpleQueue[BaseException | None]"]
+
+_tasks: list[queue.SimpleQueue[_Task]] = []  # one queue the helpers share, once started
+_start_lock = threading.Lock()
 _state = threading.local()  # ``helping``: this thread is a helper, running a worker
 
 
-def _helpers() -> ThreadPoolExecutor:
-    """The threads that share a pass with the caller, started once.
+def _serve(tasks: queue.SimpleQueue[_Task]) -> None:
+    _state.helping = True
+    while True:
+        worker, done = tasks.get()
+        try:
+            worker()
+        except BaseException as error:  # (handed to the caller, which raises it)
+            done.put(error)
+        else:
+            done.put(None)
 
-    Starting a thread a call took ~75 us, 4 % of a 1e7-element MSE. Their
-    tasks never wait for one another, so calls from several threads only
-    queue. A forked child starts its own (`_forget_helpers`).
+
+def _helpers() -> queue.SimpleQueue[_Task]:
+    """The queue of the threads that share a pass with the caller, started once.
+
+    Starting a thread a call took ~75 us, 4 % of a 1e7-element MSE; a
+    ``ThreadPoolExecutor`` submit, ~50 us on the cold caches a large pass
+    leaves (its future, locks and semaphore are Python): a `queue.SimpleQueue`
+    (C) each way costs a few. The tasks never wait for one another, so
+    calls from several threads only queue. The threads are daemons, idle
+    between calls (a caller waits for its task, so none is cut short at
+    exit); a forked child starts its own (`_forget_helpers`).
     """
-    with _pool_lock:
-        if not _pool:
-            _pool.append(ThreadPoolExecutor(max(1, THREADS - 1), thread_name_prefix="lossbounds"))
-        return _pool[0]
+    with _start_lock:
+        if not _tasks:
+            tasks: queue.SimpleQueue[_Task] = queue.SimpleQueue()
+            for _ in range(THREADS - 1):
+                threading.Thread(target=_serve, args=(tasks,), name="lossbounds",
+                                 daemon=True).start()
+            _tasks.append(tasks)
+        return _tasks[0]
 
 
 def _forget_helpers() -> None:
-    global _pool_lock
-    _pool_lock = threading.Lock()  # (another thread of the parent may have held it)
-    _pool.clear()  # the parent's threads do not exist in a forked child
+    global _start_lock
+    _start_lock = threading.Lock()  # (another thread of the parent may have held it)
+    _tasks.clear()  # the parent's threads do not exist in a forked child
 
 
 os.register_at_fork(after_in_child=_forget_helpers)
-
-
-def _helping(worker: Callable[[], None]) -> None:
-    _state.helping = True
-    try:
-        worker()
-    finally:
-        _state.helping = False
 
 
 def run_on_threads(worker: Callable[[], None], threads: int) -> None:
@@ -63,12 +78,14 @@ def run_on_threads(worker: Callable[[], None], threads: int) -> None:
     if threads <= 1 or getattr(_state, "helping", False):
         worker()
         return
-    pool = _helpers()
-    helpers = [pool.submit(_helping, worker) for _ in range(1, threads)]
+    tasks = _helpers()
+    done: queue.SimpleQueue[BaseException | None] = queue.SimpleQueue()
+    for _ in range(1, threads):
+        tasks.put((worker, done))
     try:
         worker()
     finally:
-        errors = [helper.exception() for helper in helpers]  # (waits for each)
+        errors = [done.get() for _ in range(1, threads)]  # (waits for each)
     for error in errors:
         if error is not None:
             raise error  # in the calling thread

@@ -244,6 +244,28 @@ def test_large_losses_from_several_threads_at_once():
     assert found == expected
 
 
+def test_an_error_on_the_helper_thread_is_raised_in_the_caller():
+    # The helper keeps serving afterwards: the next large loss still shares its blocks
+    from lossbounds.threads import THREADS, run_on_threads
+
+    assert THREADS == 2, "this machine has one core: the helper thread is never started"
+    caller = threading.get_ident()
+    ran = []
+
+    def worker():
+        ran.append(threading.get_ident())
+        if threading.get_ident() != caller:
+            raise KeyError("raised on the helper")
+
+    with pytest.raises(KeyError, match="raised on the helper"):
+        run_on_threads(worker, 2)
+    assert len(ran) == 2 and ran.count(caller) == 1
+    assert _large_mse(2) == _large_mse(2)
+    helped = []
+    run_on_threads(lambda: helped.append(threading.get_ident()), 2)
+    assert len(set(helped)) == 2
+
+
 def _child_mse(queue):
     queue.put(_large_mse(1))
 
