@@ -30,7 +30,7 @@ from . import _tfmath
 from .allocator import settle as settle_allocator
 from .backends import Backend
 from .checks import EPSILON, MAX_ELEMENTS, to_array
-from .fused import Fused
+from .fused import Fused, weighted_sums
 from .threads import THREADS, run_on_threads
 
 __all__ = [
@@ -774,6 +774,9 @@ def stream_reduce(job: Job, sample_weight: Any, reduction: str) -> float | None:
         values, valid, total = _evaluate(job, start, stop, ws, values_needed=weight is not None)
         if total is not None:  # the fused kernel's sum of unweighted losses
             return total, 0.0
+        if weight is not None and valid is None and job.fused is not None \
+                and values.dtype == dtype and values.ndim == 1:  # (accelerated: one pass)
+            return weighted_sums()(values, ws.block("weight", flat_weight, start, stop), job.tiny)
         weights = None if weight is None else _tfmath.flush_subnormals(
             ws.block("weight", flat_weight, start, stop))  # TF reads subnormal weights as 0
         if valid is not None:
@@ -792,7 +795,9 @@ def stream_reduce(job: Job, sample_weight: Any, reduction: str) -> float | None:
     if reduction == "mean_with_sample_weight" and masked:
         divisor = dtype.type(_exact_sum([part[1] for part in parts]))
     elif reduction == "mean_with_sample_weight" and weight is not None:
-        divisor = dtype.type(_block_sum(weight, dtype))
+        # the blocks summed the weights as they met them, where the weights are not broadcast
+        divisor = dtype.type(_exact_sum([part[1] for part in parts]) if weight.shape == anchor.shape
+                             else _block_sum(weight, dtype))
     else:
         divisor = dtype.type(job.n_rows)
     # ops.divide_no_nan: 0 where the divisor is 0.

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import subprocess
 import sys
@@ -413,6 +414,55 @@ def test_binary_crossentropy_products_that_would_underflow():
     numpy_loss, fused_loss = _both(lossbounds.loss, "binary_crossentropy", y, p, epsilon=1e-12,
                                    dtype="float64")
     assert_close(fused_loss, np.asarray(numpy_loss), check_dtype=False)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("size", [0, 1, 63, 64, 65, 1000])
+def test_weighted_sums_against_exact_sums(dtype, size):
+    # Each product rounded to the dtype (Keras multiplies the losses by the weights in it), a
+    # subnormal weight read as 0 (TensorFlow flushes it), the sums exact: math.fsum of each
+    # product, computed here one by one in Python
+    rng = np.random.default_rng(size)
+    tiny = np.finfo(dtype).tiny
+    values = (rng.random(size) * 10).astype(dtype)
+    weights = rng.choice(np.array([0.0, 1.0, -2.5, 3.0, tiny / 4, -tiny / 2, tiny, 1e-3],
+                                  dtype), size) * dtype(rng.random(size) + 0.5)
+    flushed = [0.0 if abs(w) < tiny else float(w) for w in weights]
+    products = [float(dtype(v) * dtype(w)) for v, w in zip(values, flushed)]
+    total, weight_total = fused.weighted_sums()(values, weights, dtype(tiny))
+    assert (total, weight_total) == pytest.approx((math.fsum(products), math.fsum(flushed)),
+                                                  rel=1e-14, abs=1e-300)
+    subnormal = np.full(size, tiny / 2, dtype)  # alone, where their flush shows
+    assert fused.weighted_sums()(values, subnormal, dtype(tiny)) == (0.0, 0.0)
+    if size:
+        weights[-1] = np.nan
+        assert all(map(math.isnan, fused.weighted_sums()(values, weights, dtype(tiny))))
+
+
+def test_weighted_losses_take_one_pass():
+    # A weighted reduced loss on the accelerator: the fused kernel's values, then one compiled
+    # pass over them and the weights (not numpy's flush, multiply and sums)
+    rng = np.random.default_rng(0)
+    y, p = rng.random((5000, 1), np.float32), rng.random((5000, 1), np.float32)
+    weight = rng.random(5000).astype(np.float32)
+    weight[::100] = 1e-40  # subnormal: read as 0
+    expected = {}
+    for reduction in ("sum_over_batch_size", "sum", "mean_with_sample_weight"):
+        with accelerator(False):
+            expected[reduction] = lossbounds.loss("mse", y, p, sample_weight=weight,
+                                                  reduction=reduction)
+    calls = []
+    compiled = fused.weighted_sums()
+
+    def counted(*args):
+        calls.append(args[0].size)
+        return compiled(*args)
+
+    with accelerator(True), mock.patch.object(engine, "weighted_sums", lambda: counted):
+        for reduction, value in expected.items():
+            assert lossbounds.loss("mse", y, p, sample_weight=weight, reduction=reduction) \
+                == pytest.approx(value, rel=2e-7)
+    assert sum(calls) == 3 * 5000
 
 
 @pytest.mark.parametrize("from_logits", [False, True])
