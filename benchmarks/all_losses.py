@@ -13,6 +13,9 @@ int64, Keras' default options and ``sum_over_batch_size`` reduction):
 * **Keras eager**: ``keras.losses.<Class>()(y_true, y_pred)`` on the same
   numpy arrays, on the TensorFlow backend.
 
+Five cases are timed again with one weight a sample (``sample_weight``,
+U(0, 2)): MSE, Huber and BCE on 10**7 x 1, CCE and sparse CCE on 10**6 x 10.
+
 Shapes: 10**5 x 100 for every loss; 10**7 x 1 where a single column makes
 sense (regression, Poisson, hinge, binary and segmentation losses); K = 10,
 1000 and 32,000 at N x K of about 10**7 for the categorical ones (rows of
@@ -138,40 +141,47 @@ def shape_id(n, k) -> str:
     return f"{n}x{k[0]}x{k[1]}" if isinstance(k, tuple) else f"{n}x{k}"
 
 
-CASES = {f"{name}/{shape_id(n, k)}": (name, n, k)
+#: Cases also timed with one weight a sample (U(0, 2), `sample_weight`): the weighted path.
+WEIGHTED = ("mean_squared_error/10000000x1", "huber/10000000x1", "binary_crossentropy/10000000x1",
+            "categorical_crossentropy/1000000x10", "sparse_categorical_crossentropy/1000000x10")
+
+CASES = {f"{name}/{shape_id(n, k)}": (name, n, k, False)
          for name, (_, _, shapes) in LOSSES.items() for n, k in shapes}
+CASES.update({f"{case_id}/weighted": (*CASES[case_id][:3], True) for case_id in WEIGHTED})
 
 
 def make_inputs(case_id):
-    """(y_true, y_pred) of a case, the same in every process."""
-    name, n, k = CASES[case_id]
-    return INPUTS[LOSSES[name][1]](np.random.default_rng(SEED), n, k)
+    """(y_true, y_pred, sample_weight or None) of a case, the same in every process."""
+    name, n, k, weighted = CASES[case_id]
+    y_true, y_pred = INPUTS[LOSSES[name][1]](np.random.default_rng(SEED), n, k)
+    weight = np.random.default_rng(SEED + 1).uniform(0, 2, n).astype(F32) if weighted else None
+    return y_true, y_pred, weight
 
 
 # --------------------------------------------------------------------------
 # The two libraries, each in its own process
 
 
-def run_lossbounds(case_id, y_true, y_pred):
+def run_lossbounds(case_id, y_true, y_pred, weight):
     sys.path.insert(0, str(ROOT))
     import lossbounds
 
     name = CASES[case_id][0]
-    seconds, value = time_call(lambda: lossbounds.loss(name, y_true, y_pred))
+    seconds, value = time_call(lambda: lossbounds.loss(name, y_true, y_pred, sample_weight=weight))
     tracemalloc.start()
-    lossbounds.loss(name, y_true, y_pred)
+    lossbounds.loss(name, y_true, y_pred, sample_weight=weight)
     peak = tracemalloc.get_traced_memory()[1] / 2**20
     tracemalloc.stop()
     return {"seconds": seconds, "value": value, "peak_mib": peak}
 
 
-def run_keras(case_id, y_true, y_pred):
+def run_keras(case_id, y_true, y_pred, weight):
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
 
     loss_object = getattr(keras.losses, LOSSES[CASES[case_id][0]][0])()
-    seconds, value = time_call(lambda: float(loss_object(y_true, y_pred)))
+    seconds, value = time_call(lambda: float(loss_object(y_true, y_pred, sample_weight=weight)))
     return {"seconds": seconds, "value": value}
 
 
@@ -196,7 +206,8 @@ def table(results) -> list[str]:
              "speed-up, numpy only | peak MiB | rel. diff |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for case_id, (lb, numpy_only, ke) in results.items():
-        cells = [f"`{case_id}`", LOSSES[CASES[case_id][0]][1]]
+        name, _, _, weighted = CASES[case_id]
+        cells = [f"`{case_id}`", LOSSES[name][1] + (", weights" if weighted else "")]
         cells += [fmt(run["seconds"] * 1e3) if run else "failed" for run in (lb, numpy_only, ke)]
         cells += [f"{ke['seconds'] / run['seconds']:.2g}x" if run and ke else "" for run in (lb, numpy_only)]
         cells.append(f"{lb['peak_mib']:.1f}" if lb else "")
@@ -255,7 +266,8 @@ Inputs (y_true, y_pred): "values" standard normal; "positive" U(0.5, 2) against 
 "counts" Poisson counts against rates U(0, 10); "bits" 0/1, "signs" -1/+1, "masks" 0/1 with
 1/4 foreground; "scores" U(-1, 1); "probs" U(0, 1) against bits and masks, otherwise rows of
 softmax(2 z), z standard normal; "labels" class indices; circle's 2000 embeddings come from
-100 classes.
+100 classes. Cases ending `/weighted` pass one weight a sample, U(0, 2), as `sample_weight`
+to both.
 
 {chr(10).join(table(results))}
 
@@ -284,9 +296,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         peer, case_id = args.worker
-        y_true, y_pred = make_inputs(case_id)
         run = run_lossbounds if peer == "lossbounds" else run_keras
-        print(json.dumps(run(case_id, y_true, y_pred)))
+        print(json.dumps(run(case_id, *make_inputs(case_id))))
         return
 
     sys.path.insert(0, str(ROOT))
