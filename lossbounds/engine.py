@@ -774,16 +774,20 @@ def stream_reduce(job: Job, sample_weight: Any, reduction: str) -> float | None:
         values, valid, total = _evaluate(job, start, stop, ws, values_needed=weight is not None)
         if total is not None:  # the fused kernel's sum of unweighted losses
             return total, 0.0
-        if weight is not None and valid is None and job.fused is not None \
-                and values.dtype == dtype and values.ndim == 1:  # (accelerated: one pass)
-            return weighted_sums()(values, ws.block("weight", flat_weight, start, stop), job.tiny)
-        weights = None if weight is None else _tfmath.flush_subnormals(
-            ws.block("weight", flat_weight, start, stop))  # TF reads subnormal weights as 0
+        # accelerated: the weighted sums in one compiled pass (TF's flush of subnormals in it)
+        compiled = job.fused is not None and values.dtype == dtype and values.ndim == 1
+        weights = None if weight is None else ws.block("weight", flat_weight, start, stop)
+        if weights is not None and valid is None and compiled:
+            return weighted_sums()(values, weights, job.tiny)
+        if weights is not None:
+            weights = _tfmath.flush_subnormals(weights)  # TF reads subnormal weights as 0
         if valid is not None:
-            float_mask = np.where(valid, mask_weight, dtype.type(0)).astype(dtype)
+            float_mask = np.where(valid, mask_weight, dtype.type(0)).astype(dtype, copy=False)
             weights = float_mask if weights is None else np.multiply(weights, float_mask)
         if weights is None:  # pairwise-accurate sums: BLAS dot drifts on long runs of equal values
             return sum_values(values), 0.0
+        if compiled:
+            return weighted_sums()(values, weights, job.tiny)
         weighted = np.multiply(values, weights, out=ws.array("weighted", values.shape))
         return sum_values(weighted), float(np.sum(weights, dtype=np.float64))
 

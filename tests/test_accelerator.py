@@ -439,18 +439,27 @@ def test_weighted_sums_against_exact_sums(dtype, size):
         assert all(map(math.isnan, fused.weighted_sums()(values, weights, dtype(tiny))))
 
 
-def test_weighted_losses_take_one_pass():
-    # A weighted reduced loss on the accelerator: the fused kernel's values, then one compiled
-    # pass over them and the weights (not numpy's flush, multiply and sums)
+@pytest.mark.parametrize(("name", "options", "weighted"), [
+    ("mse", {}, True), ("sparse_cce", {"ignore_class": 2}, False),
+    ("sparse_cce", {"ignore_class": 2, "from_logits": True}, True)])
+def test_weighted_and_masked_losses_take_one_pass(name, options, weighted):
+    # A weighted (or ignore_class-masked) reduced loss on the accelerator: the fused kernel's
+    # values, then one compiled pass over them and the weights (not numpy's flush, multiply
+    # and sums)
     rng = np.random.default_rng(0)
-    y, p = rng.random((5000, 1), np.float32), rng.random((5000, 1), np.float32)
-    weight = rng.random(5000).astype(np.float32)
-    weight[::100] = 1e-40  # subnormal: read as 0
+    n = 5000
+    if name == "mse":
+        y, p = rng.random((n, 1), np.float32), rng.random((n, 1), np.float32)
+    else:
+        y, p = rng.integers(0, 5, n), rng.random((n, 5), np.float32)
+    weight = rng.random(n).astype(np.float32) if weighted else None
+    if weighted:
+        weight[::100] = 1e-40  # subnormal: read as 0
     expected = {}
     for reduction in ("sum_over_batch_size", "sum", "mean_with_sample_weight"):
         with accelerator(False):
-            expected[reduction] = lossbounds.loss("mse", y, p, sample_weight=weight,
-                                                  reduction=reduction)
+            expected[reduction] = lossbounds.loss(name, y, p, sample_weight=weight,
+                                                  reduction=reduction, **options)
     calls = []
     compiled = fused.weighted_sums()
 
@@ -460,9 +469,9 @@ def test_weighted_losses_take_one_pass():
 
     with accelerator(True), mock.patch.object(engine, "weighted_sums", lambda: counted):
         for reduction, value in expected.items():
-            assert lossbounds.loss("mse", y, p, sample_weight=weight, reduction=reduction) \
-                == pytest.approx(value, rel=2e-7)
-    assert sum(calls) == 3 * 5000
+            assert lossbounds.loss(name, y, p, sample_weight=weight, reduction=reduction,
+                                   **options) == pytest.approx(value, rel=2e-7)
+    assert sum(calls) == 3 * n
 
 
 @pytest.mark.parametrize("from_logits", [False, True])

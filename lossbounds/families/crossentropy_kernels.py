@@ -228,10 +228,10 @@ class _SparseLabels:
                         raise RejectedBlock
                     return labels, None
                 valid = labels != ignore
-                kept = labels[valid]
+                kept = np.where(valid, labels, 0)  # (0 is a class: checking it changes nothing)
                 if kept.size and (kept.min() < 0 or kept.max() >= k):
                     raise RejectedBlock
-                return np.where(valid, labels, 0), valid
+                return kept, valid
         if limit is not None and labels.dtype != job.label_dtype:
             labels = labels.astype(job.label_dtype)
         valid = None if ignore is None else labels != ignore
