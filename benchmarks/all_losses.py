@@ -2,7 +2,7 @@
 
 Run from the repository root, in an environment with the ``test`` extra::
 
-    python benchmarks/all_losses.py                # all 22 losses (~7 min): writes all_losses.md
+    python benchmarks/all_losses.py                # all 22 losses (~8 min): writes all_losses.md
     python benchmarks/all_losses.py --only hinge   # cases whose id contains "hinge", printed only
 
 What it measures, for each case (loss, N x K; float32 inputs, class labels

@@ -46,8 +46,8 @@ Every peer's value is checked against Keras eager's on the benchmark inputs
 Each library runs in its own subprocess (clean memory, no shared thread
 pools; Keras eager and XLA share one, as do torch and torch.compile), on the
 same inputs (generated once per case from a fixed seed and handed over
-through a temporary directory); lossbounds, torch and jax each run in two
-such processes, far apart in time, and keep the faster (`RACED`). A time is
+through a temporary directory); lossbounds, torch and jax each run in three
+such processes, far apart in time, and keep the fastest (`RACED`). A time is
 the fastest of several calls after
 warm-up calls: lossbounds and the floors in turn, 3 to 25 rounds (about 3 s),
 each call timed right after an untimed call of itself, as a peer's calls follow
@@ -570,12 +570,13 @@ GROUPS = (("lossbounds",), ("lossbounds_numpy",), ("keras", "keras_xla"), ("torc
           ("jax",), ("sklearn",))
 
 
-#: Groups timed in `--processes` processes each, in turn (the second round in reverse order),
+#: Groups timed in `--processes` processes each, in turn (every other round in reverse order),
 #: keeping each peer's fastest: lossbounds and the fastest compiled peers, which the targets
 #: race. This machine's memory bandwidth switches between two levels every few seconds (a
 #: two-thread np.sum of 1.28 GB: 26 or 34 ms, in the same process), enough to decide the
-#: memory-bound cases; a library timed in two windows far apart in time is less at the mercy
-#: of one. Keras XLA, the other compiled peer, is far behind in every case and runs once.
+#: memory-bound cases; a library timed in three windows far apart in time is less at the
+#: mercy of one (with two, one run drew a 7.0 ms floor beside lossbounds' 11.6 and
+#: torch.compile's 7.2 and 12.2). Keras XLA, the other compiled peer, is far behind in every case and runs once.
 RACED = (("lossbounds",), ("torch", "torch_compile"), ("jax",))
 
 
@@ -1022,9 +1023,9 @@ def main() -> None:
                         "them); prints, writes nothing")
     parser.add_argument("--peers", default=",".join(PEERS), help="comma-separated subset of " + ", ".join(PEERS)
                         + " (lossbounds always runs: it measures the floors); a subset prints, writes nothing")
-    parser.add_argument("--processes", type=int, default=2, metavar="N",
+    parser.add_argument("--processes", type=int, default=3, metavar="N",
                         help="processes in which lossbounds, torch and jax are each timed, in turn, "
-                        "keeping the fastest (default 2)")
+                        "keeping the fastest (default 3)")
     args = parser.parse_args()
     if args.processes < 1:
         parser.error(f"--processes must be at least 1, got {args.processes}")
@@ -1052,7 +1053,8 @@ def main() -> None:
                 continue
             save_inputs(case, scratch)
             results[case] = {}
-            rounds = [GROUPS] + [[g for g in reversed(GROUPS) if g in RACED]] * (args.processes - 1)
+            raced = [g for g in GROUPS if g in RACED]
+            rounds = [GROUPS] + [raced[::-1] if i % 2 == 0 else raced for i in range(args.processes - 1)]
             for groups in rounds:
                 for group in groups:
                     chosen = [peer for peer in group
