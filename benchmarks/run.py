@@ -203,13 +203,17 @@ def repeats_for(first: float) -> int:
 
 
 def time_call(call) -> tuple[float, float]:
-    """(fastest seconds, value) of `repeats_for` calls after a warm-up call (all_losses.py's timer)."""
+    """(fastest seconds, value) of `repeats_for` calls after a warm-up call (all_losses.py's timer).
+
+    The number of calls follows the first timed call, not the warm-up: that one imports and
+    loads (numba's kernels: 0.3 s and more), and would leave 3 calls, too few for a fast
+    window (CCE on 1e6 x 10 probabilities took 8.9 ms in one such process, 4.75 in the next).
+    """
+    call()
     start = time.perf_counter()
     value = call()
-    first = time.perf_counter() - start
-    repeats = repeats_for(first)
-    times = []
-    for _ in range(repeats):
+    times = [time.perf_counter() - start]
+    for _ in range(repeats_for(times[0]) - 1):
         start = time.perf_counter()
         value = call()
         times.append(time.perf_counter() - start)
