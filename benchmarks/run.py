@@ -206,8 +206,8 @@ def time_call(call) -> tuple[float, float]:
     """(fastest seconds, value) of `repeats_for` calls after a warm-up call (all_losses.py's timer).
 
     The number of calls follows the first timed call, not the warm-up: that one imports and
-    loads (numba's kernels: 0.3 s and more), and would leave 3 calls, too few for a fast
-    window (CCE on 1e6 x 10 probabilities took 8.9 ms in one such process, 4.75 in the next).
+    loads (numba's kernels: 0.3 s and more), and would leave 3 calls where the rest take
+    milliseconds.
     """
     call()
     start = time.perf_counter()
@@ -577,10 +577,12 @@ GROUPS = (("lossbounds",), ("lossbounds_numpy",), ("keras", "keras_xla"), ("torc
 #: Groups timed in `--processes` processes each, in turn (every other round in reverse order),
 #: keeping each peer's fastest: lossbounds and the fastest compiled peers, which the targets
 #: race. This machine's memory bandwidth switches between two levels every few seconds (a
-#: two-thread np.sum of 1.28 GB: 26 or 34 ms, in the same process), enough to decide the
-#: memory-bound cases; a library timed in three windows far apart in time is less at the
-#: mercy of one (with two, one run drew a 7.0 ms floor beside lossbounds' 11.6 and
-#: torch.compile's 7.2 and 12.2). Keras XLA, the other compiled peer, is far behind in every case and runs once.
+#: two-thread np.sum of 1.28 GB: 26 or 34 ms, in the same process), and each process's copy
+#: of the inputs lands on pages of their own speed (six arrays of 80 MB in one process kept
+#: their sums at 2.5-2.8 ms or at 3.0-4.8 ms for 9 s): enough to decide the memory-bound
+#: cases. A library timed in three processes far apart in time is less at the mercy of one
+#: (with two, one run drew a 7.0 ms floor beside lossbounds' 11.6 and torch.compile's 7.2
+#: and 12.2). Keras XLA, the other compiled peer, is far behind in every case and runs once.
 RACED = (("lossbounds",), ("torch", "torch_compile"), ("jax",))
 
 
