@@ -16,6 +16,7 @@ kernels, and sparse labels a `LabelReader`.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import os
@@ -212,8 +213,7 @@ class Job:
 
     def __post_init__(self) -> None:
         self.low, self.high = Backend.clip_bounds(self.epsilon, self.dtype)
-        info = np.finfo(self.dtype)
-        self.max, self.tiny = info.max, info.tiny
+        self.max, self.tiny = _limits(self.dtype)
         self.n_rows, self.width = self.y_pred.shape
         block = _BLOCK_ELEMENTS // (2 if self.kernel.elementwise else 1)
         self.block_rows = max(1, block // max(self.width, 1))
@@ -245,6 +245,13 @@ class Job:
         blocks = -(-blocks // _THREADS) * _THREADS
         rows = -(-self.n_rows // blocks)
         return max(self.block_rows, rows + (-rows) % unit)
+
+
+@functools.cache
+def _limits(dtype: np.dtype) -> tuple[Any, Any]:
+    """The largest and the smallest normal number of a float dtype (np.finfo's, looked up once)."""
+    info = np.finfo(dtype)
+    return info.max, info.tiny
 
 
 class Workspace:
@@ -792,19 +799,32 @@ def stream_reduce(job: Job, sample_weight: Any, reduction: str) -> float | None:
         return sum_values(weighted), float(np.sum(weights, dtype=np.float64))
 
     parts = run(job, work, job.fused_rows if weight is None and not masked else None)
-    with np.errstate(over="ignore"):
-        total = dtype.type(_exact_sum([part[0] for part in parts]))
+    total = _in_dtype(_exact_sum([part[0] for part in parts]), job)
     if reduction == "sum":
         return float(total)
     if reduction == "mean_with_sample_weight" and masked:
-        divisor = dtype.type(_exact_sum([part[1] for part in parts]))
+        divisor = _in_dtype(_exact_sum([part[1] for part in parts]), job)
     elif reduction == "mean_with_sample_weight" and weight is not None:
         # the blocks summed the weights as they met them, where the weights are not broadcast
-        divisor = dtype.type(_exact_sum([part[1] for part in parts]) if weight.shape == anchor.shape
-                             else _block_sum(weight, dtype))
+        divisor = _in_dtype(_exact_sum([part[1] for part in parts]) if weight.shape == anchor.shape
+                            else _block_sum(weight, dtype), job)
     else:
         divisor = dtype.type(job.n_rows)
     # ops.divide_no_nan: 0 where the divisor is 0.
+    if divisor == 0:
+        return 0.0
+    if abs(divisor) >= 1 and math.isfinite(total):  # (nothing to warn of)
+        return float(total / divisor)
     with np.errstate(all="ignore"):
-        return float(total / divisor) if divisor != 0 else 0.0
+        return float(total / divisor)
+
+
+def _in_dtype(value: float, job: Job) -> Any:
+    """`value` rounded to the job's dtype: inf beyond its range, as Keras' float sums give."""
+    # (a Python comparison: numpy's would cast `value` to the dtype, and warn. An errstate
+    # costs ~20 us on the cold caches a large pass leaves)
+    if abs(value) <= float(job.max):
+        return job.dtype.type(value)
+    with np.errstate(over="ignore"):
+        return job.dtype.type(value)
 

@@ -99,10 +99,12 @@ def accelerator_enabled() -> bool:
     return bool(chosen) and available()
 
 
-def _smallest_input() -> int:
-    """The fewest elements an input needs to take the fused kernels (`MIN_ELEMENTS`)."""
-    always = os.environ.get("LOSSBOUNDS_ACCELERATOR", "").strip().lower() == "always"
-    return 0 if always else MIN_ELEMENTS
+def _large_enough(elements: int) -> bool:
+    """Whether an input of this many elements takes the fused kernels (`MIN_ELEMENTS`)."""
+    # (the environment only for small inputs: a read costs ~10 us on the cold
+    # caches a large pass leaves)
+    return elements >= MIN_ELEMENTS or \
+        os.environ.get("LOSSBOUNDS_ACCELERATOR", "").strip().lower() == "always"
 
 
 def set_accelerator(enabled: bool) -> bool:
@@ -279,7 +281,7 @@ class Fused:
         """The kernel for `job` (its dtype, width, constants), or None: numpy's kernel runs."""
         constants = self.constants if self.options is None else self.options(job)
         if (constants is None or job.dtype not in (np.float32, np.float64)
-                or not accelerator_enabled() or job.n_rows * job.width < _smallest_input()):
+                or not _large_enough(job.n_rows * job.width) or not accelerator_enabled()):
             return None
         kernel = self._kernels.get(job.dtype)
         if kernel is None:

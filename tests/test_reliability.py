@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import tracemalloc
+import warnings
 
 import numpy as np
 import pytest
@@ -59,6 +60,28 @@ def test_huge_class_counts_do_not_overflow():
         math.log(2), rel=1e-12)
     assert lossbounds.prior_baseline("bce", [[0], [1]], sample_weight=[1e308, 1e308]) \
         == pytest.approx(math.log(2), rel=1e-12)
+
+
+def test_reduced_totals_beyond_float32_are_inf_without_warnings():
+    # Squares of 1e19 are 1e38 in float32 (its largest is 3.4e38): 2**20 of them add to
+    # 1e44, which Keras' float32 total rounds to inf, as for the mean (inf / n). Weights of
+    # 1e-12 sum to far below 1: the weighted mean of losses all 1e6 is 1e6. As many rows as
+    # take the fused kernels, whose partial sums are float64 (1e44 is finite there).
+    n = lossbounds.fused.MIN_ELEMENTS
+    y_true, huge = np.zeros((n, 1), "f4"), np.full((n, 1), 1e19, "f4")
+    for rows in (40, n):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # (numpy warns of overflows its caller did not expect)
+            assert lossbounds.loss("mse", y_true[:rows], huge[:rows], reduction="sum") == math.inf
+            assert lossbounds.loss("mse", y_true[:rows], huge[:rows]) == math.inf
+            assert lossbounds.loss(
+                "mse", y_true[:rows], np.full((rows, 1), 1e3, "f4"),
+                sample_weight=np.full(rows, 1e-12, "f4"),
+                reduction="mean_with_sample_weight") == pytest.approx(1e6, rel=1e-6)
+            assert lossbounds.loss(
+                "mse", y_true[:rows], np.full((rows, 1), np.inf, "f4"),
+                sample_weight=np.full(rows, 1e-20, "f4"),
+                reduction="mean_with_sample_weight") == math.inf
 
 
 def test_subnormal_weights_read_as_zero_like_tensorflow():
