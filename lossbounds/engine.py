@@ -511,18 +511,29 @@ def flat_index(labels: np.ndarray, ws: Workspace) -> np.ndarray:
 
 @dataclass
 class Plan:
-    """What a loss definition's `plan` returns: the reference, and a kernel job where one applies."""
+    """What a loss definition's `plan` returns: the reference, and a kernel job where one applies.
+
+    A loss without a job may give `fused`: its values from a compiled pass of
+    its own (`lossbounds.fused`), or None where that does not run.
+    """
 
     reference: Callable[[], tuple[np.ndarray, np.ndarray | None]]
     job: Job | None = None
+    fused: Callable[[], tuple[np.ndarray, np.ndarray | None] | None] | None = None
 
-    def values(self) -> tuple[np.ndarray, np.ndarray | None]:
+    def values(self, *, accelerated: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
         """Per-sample losses and the ``ignore_class`` mask (None without one).
 
-        A float16 job only reduces (`lossbounds.halfreduce`): the reference's
-        values may be wider than float16 (MSLE gives float32), which a job's
-        float16 output would round.
+        With `accelerated` (a loss class's values, `lossbounds.loss`), a plan's
+        `fused` pass runs where it applies; the per-sample functions keep the
+        reference. A float16 job only reduces (`lossbounds.halfreduce`): the
+        reference's values may be wider than float16 (MSLE gives float32),
+        which a job's float16 output would round.
         """
+        if accelerated and self.fused is not None:
+            values = self.fused()
+            if values is not None:
+                return values
         if self.job is None or self.job.dtype == np.float16:
             return self.reference()
         return per_sample(self.job)

@@ -10,8 +10,10 @@ to the bit); without numba nothing changes.
 
 Each loss that has one declares it next to its numpy kernel (a `Fused` in the
 loss's family module); `lossbounds.engine` chooses between the two for every
-block, here and nowhere else. A fused kernel gives the numpy kernel's values
-to Keras' tolerance: its loops follow the same formulas in the same dtype,
+block. A loss whose samples are not rows of the engine's blocks (CTC's label
+and frame sequences) gives its plan a compiled pass of its own
+(`lossbounds.engine.Plan.fused`), which asks `accelerates`. A fused kernel
+gives the numpy kernel's values to Keras' tolerance: its loops follow the same formulas in the same dtype,
 adding in float64 where numpy adds pairwise in the dtype (a reduced
 cross-entropy may add one logarithm of a product of terms for each 32
 logarithms: the same sum, to the rounding of each term). A kernel may also
@@ -54,7 +56,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CHUNK_ROWS", "MIN_ELEMENTS", "Fused", "accelerator", "accelerator_enabled", "available",
+__all__ = ["CHUNK_ROWS", "MIN_ELEMENTS", "Fused", "accelerates", "accelerator", "accelerator_enabled",
+           "available",
            "compile", "elementwise_mean", "float64_sum", "row_adder", "row_max", "set_accelerator",
            "tensorflow_exp_log1p", "tensorflow_log", "weighted_sums"]
 
@@ -97,6 +100,15 @@ def accelerator_enabled() -> bool:
     if chosen is None:
         chosen = os.environ.get("LOSSBOUNDS_ACCELERATOR", "").strip().lower() not in _OFF
     return bool(chosen) and available()
+
+
+def accelerates(elements: int) -> bool:
+    """Whether the fused kernels take an input of this many elements now (see `MIN_ELEMENTS`).
+
+    For losses that call a compiled pass of their own, outside `lossbounds.engine`'s
+    blocks (CTC).
+    """
+    return _large_enough(elements) and accelerator_enabled()
 
 
 def _large_enough(elements: int) -> bool:
@@ -281,7 +293,7 @@ class Fused:
         """The kernel for `job` (its dtype, width, constants), or None: numpy's kernel runs."""
         constants = self.constants if self.options is None else self.options(job)
         if (constants is None or job.dtype not in (np.float32, np.float64)
-                or not _large_enough(job.n_rows * job.width) or not accelerator_enabled()):
+                or not accelerates(job.n_rows * job.width)):
             return None
         kernel = self._kernels.get(job.dtype)
         if kernel is None:

@@ -30,6 +30,7 @@ from loss_table import CASES, ROWS, as_logits, case_inputs, inputs
 
 import lossbounds
 from lossbounds import engine, fused
+from lossbounds.families import sequence
 
 
 def test_numba_is_installed_with_the_test_extra():
@@ -565,3 +566,78 @@ def test_long_fused_blocks_and_their_fallback(name, make, declined):
     assert len(long_calls) >= 4 and len(long_calls) % 2 == 0  # an even split for two threads
     assert len(set(spans)) > 1 if declined else len(spans) == len(long_calls)
     assert_close(value, np.asarray(expected, np.float32), context=name)
+
+
+def _ctc_inputs(rng, n, frames, k, width, special):
+    """CTC labels (N, width), padded with the blank 0, and float32 logits (N, frames, k),
+    with one kind of special entry in some of the samples."""
+    labels = rng.integers(1, k, (n, width))
+    lengths = rng.integers(0, width + 1, n)
+    labels[np.arange(width)[None, :] >= lengths[:, None]] = 0
+    logits = (rng.standard_normal((n, frames, k)) * 3).astype(np.float32)
+    some = rng.random(n) < 0.5  # the samples that get the special entry
+    t, c = rng.integers(0, frames, n), rng.integers(0, k, n)
+    rows = np.flatnonzero(some)
+    if special in ("nan", "inf", "-inf"):
+        logits[rows, t[rows], c[rows]] = {"nan": np.nan, "inf": np.inf, "-inf": -np.inf}[special]
+    elif special == "-inf on its label":
+        # the only non-finite log-probability of its frame, read by every position
+        labels[rows] = 1
+        logits[rows, t[rows], 1] = -np.inf
+    elif special == "-inf on the blank":  # the empty label reads the blank everywhere
+        labels[rows] = 0
+        logits[rows, t[rows], 0] = -np.inf
+    elif special == "repeats":  # a label that needs a blank between equal neighbours
+        labels[rows] = labels[rows, :1]
+        labels[rows, 0] = np.maximum(labels[rows, 0], 1)
+    elif special == "too long":  # more labels than frames: TensorFlow's ln(1e-307) stand-in
+        labels[rows] = rng.integers(1, k, (rows.size, width))
+    elif special == "huge logits":
+        logits[rows] *= np.float32(1e4)
+    return labels, logits
+
+
+@pytest.mark.parametrize(("n", "frames", "k", "width"), [
+    (1, 1, 2, 1), (31, 8, 5, 3), (33, 2, 3, 4), (70, 50, 30, 10), (9, 3, 4099, 6)])
+@pytest.mark.parametrize("special", [None, "nan", "inf", "-inf", "-inf on its label",
+                                     "-inf on the blank", "repeats", "too long", "huge logits"])
+def test_ctc_fused_pass_equals_numpy(n, frames, k, width, special):
+    # The compiled pass (`sequence._fused_ctc`) against the numpy reference, sample by
+    # sample: the log-probabilities are within an ulp or two of numpy's, the backward
+    # pass is the same float64 arithmetic, NaN where numpy's is NaN.
+    labels, logits = _ctc_inputs(np.random.default_rng(n * frames + k), n, frames, k, width,
+                                 special)
+    ran = []
+    fused_ctc = sequence._fused_ctc
+
+    def recording(*args):
+        values = fused_ctc(*args)
+        ran.append(values is not None)
+        return values
+
+    with mock.patch.object(sequence, "_fused_ctc", recording):
+        numpy_values, fused_values = _both(lossbounds.loss, "ctc", labels, logits,
+                                           reduction="none")
+    assert ran == [False, True]  # the accelerator off, then on
+    assert_close(fused_values, numpy_values, context=f"{special} {logits.shape}")
+    for dtype in (np.float64, np.float16):  # Keras computes float32 either way
+        with np.errstate(over="ignore"):  # (1e4 times a logit is inf in float16)
+            cast = logits.astype(dtype)
+        numpy_values, fused_values = _both(lossbounds.loss, "ctc", labels, cast, reduction="none")
+        assert_close(fused_values, numpy_values, context=f"{special} {dtype.__name__}")
+
+
+def test_ctc_log_add_is_numpys_logaddexp():
+    # The backward pass' log-sum, compiled, against np.logaddexp (which it replaces) on
+    # special values: infinities of either sign (equal ones too), NaN, equal and distant
+    # finite values, and the TensorFlow stand-in for ln 0.
+    add = sequence.compiled_log_add()
+    specials = [-np.inf, np.inf, np.nan, 0.0, -0.0, 1.0, -1.0, 1e-300, -745.2, 700.0, -1e308,
+                sequence.TF_LOG_ZERO, 3.5, 3.5 + 2**-50]
+    for a in specials:
+        for b in specials:
+            with np.errstate(invalid="ignore"):  # (inf and -inf)
+                expected = np.logaddexp(a, b)
+            got = add(a, b)
+            assert (np.isnan(got) and np.isnan(expected)) or got == pytest.approx(
+                expected, rel=4e-16, abs=0), (a, b, got, expected)

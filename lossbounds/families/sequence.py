@@ -23,9 +23,11 @@ References
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -34,9 +36,12 @@ from numpy.typing import ArrayLike
 from ..backends import Backend
 from ..checks import EPSILON, plain, to_array
 from ..engine import Plan, cast
+from ..fused import accelerates, compile, float64_sum, row_max
 from ..options import N_CLASSES, Option
 from ..registry import LossDefinition, Setting, UndefinedBound, register
 from ..text import PRINT_ATOL, Note, loss_value, number
+from ..threads import THREADS, run_on_threads
+from .crossentropy_fused import fast_exp, log1p_unit
 
 # The per-sample functions: lossbounds exports them.
 __all__ = ["ctc"]
@@ -228,6 +233,178 @@ def _ctc_reference(labels: np.ndarray, logits: np.ndarray) -> np.ndarray:
     return values
 
 
+# --------------------------------------------------------------------------
+# TensorFlow's CTC in one compiled pass (the fused accelerator, `lossbounds.fused`)
+#
+# numpy runs the backward pass a frame at a time over the whole batch: about
+# fifteen calls a frame, each over every sample's states, with temporaries,
+# and np.logaddexp calls the C library's exp and log1p for each element.
+# Compiled, a group of samples runs in cache, a frame at a time: each
+# sample's log-softmax of the frame (float32, the exps summed in float64),
+# the NaN rules, then the group's states, in float64 with exp and log that
+# the compiler vectorises over the group. The log-probabilities are within an
+# ulp or two of numpy's float32 ones, and each log-sum within float64's
+# rounding of np.logaddexp's, so the values agree to Keras' tolerance (1.1e-7
+# relative at most on 1000 random sequences); two threads share the groups.
+# 1000 sequences of 50 frames over 30 classes: 58 ms with numpy, 7.3 compiled.
+
+#: Samples a thread takes at a time: enough that the Python between pieces is small.
+_CTC_PIECE = 64
+
+
+def _fused_ctc(labels: np.ndarray, logits: np.ndarray) -> np.ndarray | None:
+    """`_ctc_reference` compiled, for float32 logits where the accelerator takes them, else None."""
+    if logits.dtype != np.float32 or not accelerates(logits.size):
+        return None
+    n, frames, _ = logits.shape
+    labels = np.ascontiguousarray(labels, np.int64)
+    lengths = np.count_nonzero(labels, axis=1).astype(np.int64)
+    logits = np.ascontiguousarray(logits)
+    values = np.empty(n)
+    kernel = _ctc_kernel()
+    pieces = range(0, n, _CTC_PIECE)
+    taken = itertools.count()
+
+    def worker() -> None:
+        for i in taken:  # (next() is atomic: the GIL)
+            if i >= len(pieces):
+                return
+            first = pieces[i]
+            kernel(labels, lengths, logits, TF_LOG_ZERO, values, first, min(first + _CTC_PIECE, n))
+
+    run_on_threads(worker, THREADS if len(pieces) > 1 else 1)
+    return values
+
+
+def _log_add(a: float, b: float, exp: Callable[[float], float],
+             log1p: Callable[[float], float]) -> float:
+    """np.logaddexp(a, b) in float64: the larger where they are infinities or far apart, NaN stays NaN.
+
+    Selects, not branches: a loop of these vectorises (4.3 ns an element,
+    np.logaddexp's libm calls 16.5).
+    """
+    top, gap = (a if a > b else b), abs(a - b)  # (the gap of two infinities is inf or NaN)
+    # exp(-708) is `fast_exp`'s smallest: beyond, the term is 0 to float64's last subnormal
+    sum_ = top + log1p(exp(-gap)) if gap < 708.0 else top
+    return sum_ if a == a and b == b else a + b
+
+
+@functools.cache
+def compiled_log_add() -> Callable[[float, float], float]:
+    """`_log_add` compiled on its own (for tests: the kernel inlines it)."""
+    exp64 = fast_exp(np.dtype(np.float64))
+    log1p = log1p_unit(np.dtype(np.float64))
+    add = compile(_log_add, inline=True)
+
+    def log_add(a: float, b: float) -> float:
+        return add(a, b, exp64, log1p)
+
+    return compile(log_add)
+
+
+#: Samples whose backward passes run side by side (the compiler vectorises over them).
+_CTC_GROUP = 32
+
+
+@functools.cache
+def _ctc_kernel() -> Callable[..., None]:
+    """Compiled ``kernel(labels, lengths, logits, log_zero, values, first, stop)``: samples first..stop-1.
+
+    Writes each sample's TensorFlow CTC (`_ctc_reference`: the same states,
+    NaN rules and stand-in for ln 0) to ``values``, in float64. Samples run
+    in groups of `_CTC_GROUP`, one frame at a time from the last: each
+    sample's log-softmax of the frame, then the group's states, every loop
+    over the group's samples (the vectorised loops; a short group repeats
+    its first sample and drops the copies).
+    """
+    exp32, exp64 = fast_exp(np.dtype(np.float32)), fast_exp(np.dtype(np.float64))
+    log1p = log1p_unit(np.dtype(np.float64))
+    add = compile(_log_add, inline=True)
+    largest, lane_sum = row_max(), float64_sum()
+    minus_inf, group, lanes = -np.inf, _CTC_GROUP, 8
+
+    def kernel(labels: np.ndarray, lengths: np.ndarray, logits: np.ndarray, log_zero: float,
+               values: np.ndarray, first: int, stop: int) -> None:
+        _, frames, classes = logits.shape
+        width = labels.shape[1]
+        logp, terms = np.empty(classes, np.float32), np.empty(classes, np.float32)
+        maxima = np.empty(lanes, np.float32)
+        label_logp = np.empty((width, group))
+        blank_logp = np.empty(group)
+        step = np.zeros((width + 1, group))
+        beta_label, beta_blank = np.empty((width + 1, group)), np.empty((width + 1, group))
+        emit_label, emit_blank = np.empty((width + 1, group)), np.empty((width + 1, group))
+        alive = np.empty(group, np.bool_)
+        nan_row, dead = np.empty(group, np.bool_), np.empty(group, np.bool_)
+        for start in range(first, stop, group):
+            taken = min(group, stop - start)
+            for g in range(group):
+                i = start + (g if g < taken else 0)
+                nan_row[g] = dead[g] = False
+                for s in range(1, width):
+                    step[s, g] = 0.0 if labels[i, s] != labels[i, s - 1] else minus_inf
+                for s in range(width + 1):
+                    beta_label[s, g] = 0.0 if s == lengths[i] else log_zero
+                    beta_blank[s, g] = beta_label[s, g]
+                emit_label[0, g] = minus_inf  # the start state emits nothing
+            for t in range(frames - 1, -1, -1):
+                for g in range(group):
+                    i = start + (g if g < taken else 0)
+                    # log_softmax in float32: x - max - ln(sum(exp(x - max))), NaN where numpy's is
+                    row = logits[i, t]
+                    if classes >= lanes:
+                        top = largest(row, lanes, maxima)
+                    else:
+                        top = row[0]
+                        for k in range(1, classes):
+                            top = row[k] if row[k] > top else top
+                    # (a NaN logit, whether or not it is the max here, makes its exp and so
+                    # the sum NaN, and every log-probability: numpy's max is NaN)
+                    for k in range(classes):
+                        terms[k] = exp32(row[k] - top)
+                    log_sum = np.log(np.float32(lane_sum(terms, classes)))
+                    nonfinite = 0
+                    for k in range(classes):
+                        logp[k] = (row[k] - top) - log_sum
+                        nonfinite += np.int32(logp[k] - logp[k] != 0)  # (inf and NaN)
+                    blank_logp[g] = np.float64(logp[0])
+                    for p in range(width):
+                        label_logp[p, g] = np.float64(logp[labels[i, p]])
+                    if nonfinite:
+                        nan_row[g] |= np.isnan(logp[0])
+                        for p in range(width):
+                            # TensorFlow reads label p as sum_k logp_k one_hot_k: NaN if
+                            # another class is not finite (its 0 * inf), or its own is NaN
+                            own = logp[labels[i, p]]
+                            nan_row[g] |= np.isnan(own) or nonfinite - (not np.isfinite(own)) > 0
+                for s in range(1, width + 1):
+                    for g in range(group):
+                        emit_label[s, g] = beta_label[s, g] + label_logp[s - 1, g]
+                for s in range(width + 1):
+                    for g in range(group):
+                        emit_blank[s, g] = beta_blank[s, g] + blank_logp[g]
+                    for g in range(group):
+                        beta_label[s, g] = add(emit_label[s, g], emit_blank[s, g], exp64, log1p)
+                for s in range(width):
+                    for g in range(group):
+                        beta_label[s, g] = add(beta_label[s, g], emit_label[s + 1, g] + step[s, g],
+                                               exp64, log1p)
+                    for g in range(group):
+                        beta_blank[s, g] = add(emit_blank[s, g], emit_label[s + 1, g], exp64, log1p)
+                for g in range(group):
+                    beta_blank[width, g] = emit_blank[width, g]
+                    alive[g] = False
+                for s in range(width + 1):
+                    for g in range(group):
+                        alive[g] |= beta_label[s, g] != minus_inf or beta_blank[s, g] != minus_inf
+                for g in range(group):
+                    dead[g] |= not alive[g]
+            for g in range(taken):
+                values[start + g] = np.nan if dead[g] or nan_row[g] else -beta_label[0, g]
+
+    return compile(kernel)
+
+
 #: The stand-in for ln 0 of the CTC that Keras' JAX and NumPy backends share (optax's
 #: ``ctc_loss_with_forward_probs``): a label that cannot be aligned costs about 1e5.
 OPTAX_LOG_EPSILON = -1e5
@@ -347,7 +524,14 @@ def _plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
                 values = formula(labels, logits).astype(np.float32)
         return values.astype(result), None
 
-    return Plan(reference)
+    def fused() -> tuple[np.ndarray, None] | None:
+        if formula is not None:
+            return None
+        with np.errstate(all="ignore"):
+            values = _fused_ctc(labels, cast(cast(y_pred, dtype), np.dtype(np.float32)))
+        return None if values is None else (values.astype(np.float32).astype(result), None)
+
+    return Plan(reference, fused=fused)
 
 
 def ctc(y_true: ArrayLike, y_pred: ArrayLike, *, epsilon: float = EPSILON,
