@@ -598,7 +598,8 @@ def _ctc_inputs(rng, n, frames, k, width, special):
 
 
 @pytest.mark.parametrize(("n", "frames", "k", "width"), [
-    (1, 1, 2, 1), (31, 8, 5, 3), (33, 2, 3, 4), (70, 50, 30, 10), (9, 3, 4099, 6)])
+    (1, 1, 2, 1), (31, 8, 5, 3), (33, 2, 3, 4), (70, 50, 30, 10), (9, 3, 4099, 6),
+    (5, 1000, 5, 3), (12, 300, 40, 20)])  # (the last three: several chunks of frames)
 @pytest.mark.parametrize("special", [None, "nan", "inf", "-inf", "-inf on its label",
                                      "-inf on the blank", "repeats", "too long", "huge logits"])
 def test_ctc_fused_pass_equals_numpy(n, frames, k, width, special):
