@@ -20,6 +20,7 @@ from accelerated import accelerator
 
 import lossbounds
 from lossbounds import engine
+from lossbounds.families import crossentropy_kernels
 
 N = 10**7
 LIMIT = 32 * 2**20
@@ -205,6 +206,54 @@ BATCH_WIDE_CASES = {
 @pytest.mark.parametrize("case", list(BATCH_WIDE_CASES))
 def test_a_batch_wide_loss_streams(case, accelerated):
     _assert_streams(case, *BATCH_WIDE_CASES[case](), accelerated)
+
+
+# The cross-entropies on JAX, PyTorch and NumPy follow those backends' formulas (their own
+# logs, sigmoid and log-softmax, `crossentropy_kernels.*_on`), streamed a block of rows at a
+# time like TensorFlow's: computed whole, 10**7 values took 114-229 MiB.
+def _labels_with_ignored(n):
+    labels = np.random.default_rng(2).integers(0, 10, n)
+    labels[::7] = -1
+    return labels
+
+
+BACKEND_CASES = {
+    "bce": lambda n: ("bce", _one_hot((n // 10, 10)), _probabilities((n // 10, 10)), {}),
+    "bce from logits, label smoothing": lambda n: (
+        "bce", _one_hot((n // 10, 10)), _logits((n // 10, 10)),
+        {"from_logits": True, "label_smoothing": 0.1}),
+    "cce": lambda n: ("cce", _one_hot((n // 10, 10)), _probabilities((n // 10, 10)), {}),
+    "cce from logits": lambda n: ("cce", _one_hot((n // 10, 10)), _logits((n // 10, 10)),
+                                  {"from_logits": True}),
+    "sparse cce": lambda n: ("sparse_cce", np.random.default_rng(2).integers(0, 10, n // 10),
+                             _probabilities((n // 10, 10)), {}),
+    "sparse cce from logits, ignore_class": lambda n: (
+        "sparse_cce", _labels_with_ignored(n // 10), _logits((n // 10, 10)),
+        {"from_logits": True, "ignore_class": -1}),
+}
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch", "numpy"])
+@pytest.mark.parametrize("case", list(BACKEND_CASES))
+def test_a_cross_entropy_streams_on_every_backend(case, backend):
+    name, y_true, y_pred, options = BACKEND_CASES[case](N)
+    _assert_streams(f"{case} on {backend}", name, y_true, y_pred, {**options, "backend": backend})
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch", "numpy"])
+@pytest.mark.parametrize("case", list(BACKEND_CASES))
+def test_streamed_cross_entropies_equal_the_whole_array_formula(case, backend):
+    # Several blocks of rows (1.2 million values); without jobs the plans compute whole
+    name, y_true, y_pred, options = BACKEND_CASES[case](1_200_000)
+    options = {**options, "backend": backend}
+    streamed = [lossbounds.loss(name, y_true, y_pred, reduction=reduction, **options)
+                for reduction in ("none", "sum_over_batch_size")]
+    with mock.patch.object(crossentropy_kernels, "rows_job", return_value=None), \
+            mock.patch.object(crossentropy_kernels, "make_job", return_value=None):
+        whole = [lossbounds.loss(name, y_true, y_pred, reduction=reduction, **options)
+                 for reduction in ("none", "sum_over_batch_size")]
+    np.testing.assert_array_equal(streamed[0], whole[0])  # each row's value is its own
+    assert streamed[1] == pytest.approx(whole[1], rel=1e-6)
 
 
 # The C allocator (lossbounds.allocator): numpy-only kernels make temporaries of 1-4 MiB a
