@@ -210,7 +210,8 @@ def test_a_batch_wide_loss_streams(case, accelerated):
 
 # The cross-entropies on JAX, PyTorch and NumPy follow those backends' formulas (their own
 # logs, sigmoid and log-softmax, `crossentropy_kernels.*_on`), streamed a block of rows at a
-# time like TensorFlow's: computed whole, 10**7 values took 114-229 MiB.
+# time like TensorFlow's: computed whole, 10**7 values took 114-229 MiB (binary focal on
+# PyTorch, 191).
 def _labels_with_ignored(n):
     labels = np.random.default_rng(2).integers(0, 10, n)
     labels[::7] = -1
@@ -227,6 +228,11 @@ BACKEND_CASES = {
                                   {"from_logits": True}),
     "sparse cce": lambda n: ("sparse_cce", np.random.default_rng(2).integers(0, 10, n // 10),
                              _probabilities((n // 10, 10)), {}),
+    "binary focal": lambda n: ("binary_focal_crossentropy", _one_hot((n // 10, 10)),
+                               _probabilities((n // 10, 10)), {}),
+    "binary focal from logits, class balancing": lambda n: (
+        "binary_focal_crossentropy", _one_hot((n // 10, 10)), _logits((n // 10, 10)),
+        {"from_logits": True, "apply_class_balancing": True}),
     "sparse cce from logits, ignore_class": lambda n: (
         "sparse_cce", _labels_with_ignored(n // 10), _logits((n // 10, 10)),
         {"from_logits": True, "ignore_class": -1}),

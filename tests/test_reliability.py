@@ -84,6 +84,31 @@ def test_reduced_totals_beyond_float32_are_inf_without_warnings():
                 reduction="mean_with_sample_weight") == math.inf
 
 
+@pytest.mark.parametrize("name", ["binary_crossentropy", "binary_focal_crossentropy"])
+@pytest.mark.parametrize("bad", ["target 2", "NaN prediction"])
+def test_pytorch_refusals_come_at_the_call_on_streamed_inputs(name, bad):
+    # PyTorch's binary_cross_entropy raises for a target outside [0, 1] and a NaN
+    # probability, at the call: before Keras looks at the weights. lossbounds checks the
+    # whole input (here 1.2 million values, the bad one last) before it streams the loss a
+    # block at a time, so that error still comes before a bad weight's.
+    rng = np.random.default_rng(0)
+    y_true = rng.integers(0, 2, (1_200_000, 1)).astype(np.float32)
+    y_pred = rng.random((1_200_000, 1), dtype=np.float32)
+    if bad == "target 2":
+        y_true[-1] = 2.0
+    else:
+        y_pred[-1] = np.nan
+    match = "PyTorch's binary_cross_entropy raises" if name == "binary_crossentropy" or bad != "target 2" else \
+        "must hold targets in \\[0, 1\\]"
+    for function in (lambda: lossbounds.loss(name, y_true, y_pred, backend="torch"),
+                     lambda: lossbounds.loss(name, y_true, y_pred, backend="torch",
+                                             sample_weight=np.ones(7, np.float32)),
+                     lambda: getattr(lossbounds, name)(y_true, y_pred, backend="torch")):
+        with pytest.raises(ValueError, match=match):
+            function()
+    assert np.isfinite(lossbounds.loss(name, y_true[:-1], y_pred[:-1], backend="torch"))
+
+
 def test_subnormal_weights_read_as_zero_like_tensorflow():
     y_true, y_pred = np.array([[1.0], [0.0]], "f4"), np.array([[0.8], [0.3]], "f4")
     weights = np.array([1e-45, 1e-45], "f4")

@@ -863,8 +863,8 @@ def plan_binary_on(backend, y_true, y_pred, dtype, *, from_logits, label_smoothi
         return formula(cast(y_true, dtype), cast(y_pred, dtype)), None
 
     if backend.clamps_logs:  # PyTorch checks its inputs at the call: raise now
-        _refuse_outside_unit_first(backend, y_true, y_pred, dtype, from_logits=from_logits,
-                                   label_smoothing=label_smoothing, epsilon=epsilon)
+        check_unit_targets(backend, y_true, y_pred, dtype, from_logits=from_logits,
+                           label_smoothing=label_smoothing, epsilon=epsilon)
     return _streamed(reference, formula, y_true, y_pred, dtype, axis)
 
 
@@ -882,12 +882,18 @@ def _streamed(reference: Callable[[], tuple[np.ndarray, None]],
     return Plan(reference, rows_job(lambda t, p: formula(t, p, axis=-1), y_true, y_pred, dtype))
 
 
-def _refuse_outside_unit_first(backend: Backend, y_true: np.ndarray, y_pred: np.ndarray,
-                               dtype: np.dtype, *, from_logits: bool, label_smoothing: float,
-                               epsilon: float) -> None:
-    """`_refuse_outside_unit` on the whole inputs, a piece at a time (PyTorch raises at the call)."""
+def check_unit_targets(backend: Backend, y_true: np.ndarray, y_pred: np.ndarray,
+                       dtype: np.dtype, *, from_logits: bool, label_smoothing: float,
+                       epsilon: float) -> None:
+    """PyTorch's binary_cross_entropy refusals (`_refuse_outside_unit`) on whole inputs.
+
+    PyTorch raises at the call, so a streamed loss checks first, a piece at a
+    time: targets outside [0, 1] once smoothed, and NaN probabilities (a
+    NaN logit has a NaN sigmoid). None from logits: PyTorch's logits formula
+    checks nothing.
+    """
     if from_logits:
-        return  # (PyTorch's logits formula checks nothing)
+        return
 
     def targets(piece: np.ndarray) -> np.ndarray:
         truth = cast(piece, dtype)

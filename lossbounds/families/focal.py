@@ -52,6 +52,7 @@ from ..text import Note, loss_value, number, percent
 from .crossentropy_fused import fused_binary_focal, fused_categorical_focal, fused_generalized
 from .crossentropy_kernels import (
     binary_elementwise,
+    check_unit_targets,
     keras_mean_on,
     keras_sigmoid,
     rescaled,
@@ -393,9 +394,13 @@ def _plan_binary(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
     def reference() -> tuple[np.ndarray, None]:
         return formula(truth, prediction), None
 
-    if backend.clamps_logs:  # PyTorch checks its inputs at the call: raise now
+    if backend.clamps_logs and dtype == np.float16:  # PyTorch raises at the call: compute now
         computed = reference()
         return Plan(lambda: computed)
+    if backend.clamps_logs:  # the same checks, a piece at a time; then stream
+        # (from logits PyTorch checks their sigmoid, NaN where the logit is)
+        check_unit_targets(backend, y_true, y_pred, dtype, from_logits=False,
+                           label_smoothing=label_smoothing, epsilon=epsilon)
     fused = None if backend is not _TENSORFLOW else fused_binary_focal(
         dtype, from_logits=from_logits, gamma=gamma, alpha=alpha,
         apply_class_balancing=apply_class_balancing, label_smoothing=label_smoothing,
