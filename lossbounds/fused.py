@@ -13,12 +13,12 @@ loss's family module); `lossbounds.engine` chooses between the two for every
 block. A loss whose samples are not rows of the engine's blocks (CTC's label
 and frame sequences) gives its plan a compiled pass of its own
 (`lossbounds.engine.Plan.fused`), which asks `accelerates`. A fused kernel
-gives the numpy kernel's values to Keras' tolerance: its loops follow the same formulas in the same dtype,
-adding in float64 where numpy adds pairwise in the dtype (a reduced
-cross-entropy may add one logarithm of a product of terms for each 32
-logarithms: the same sum, to the rounding of each term). A kernel may also
-decline a block (an input outside the range its shortcuts cover); the engine
-then runs the numpy kernel on that block.
+gives the numpy kernel's values to Keras' tolerance: its loops follow the
+same formulas in the same dtype, adding in float64 where numpy adds pairwise
+in the dtype (a reduced cross-entropy may add one logarithm of a product of
+terms for each 32 logarithms: the same sum, to the rounding of each term). A
+kernel may also decline a block (an input outside the range its shortcuts
+cover); the engine then runs the numpy kernel on that block.
 
 numba compiles each kernel the first time it is used on a machine, which
 takes one to seven seconds, and keeps it in its disk cache (next to
@@ -57,9 +57,8 @@ from typing import Any
 import numpy as np
 
 __all__ = ["CHUNK_ROWS", "MIN_ELEMENTS", "Fused", "accelerates", "accelerator", "accelerator_enabled",
-           "available",
-           "compile", "elementwise_mean", "float64_sum", "row_adder", "row_max", "set_accelerator",
-           "tensorflow_exp_log1p", "tensorflow_log", "weighted_sums"]
+           "available", "compile", "elementwise_mean", "float64_sum", "row_adder", "row_max",
+           "set_accelerator", "tensorflow_exp_log1p", "tensorflow_log", "weighted_sums"]
 
 #: Values of LOSSBOUNDS_ACCELERATOR that switch the accelerator off.
 _OFF = frozenset({"0", "off", "false", "no", "numpy"})

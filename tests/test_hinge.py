@@ -368,6 +368,22 @@ def test_labels_outside_minus_one_one_raise(name):
         lossbounds.prior_baseline(name, y)
 
 
+@pytest.mark.parametrize("name", MARGIN)
+@pytest.mark.parametrize("head, tail", [([0.0, 1.0], [-1.0, 3.0]), ([-1.0, 1.0], [0.0, -3.0]),
+                                        ([0.0, 1.0], [1.0, 2.0])])
+def test_a_bad_label_after_many_good_ones_raises(name, head, tail):
+    # The labels are read once where they are 0 and 1, and the check of [-1, 1] resumes at
+    # the first other label: a bad one far after it (1.2 million labels in, several pieces)
+    # is still found, whatever the labels before it.
+    y = np.resize(np.array(head, F32), (1_200_000, 1))
+    y[-2:, 0] = tail
+    p = np.full_like(y, 0.2)
+    with pytest.raises(ValueError, match=rf"`y_true` must hold .* got {tail[-1]:g}\. Keras"):
+        getattr(lossbounds, name)(y, p)
+    y[-1, 0] = tail[0]  # every label in [-1, 1]: converted where all are 0 and 1, as in Keras
+    assert_close(lossbounds.loss(name, y, p), keras_class(name, y, p)[1])
+
+
 def test_categorical_hinge_needs_matching_class_axes():
     labels, p = np.array([[0], [2]], F32), np.full((2, 3), 1 / 3, F32)
     assert keras_function("categorical_hinge", np.array([[0], [1]], F32), p)[0] == "value"

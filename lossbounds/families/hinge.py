@@ -197,6 +197,21 @@ def _binary_labels(y: np.ndarray, dtype: np.dtype) -> bool:
     return first_where(y, lambda piece: (lambda c: (c != 0) & (c != 1))(cast(piece, dtype))) is None
 
 
+def _checked_binary_labels(y: np.ndarray, dtype: np.dtype, loss: str) -> bool:
+    """`_binary_labels`, with `_check_labels`' check of hinge labels, in one pass for 0/1 labels.
+
+    The labels before the first that is not 0 or 1 lie in [-1, 1]: only the
+    rest need the second check (a pass over all of them for -1/+1 labels,
+    none for 0/1; two passes before, 1.5 ms each on 10**7 labels).
+    """
+    first = first_where(y, lambda piece: (lambda c: (c != 0) & (c != 1))(cast(piece, dtype)))
+    if first is None:
+        return True
+    rest = y.reshape(-1)[np.ravel_multi_index(first, y.shape):] if y.flags.c_contiguous else y
+    _check_labels(rest, dtype, loss, _HINGE_LABELS, _HINGE_HINT)
+    return False
+
+
 def _convert_labels(y: np.ndarray, convert: bool) -> np.ndarray:
     """0/1 -> -1/+1 where the whole batch is 0/1 (`convert`), else the labels as they are."""
     return y * y.dtype.type(2) - y.dtype.type(1) if convert else y
@@ -210,8 +225,7 @@ def _margin_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *, los
                  squared: bool) -> Plan:
     _check_shapes(y_true, y_pred, loss)
     # Keras casts y_true to y_pred's dtype, then decides on the whole batch: a first pass.
-    _check_labels(y_true, dtype, loss, _HINGE_LABELS, _HINGE_HINT)
-    convert = _binary_labels(y_true, dtype)
+    convert = _checked_binary_labels(y_true, dtype, loss)
 
     def formula(t: np.ndarray, p: np.ndarray) -> np.ndarray:
         y = _convert_labels(t, convert)
