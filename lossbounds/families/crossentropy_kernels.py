@@ -871,12 +871,15 @@ def plan_binary_on(backend, y_true, y_pred, dtype, *, from_logits, label_smoothi
 def _streamed(reference: Callable[[], tuple[np.ndarray, None]],
               formula: Callable[..., np.ndarray], y_true: np.ndarray, y_pred: np.ndarray,
               dtype: np.dtype, axis: int) -> Plan:
-    """The plan of a cross-entropy on JAX, PyTorch or NumPy: its whole-array `reference`, and
-    ``formula(truth_rows, prediction_rows, axis=-1)`` streamed a block of rows at a time where
-    each row's value is its own (the class axis last; float32 or float64: these backends
-    reduce float16 in their own orders, which the whole array keeps). A reduced loss then
-    takes bounded memory and two threads (binary cross-entropy from probabilities on 1e7
-    values, JAX's formula: 191 MiB and 80 ms whole)."""
+    """The plan of a cross-entropy on JAX, PyTorch or NumPy: whole, and streamed where it can be.
+
+    The whole-array `reference`, and ``formula(truth_rows, prediction_rows,
+    axis=-1)`` a block of rows at a time where each row's value is its own:
+    the class axis last, float32 or float64 (these backends reduce float16
+    in their own orders, which the whole array keeps). A reduced loss then
+    takes bounded memory and two threads (binary cross-entropy from
+    probabilities on 1e7 values, JAX's formula: 191 MiB and 80 ms whole).
+    """
     if axis != y_pred.ndim - 1 or np.dtype(dtype) == np.float16:
         return Plan(reference)
     return Plan(reference, rows_job(lambda t, p: formula(t, p, axis=-1), y_true, y_pred, dtype))
