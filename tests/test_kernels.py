@@ -615,3 +615,20 @@ def test_wide_rows_with_ignore_class_and_blocks_of_several_rows(monkeypatch):
     ours = lossbounds.loss("scce", y_true, y_pred, ignore_class=7, reduction="none")
     monkeypatch.setattr(crossentropy_kernels, "_WIDE", 2**62)
     assert_close(ours, lossbounds.loss("scce", y_true, y_pred, ignore_class=7, reduction="none"))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (5, 1), (7, 2), (52_428, 10), (300, 64), (3, 65),
+                                   (2**17, 8), (2**17 + 1, 8), (4, 3, 5)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_last_axis_max_is_numpys(shape, dtype):
+    # The backends' log-softmax takes its row maxima through a transposed copy for blocks
+    # of narrow rows: the same maxima as np.max, NaN and infinities included.
+    rng = np.random.default_rng(sum(shape))
+    x = rng.standard_normal(shape).astype(dtype)
+    flat = x.reshape(-1)
+    for special in (np.nan, np.inf, -np.inf):
+        flat[rng.integers(0, flat.size, max(1, flat.size // 50))] = special
+    got = crossentropy_kernels._last_axis_max(x)
+    expected = np.max(x, axis=-1, keepdims=True)
+    assert got.shape == expected.shape and got.dtype == expected.dtype
+    np.testing.assert_array_equal(got, expected)
