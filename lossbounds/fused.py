@@ -104,8 +104,8 @@ def accelerator_enabled() -> bool:
 def accelerates(elements: int) -> bool:
     """Whether the fused kernels take an input of this many elements now (see `MIN_ELEMENTS`).
 
-    For losses that call a compiled pass of their own, outside `lossbounds.engine`'s
-    blocks (CTC).
+    `Fused.bind` asks it for every job, and so do losses that run a compiled
+    pass of their own, outside `lossbounds.engine`'s blocks (CTC).
     """
     return _large_enough(elements) and accelerator_enabled()
 

@@ -35,6 +35,7 @@ from ..engine import (
     row_sum,
     rows_job,
 )
+from ..fused import Fused
 from .crossentropy_fused import (
     FUSED_BINARY,
     FUSED_CATEGORICAL,
@@ -44,8 +45,9 @@ from .crossentropy_fused import (
     fused_sparse_probabilities,
 )
 
-__all__ = ["binary_elementwise", "keras_mean_on", "keras_sigmoid", "plan_binary", "plan_binary_on",
-           "plan_categorical", "plan_categorical_on", "plan_sparse", "plan_sparse_on", "rescaled",
+__all__ = ["binary_elementwise", "check_unit_targets", "keras_mean_on", "keras_sigmoid",
+           "last_axis_rows", "plan_binary", "plan_binary_on", "plan_categorical",
+           "plan_categorical_on", "plan_sparse", "plan_sparse_on", "rescaled",
            "sigmoid_cross_entropy_with_logits", "smooth_binary", "smooth_categorical"]
 
 _F32 = np.float32
@@ -809,10 +811,15 @@ def _torch_logits(y_true: np.ndarray, logits: np.ndarray) -> np.ndarray:
 _BINARY_LOGITS = {"jax": _jax_logits, "torch": _torch_logits}
 
 
+def _outside_unit(y_true: np.ndarray) -> np.ndarray:
+    """Where targets lie outside [0, 1], NaN included: those PyTorch's binary_cross_entropy refuses."""
+    with np.errstate(invalid="ignore"):
+        return ~((y_true >= 0) & (y_true <= 1))
+
+
 def _refuse_outside_unit(y_true: np.ndarray, p: np.ndarray, backend: Backend) -> None:
     """PyTorch's binary_cross_entropy raises for targets outside [0, 1] and NaN."""
-    with np.errstate(invalid="ignore"):
-        bad_target = ~((y_true >= 0) & (y_true <= 1))
+    bad_target = _outside_unit(y_true)
     if bad_target.any():
         raise ValueError(
             f"binary cross-entropy on {backend.title}: `y_true` must hold targets in [0, 1], "
@@ -880,9 +887,23 @@ def _streamed(reference: Callable[[], tuple[np.ndarray, None]],
     takes bounded memory and two threads (binary cross-entropy from
     probabilities on 1e7 values, JAX's formula: 191 MiB and 80 ms whole).
     """
-    if axis != y_pred.ndim - 1 or np.dtype(dtype) == np.float16:
+    if np.dtype(dtype) == np.float16:
         return Plan(reference)
-    return Plan(reference, rows_job(lambda t, p: formula(t, p, axis=-1), y_true, y_pred, dtype))
+    return Plan(reference, last_axis_rows(formula, y_true, y_pred, dtype, axis))
+
+
+def last_axis_rows(formula: Callable[..., np.ndarray], y_true: np.ndarray, y_pred: np.ndarray,
+                   dtype: Any, axis: int, fused: Fused | None = None) -> Job | None:
+    """A job streaming ``formula(t, p, axis=-1)`` a block of rows at a time, where the class axis is last.
+
+    For losses whose row's value depends on that row alone (`rows_job`);
+    None where `axis` is another axis. `fused` computes the same values in
+    one pass where the accelerator is on.
+    """
+    if axis % max(y_pred.ndim, 1) != y_pred.ndim - 1:
+        return None
+    return rows_job(lambda t, p: formula(t, p, axis=-1), y_true, y_pred, np.dtype(dtype),
+                    fused=fused)
 
 
 def check_unit_targets(backend: Backend, y_true: np.ndarray, y_pred: np.ndarray,
@@ -900,10 +921,7 @@ def check_unit_targets(backend: Backend, y_true: np.ndarray, y_pred: np.ndarray,
 
     def targets(piece: np.ndarray) -> np.ndarray:
         truth = cast(piece, dtype)
-        if label_smoothing:
-            truth = smooth_binary(truth, label_smoothing)
-        with np.errstate(invalid="ignore"):
-            return ~((truth >= 0) & (truth <= 1))
+        return _outside_unit(smooth_binary(truth, label_smoothing) if label_smoothing else truth)
 
     for values, test in ((y_true, targets), (y_pred, lambda piece: np.isnan(cast(piece, dtype)))):
         where = first_where(values, test)

@@ -43,9 +43,7 @@ from ..engine import (
     clip,
     make_job,
     require_rank,
-    rows_job,
 )
-from ..fused import Fused
 from ..options import AXIS, COUNTS, FROM_LOGITS, LABEL_SMOOTHING, N_CLASSES, SAMPLE_WEIGHT, Y_TRUE, Option
 from ..registry import LossDefinition, Plateau, Setting, UndefinedBound, register
 from ..text import Note, loss_value, number, percent
@@ -55,6 +53,7 @@ from .crossentropy_kernels import (
     check_unit_targets,
     keras_mean_on,
     keras_sigmoid,
+    last_axis_rows,
     rescaled,
     sigmoid_cross_entropy_with_logits,
     smooth_binary,
@@ -337,19 +336,6 @@ def _bfce_reference(y_true: np.ndarray, y_pred: np.ndarray, *, apply_class_balan
         return _mean(focal, axis, backend)
 
 
-def _rows(formula: Callable[..., np.ndarray], y_true: np.ndarray, y_pred: np.ndarray,
-          dtype: Any, axis: int, fused: Fused | None = None) -> Any:
-    """A job streaming `formula` a block of rows at a time, where the class axis is last.
-
-    Both focal losses are row-wise: a row's value depends on that row alone.
-    `fused` computes the same values in one pass where the accelerator is on.
-    """
-    if axis % max(y_pred.ndim, 1) != y_pred.ndim - 1:
-        return None
-    return rows_job(lambda t, p: formula(t, p, axis=-1), y_true, y_pred, np.dtype(dtype),
-                    fused=fused)
-
-
 def _plan_binary(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
                  apply_class_balancing: bool = False, alpha: float = 0.25, gamma: float = 2.0,
                  from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1,
@@ -405,7 +391,7 @@ def _plan_binary(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
         dtype, from_logits=from_logits, gamma=gamma, alpha=alpha,
         apply_class_balancing=apply_class_balancing, label_smoothing=label_smoothing,
         epsilon=epsilon)
-    return Plan(reference, _rows(formula, y_true, y_pred, dtype, axis, fused))
+    return Plan(reference, last_axis_rows(formula, y_true, y_pred, dtype, axis, fused))
 
 
 def binary_focal_crossentropy(
@@ -599,7 +585,7 @@ def _plan_categorical(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *
     fused = None if backend is not _TENSORFLOW else fused_categorical_focal(
         dtype, from_logits=from_logits, gamma=gamma, alpha=alpha,
         label_smoothing=label_smoothing, epsilon=epsilon)
-    return Plan(reference, _rows(formula, y_true, y_pred, dtype, axis, fused))
+    return Plan(reference, last_axis_rows(formula, y_true, y_pred, dtype, axis, fused))
 
 
 def categorical_focal_crossentropy(

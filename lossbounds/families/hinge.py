@@ -192,9 +192,14 @@ _CATEGORICAL_LABELS = "one-hot labels (0 and 1; Keras also accepts -1 and 1) in 
 _CATEGORICAL_HINT = "turn class indices into one-hot rows with keras.utils.to_categorical."
 
 
+def _first_not_binary(y: np.ndarray, dtype: np.dtype) -> tuple[int, ...] | None:
+    """The index of the first label that is neither 0 nor 1 once cast to `dtype`, or None."""
+    return first_where(y, lambda piece: (lambda c: (c != 0) & (c != 1))(cast(piece, dtype)))
+
+
 def _binary_labels(y: np.ndarray, dtype: np.dtype) -> bool:
     """Does Keras' ``convert_binary_labels_to_hinge`` convert this batch (every label 0 or 1)?"""
-    return first_where(y, lambda piece: (lambda c: (c != 0) & (c != 1))(cast(piece, dtype))) is None
+    return _first_not_binary(y, dtype) is None
 
 
 def _checked_binary_labels(y: np.ndarray, dtype: np.dtype, loss: str) -> bool:
@@ -204,7 +209,7 @@ def _checked_binary_labels(y: np.ndarray, dtype: np.dtype, loss: str) -> bool:
     rest need the second check (a pass over all of them for -1/+1 labels,
     none for 0/1; two passes before, 1.5 ms each on 10**7 labels).
     """
-    first = first_where(y, lambda piece: (lambda c: (c != 0) & (c != 1))(cast(piece, dtype)))
+    first = _first_not_binary(y, dtype)
     if first is None:
         return True
     rest = y.reshape(-1)[np.ravel_multi_index(first, y.shape):] if y.flags.c_contiguous else y

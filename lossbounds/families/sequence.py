@@ -289,19 +289,6 @@ def _log_add(a: float, b: float, exp: Callable[[float], float],
     return sum_ if a == a and b == b else a + b
 
 
-@functools.cache
-def compiled_log_add() -> Callable[[float, float], float]:
-    """`_log_add` compiled on its own (for tests: the kernel inlines it)."""
-    exp64 = fast_exp(np.dtype(np.float64))
-    log1p = log1p_unit(np.dtype(np.float64))
-    add = compile(_log_add, inline=True)
-
-    def log_add(a: float, b: float) -> float:
-        return add(a, b, exp64, log1p)
-
-    return compile(log_add)
-
-
 #: Samples whose backward passes run side by side (the compiler vectorises over them).
 _CTC_GROUP = 32
 #: Logits whose log-softmax a sample computes at a time (a chunk of its frames, in cache).
