@@ -632,3 +632,29 @@ def test_last_axis_max_is_numpys(shape, dtype):
     expected = np.max(x, axis=-1, keepdims=True)
     assert got.shape == expected.shape and got.dtype == expected.dtype
     np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_jax_binary_logits_equal_the_logaddexp_formula(dtype):
+    # JAX's binary cross-entropy from logits, -t log_sigmoid(x) - (1 - t) log_sigmoid(-x),
+    # takes both softplus(x) and softplus(-x) from one log1p(exp(-|x|)). Against the same
+    # formula with np.logaddexp(+-x, 0) for each softplus: a few ulp apart, the special
+    # values the same (0 and 1 targets, soft ones, logits of +-1e4, +-1e30, +-inf, NaN, 0).
+    rng = np.random.default_rng(5)
+    x = np.concatenate([rng.standard_normal(4000) * 10, rng.standard_normal(1000) * 1e-3,
+                        [0.0, -0.0, 1e4, -1e4, 1e30, -1e30, np.inf, -np.inf, np.nan, 88.0, -88.0,
+                         16.0, -16.0, 200.0, -200.0]])
+    with np.errstate(over="ignore"):  # (float16: 1e30 is inf)
+        x = x.astype(dtype)
+    t = np.resize(np.array([0.0, 1.0, 0.25, 0.9], dtype), x.size)
+    computed = x.astype(np.float32) if dtype == np.float16 else x  # (JAX's float16 math)
+    one, zero = t.dtype.type(1), computed.dtype.type(0)
+    with np.errstate(all="ignore"):
+        expected = (t * np.logaddexp(-computed, zero)
+                    + (one - t) * np.logaddexp(computed, zero)).astype(dtype)
+        got = crossentropy_kernels._jax_logits(t, x)
+    assert got.dtype == expected.dtype
+    special = ~np.isfinite(expected) | (expected == 0)
+    np.testing.assert_array_equal(got[special], expected[special])
+    ulp = np.spacing(np.abs(expected[~special]).astype(dtype))
+    assert np.all(np.abs(got[~special] - expected[~special]) <= 4 * ulp)

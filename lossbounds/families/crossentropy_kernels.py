@@ -784,16 +784,15 @@ def keras_sigmoid(backend: Backend, x: np.ndarray) -> np.ndarray:
         return (one / (one + np.exp(-_in_float32(backend, x)))).astype(x.dtype)
 
 
-def _softplus(x: np.ndarray) -> np.ndarray:
-    return np.logaddexp(x, x.dtype.type(0))
-
-
 def _jax_logits(y_true: np.ndarray, logits: np.ndarray) -> np.ndarray:
     # -t log_sigmoid(x) - (1 - t) log_sigmoid(-x), log_sigmoid(x) = -softplus(-x):
-    # a logit of +inf costs inf for t < 1 (TensorFlow: NaN)
-    one = y_true.dtype.type(1)
+    # a logit of +inf costs inf for t < 1 (TensorFlow: NaN).
+    # softplus(+-x) = max(+-x, 0) + log1p(exp(-|x|)), jnp.logaddexp's own formula: both
+    # share one exp and one log1p (np.logaddexp takes ~16 ns an element in libm, 5x longer)
+    one, zero = y_true.dtype.type(1), logits.dtype.type(0)
     x = _in_float32(get_backend("jax"), logits)
-    value = y_true * _softplus(-x) + (one - y_true) * _softplus(x)
+    tail = np.log1p(np.exp(-np.abs(x)))
+    value = y_true * (np.maximum(-x, zero) + tail) + (one - y_true) * (np.maximum(x, zero) + tail)
     return value.astype(logits.dtype)
 
 
