@@ -658,3 +658,52 @@ def test_jax_binary_logits_equal_the_logaddexp_formula(dtype):
     np.testing.assert_array_equal(got[special], expected[special])
     ulp = np.spacing(np.abs(expected[~special]).astype(dtype))
     assert np.all(np.abs(got[~special] - expected[~special]) <= 4 * ulp)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pairwise_rows_is_numpys_sum(dtype):
+    # The backends' log-softmax sums a block's narrow rows from their transposed copy, in
+    # numpy's own pairwise order: the sums np.sum gives along the rows, bit for bit.
+    rng = np.random.default_rng(8)
+    for width in range(1, 129):
+        x = rng.standard_normal((257, width)) * 10.0 ** rng.uniform(-4, 4, (257, width))
+        x = x.astype(dtype)
+        x[0, 0], x[1, -1], x[2, width // 2] = np.inf, np.nan, -np.inf
+        x[3] = -0.0
+        got = crossentropy_kernels._pairwise_rows(np.ascontiguousarray(x.T))
+        expected = np.sum(x, axis=-1)
+        np.testing.assert_array_equal(got, expected, err_msg=f"width {width}")
+        assert np.array_equal(np.signbit(got[3]), np.signbit(expected[3]))
+
+
+@pytest.mark.parametrize("backend", ["jax", "numpy", "torch"])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("width", [2, 7, 8, 10, 17, 64, 65])
+def test_backend_sparse_logits_equal_the_one_hot_formula(backend, dtype, width):
+    # On narrow blocks the log-softmax reduces transposed rows, and JAX's and NumPy's
+    # one-hot sum takes the label's own log where the row is finite. Against the formulas
+    # written out (np.max, np.sum along the rows, the float32 one-hot product): the same
+    # values, with -inf and NaN logits (0 x -inf is NaN in the one-hot sum) and without.
+    from lossbounds.backends import get_backend
+
+    rng = np.random.default_rng(width)
+    on = get_backend(backend)
+    for specials in (False, True):
+        x = (rng.standard_normal((3000, width)) * 30).astype(dtype)
+        if specials:
+            x[5, 0], x[9, 1], x[11] = -np.inf, np.nan, -np.inf
+            x[13, 0] = np.inf
+        labels = rng.integers(0, width, 3000)
+        computed = crossentropy_kernels._in_float32(on, x)
+        with np.errstate(all="ignore"):
+            shifted = computed - np.max(computed, axis=-1, keepdims=True)
+            log_prob = (shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
+                        ).astype(dtype)
+            if backend == "torch":
+                expected = -np.take_along_axis(log_prob, labels[:, None], axis=-1)[:, 0]
+            else:
+                one_hot = (labels[:, None] == np.arange(width)).astype(np.float32)
+                expected = -np.sum(one_hot * log_prob, axis=-1)
+            got = crossentropy_kernels._scce_normalised(on, labels, x, None, True, 1e-7)
+        assert got.dtype == expected.dtype
+        np.testing.assert_array_equal(got, expected)
