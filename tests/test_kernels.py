@@ -619,17 +619,21 @@ def test_wide_rows_with_ignore_class_and_blocks_of_several_rows(monkeypatch):
 
 @pytest.mark.parametrize("shape", [(1, 1), (5, 1), (7, 2), (52_428, 10), (300, 64), (3, 65),
                                    (2**17, 8), (2**17 + 1, 8), (4, 3, 5)])
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_last_axis_max_is_numpys(shape, dtype):
-    # The backends' log-softmax takes its row maxima through a transposed copy for blocks
-    # of narrow rows: the same maxima as np.max, NaN and infinities included.
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_log_softmax_of_narrow_rows_is_the_row_formula(shape, dtype):
+    # The backends' log-softmax takes a block of narrow rows through a transposed copy: the
+    # same values as the formula along the rows (np.max, np.sum), NaN and infinities included.
+    from lossbounds.backends import get_backend
+
     rng = np.random.default_rng(sum(shape))
     x = rng.standard_normal(shape).astype(dtype)
     flat = x.reshape(-1)
     for special in (np.nan, np.inf, -np.inf):
         flat[rng.integers(0, flat.size, max(1, flat.size // 50))] = special
-    got = crossentropy_kernels._last_axis_max(x)
-    expected = np.max(x, axis=-1, keepdims=True)
+    with np.errstate(all="ignore"):
+        got = crossentropy_kernels._log_softmax_on(get_backend("numpy"), x)
+        shifted = x - np.max(x, axis=-1, keepdims=True)
+        expected = shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
     assert got.shape == expected.shape and got.dtype == expected.dtype
     np.testing.assert_array_equal(got, expected)
 
@@ -660,18 +664,20 @@ def test_jax_binary_logits_equal_the_logaddexp_formula(dtype):
     assert np.all(np.abs(got[~special] - expected[~special]) <= 4 * ulp)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 def test_pairwise_rows_is_numpys_sum(dtype):
     # The backends' log-softmax sums a block's narrow rows from their transposed copy, in
-    # numpy's own pairwise order: the sums np.sum gives along the rows, bit for bit.
+    # numpy's own pairwise order (float16 in float32): np.sum's sums along the rows, bit for bit.
     rng = np.random.default_rng(8)
     for width in range(1, 129):
         x = rng.standard_normal((257, width)) * 10.0 ** rng.uniform(-4, 4, (257, width))
-        x = x.astype(dtype)
+        with np.errstate(over="ignore"):  # (float16: beyond 65504 is inf)
+            x = x.astype(dtype)
         x[0, 0], x[1, -1], x[2, width // 2] = np.inf, np.nan, -np.inf
         x[3] = -0.0
-        got = crossentropy_kernels._pairwise_rows(np.ascontiguousarray(x.T))
-        expected = np.sum(x, axis=-1)
+        with np.errstate(over="ignore"):
+            got = crossentropy_kernels._pairwise_rows(np.ascontiguousarray(x.T))
+            expected = np.sum(x, axis=-1)
         np.testing.assert_array_equal(got, expected, err_msg=f"width {width}")
         assert np.array_equal(np.signbit(got[3]), np.signbit(expected[3]))
 

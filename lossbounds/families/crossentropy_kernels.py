@@ -997,11 +997,12 @@ def plan_categorical_on(backend, y_true, y_pred, dtype, *, from_logits, label_sm
 def _log_softmax_on(backend: Backend, logits: np.ndarray) -> np.ndarray:
     """``log_softmax`` on the last axis: x - max(x) - log(sum(exp(x - max(x))))."""
     x = _in_float32(backend, logits)
-    if not _narrow(x) or x.dtype == np.float16:  # (numpy sums float16 rows in float32)
-        shifted = x - _last_axis_max(x)
+    if not _narrow(x):
+        shifted = x - np.max(x, axis=-1, keepdims=True)
         return (shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
                 ).astype(logits.dtype)
-    # The same values on the rows transposed: numpy reduces a short last axis a row at a time
+    # The same values from the rows transposed (the maxima may differ in the sign of a zero,
+    # and so a value)
     columns = x.T.copy()
     columns -= np.max(columns, axis=0)
     columns -= np.log(_pairwise_rows(np.exp(columns)))
@@ -1018,25 +1019,17 @@ def _narrow(x: np.ndarray) -> bool:
     return x.ndim == 2 and 1 < x.shape[1] <= 64 and x.size <= 2**20
 
 
-def _last_axis_max(x: np.ndarray) -> np.ndarray:
-    """``np.max(x, axis=-1, keepdims=True)``: the same maxima, quicker for a block of narrow rows.
-
-    (Only the sign of a zero maximum may differ: a value then differs at most
-    in the sign of a zero.)
-    """
-    if _narrow(x):
-        return np.max(np.ascontiguousarray(x.T), axis=0)[:, None]
-    return np.max(x, axis=-1, keepdims=True)
-
-
 def _pairwise_rows(columns: np.ndarray) -> np.ndarray:
     """``np.sum(columns.T, axis=-1)`` bit for bit, from the transposed rows, for up to 128 of them.
 
     numpy's pairwise sum of a row of n < 8 values adds them in turn; up to
     128, it keeps 8 running sums (value j in sum j % 8), adds them as a tree
     ((0 + 1) + (2 + 3)) + ((4 + 5) + (6 + 7)), then the last n % 8 values in turn.
-    Its reduction starts from +0, so a row of -0 sums to +0.
+    Its reduction starts from +0, so a row of -0 sums to +0. float16 rows it
+    sums in float32, rounded to float16 once.
     """
+    if columns.dtype == np.float16:
+        return _pairwise_rows(columns.astype(_F32)).astype(np.float16)
     n = columns.shape[0]
     if n < 8:
         total = columns[0] + columns.dtype.type(0)
