@@ -8,7 +8,6 @@ where there is one.
 
 from __future__ import annotations
 
-import itertools
 import math
 import numbers
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .allocator import settle as settle_allocator
-from .threads import THREADS, run_on_threads
+from .threads import run_pieces
 
 __all__ = [
     "EPSILON",
@@ -250,22 +249,20 @@ def first_where(values: np.ndarray, test: Any) -> tuple[int, ...] | None:
     flat = values.reshape(-1) if values.flags.c_contiguous else values.ravel()
     step = 1 << 19
     starts = range(0, flat.size, step)
-    taken = itertools.count()  # (its next() is atomic: the GIL)
     found: list[tuple[int, int]] = []  # (piece, flat index) of each piece with an entry
 
-    def worker() -> None:
-        with np.errstate(all="ignore"):  # (errstate is per thread)
-            for piece in taken:
-                if piece >= len(starts) or found and piece > min(found)[0]:
-                    return  # (pieces are taken in order: a later one cannot come first)
-                start = starts[piece]
-                passed = np.asarray(test(flat[start:start + step]))
-                if passed.any():
-                    found.append((piece, start + int(np.argmax(passed))))
+    def search(piece: int, _: None) -> bool:
+        if found and piece > min(found)[0]:
+            return True  # (pieces are taken in order: a later one cannot come first)
+        start = starts[piece]
+        passed = np.asarray(test(flat[start:start + step]))
+        if passed.any():
+            found.append((piece, start + int(np.argmax(passed))))
+        return False
 
     if len(starts) > 1:
         settle_allocator()  # (else each piece's temporaries may fault their pages in afresh)
-    run_on_threads(worker, THREADS if len(starts) > 1 else 1)
+    run_pieces(len(starts), search)
     if not found:
         return None
     return tuple(int(i) for i in np.unravel_index(min(found)[1], values.shape))

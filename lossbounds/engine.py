@@ -17,7 +17,6 @@ kernels, and sparse labels a `LabelReader`.
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 import os
 import sys
@@ -32,7 +31,7 @@ from .allocator import settle as settle_allocator
 from .backends import Backend
 from .checks import EPSILON, MAX_ELEMENTS, to_array
 from .fused import Fused, weighted_sums
-from .threads import THREADS, run_on_threads
+from .threads import THREADS, run_pieces
 
 __all__ = [
     "Job", "Kernel", "LabelReader", "Plan", "RejectedBlock", "RowView", "Workspace", "as_rows",
@@ -314,19 +313,14 @@ def run_blocks(job: Job, work: Callable[[int, int, Workspace], Any], rows: int |
     if job.n_rows > job.block_rows:  # (numpy's kernel may take several blocks: `allocator`)
         settle_allocator()
     results: list[Any] = [None] * len(starts)
-    taken = itertools.count()  # (its next() is atomic: the GIL)
 
-    def worker() -> None:
-        workspace = Workspace(job)
-        with np.errstate(all="ignore"):  # errstate is per thread
-            for i in taken:
-                if i >= len(starts):
-                    return
-                start = starts[i]
-                results[i] = work(start, min(start + rows, job.n_rows), workspace)
+    def block(i: int, workspace: Workspace) -> None:
+        start = starts[i]
+        results[i] = work(start, min(start + rows, job.n_rows), workspace)
 
     big = job.n_rows * job.width >= _THREAD_MIN_ELEMENTS
-    run_on_threads(worker, _THREADS if job.kernel.threads and big and len(starts) > 1 else 1)
+    run_pieces(len(starts), block, threads=_THREADS if job.kernel.threads and big else 1,
+               state=lambda: Workspace(job))
     return results
 
 

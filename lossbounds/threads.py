@@ -1,18 +1,23 @@
 """Helper threads for passes over large inputs, started once and shared.
 
 numpy's loops and the fused kernels release the GIL, so a pass split into
-pieces runs on two threads: `lossbounds.engine` computes its blocks this
-way, and `lossbounds.checks.first_where` its checks of the inputs.
+pieces runs on two threads (`run_pieces`): `lossbounds.engine` computes its
+blocks this way, `lossbounds.checks.first_where` its checks of the inputs,
+and CTC's compiled pass its samples.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import queue
 import threading
 from collections.abc import Callable
+from typing import Any
 
-__all__ = ["THREADS", "run_on_threads"]
+import numpy as np
+
+__all__ = ["THREADS", "run_on_threads", "run_pieces"]
 
 #: Threads a pass uses: two where the machine has them (more gained nothing measured).
 THREADS = max(1, min(2, os.cpu_count() or 1))
@@ -89,3 +94,25 @@ def run_on_threads(worker: Callable[[], None], threads: int) -> None:
     for error in errors:
         if error is not None:
             raise error  # in the calling thread
+
+
+def run_pieces(pieces: int, work: Callable[[int, Any], bool | None], *, threads: int = THREADS,
+               state: Callable[[], Any] = lambda: None) -> None:
+    """``work(i, own)`` for every piece ``i < pieces``, each thread taking the next piece not yet taken.
+
+    So a thread that starts late, or is slowed, does fewer. Each thread
+    first makes its ``own = state()`` (its scratch arrays), and runs under
+    ``np.errstate(all="ignore")`` (errstate is per thread); a thread stops
+    where `work` returns True (a search that has found its answer). One
+    piece runs here alone, on up to `threads` threads otherwise.
+    """
+    taken = itertools.count()  # (its next() is atomic: the GIL)
+
+    def worker() -> None:
+        own = state()
+        with np.errstate(all="ignore"):
+            for i in taken:
+                if i >= pieces or work(i, own):
+                    return
+
+    run_on_threads(worker, threads if pieces > 1 else 1)

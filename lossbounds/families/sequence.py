@@ -24,7 +24,6 @@ References
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 import numbers
 from collections.abc import Callable, Mapping
@@ -40,7 +39,7 @@ from ..fused import accelerates, compile, float64_sum, row_max
 from ..options import N_CLASSES, Option
 from ..registry import LossDefinition, Setting, UndefinedBound, register
 from ..text import PRINT_ATOL, Note, loss_value, number
-from ..threads import THREADS, run_on_threads
+from ..threads import run_pieces
 from .crossentropy_fused import fast_exp, log1p_unit
 
 # The per-sample functions: lossbounds exports them.
@@ -263,16 +262,12 @@ def _fused_ctc(labels: np.ndarray, logits: np.ndarray) -> np.ndarray | None:
     values = np.empty(n)
     kernel = _ctc_kernel()
     pieces = range(0, n, _CTC_PIECE)
-    taken = itertools.count()
 
-    def worker() -> None:
-        for i in taken:  # (next() is atomic: the GIL)
-            if i >= len(pieces):
-                return
-            first = pieces[i]
-            kernel(labels, lengths, logits, TF_LOG_ZERO, values, first, min(first + _CTC_PIECE, n))
+    def piece(i: int, _: None) -> None:
+        first = pieces[i]
+        kernel(labels, lengths, logits, TF_LOG_ZERO, values, first, min(first + _CTC_PIECE, n))
 
-    run_on_threads(worker, THREADS if len(pieces) > 1 else 1)
+    run_pieces(len(pieces), piece)
     return values
 
 
