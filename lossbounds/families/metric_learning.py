@@ -22,7 +22,6 @@ import functools
 import math
 import numbers
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -37,6 +36,7 @@ from ..fused import compile as compile_fused
 from ..options import Y_TRUE, Option
 from ..registry import LossDefinition, Setting, UndefinedBound, register
 from ..text import Note, loss_value, number
+from ..threads import run_pieces
 
 # The per-sample functions: lossbounds exports them.
 __all__ = ["circle"]
@@ -284,17 +284,15 @@ def _fused_pairs(labels: np.ndarray, ref_labels: np.ndarray, embeddings: np.ndar
     # the GIL).
     half = -(-labels.size // 2) if labels.size * ref_labels.size >= _PAIRS else labels.size
 
-    def rows(first: int) -> None:
+    halves = range(0, labels.size, max(half, 1))
+
+    def rows(i: int, _: None) -> None:
+        first = halves[i]
         stop = min(first + half, labels.size)
         kernel(a[first:stop], by_column, labels[first:stop], ref_labels, first,
                bool(remove_diagonal), blocks, constants, sums[:, first:stop])
 
-    with np.errstate(all="ignore"):
-        if half < labels.size:
-            with ThreadPoolExecutor(2) as pool:
-                list(pool.map(rows, (0, half)))
-        else:
-            rows(0)
+    run_pieces(len(halves), rows)
     return True
 
 
