@@ -105,7 +105,8 @@ def accelerates(elements: int) -> bool:
     """Whether the fused kernels take an input of this many elements now (see `MIN_ELEMENTS`).
 
     `Fused.bind` asks it for every job, and so do losses that run a compiled
-    pass of their own, outside `lossbounds.engine`'s blocks (CTC).
+    pass of their own, outside `lossbounds.engine`'s blocks (CTC, Circle's
+    pairs, Dice's and Tversky's sums).
     """
     return _large_enough(elements) and accelerator_enabled()
 

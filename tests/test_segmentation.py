@@ -19,10 +19,16 @@ from __future__ import annotations
 
 import importlib.metadata
 import math
+import os
+import subprocess
+import sys
+from contextlib import contextmanager
+from unittest import mock
 
 import keras
 import numpy as np
 import pytest
+from accelerated import accelerator
 from compare import assert_close
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -404,6 +410,35 @@ def test_circle_masks_samples_without_a_positive_pair():
 # Large batches: the sums stream in TensorFlow's order, the pair matrix in blocks of rows
 
 
+@contextmanager
+def _compiled_runs(module, name, expected):
+    """Check that `module.name` (a loss's compiled pass) ran in the block, or did not."""
+    with mock.patch.object(module, name, wraps=getattr(module, name)) as spy:
+        yield
+    assert spy.called == expected, f"{name} called: {spy.called}"
+
+
+def test_small_batches_take_numpy_without_loading_the_compiler():
+    """Loading the compiled passes takes ~0.3 s a process; numpy takes a millisecond here."""
+    code = """if True:
+        import sys
+        import numpy as np
+        import lossbounds
+        y = np.array([[1.0, 0.0], [0.0, 1.0]], np.float32)
+        p = np.array([[0.9, 0.2], [0.3, 0.6]], np.float32)
+        for name in ("dice", "tversky"):
+            getattr(lossbounds, name)(y, p)
+            lossbounds.loss(name, y, p)
+        lossbounds.circle([0, 1, 0], p[[0, 1, 0]])
+        lossbounds.loss("circle", [0, 1, 0], p[[0, 1, 0]])
+        print("numba" in sys.modules)
+    """
+    env = {k: v for k, v in os.environ.items() if k != "LOSSBOUNDS_ACCELERATOR"}  # (on)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=env).stdout
+    assert out.strip() == "False"
+
+
 def _sum_inputs(rng, n, dtype):
     """A soft mask and predictions of both signs and many magnitudes: the order of adding shows."""
     y = rng.random(n)
@@ -424,7 +459,7 @@ def test_overlap_sums_are_tensorflows_bit_for_bit(dtype, accelerated):
     lanes = 8 if dtype is np.float32 else 4
     lengths = [2, 7, 8, 9, 31, 32, 33, 100, 1023 * lanes + 5, 1024 * lanes, 1024 * lanes + 1,
                3 * 1024 * lanes + 3, 54_193, 54_195, 108_387, 108_389, 250_007, 1_000_003]
-    with lossbounds.accelerator(accelerated):
+    with accelerator(accelerated), _compiled_runs(segmentation, "_compiled_sums", accelerated):
         for n in lengths:
             y, p = _sum_inputs(rng, n, dtype)
             expected = [keras.ops.convert_to_numpy(keras.ops.sum(x)) for x in (y * p, y, p)]
@@ -478,7 +513,7 @@ def test_large_overlap_batches_match_keras(name, accelerated, case, data):
     options = {} if axis is None else {"axis": axis}
     if name == "tversky":
         options.update(alpha=0.3, beta=0.7)
-    with lossbounds.accelerator(accelerated):
+    with accelerator(accelerated):
         kind, expected = keras_function(name, y_true, y_pred, **options)
         assert kind == "value", expected
         assert_close(getattr(lossbounds, name)(y_true, y_pred, **options), expected,
@@ -500,9 +535,10 @@ def test_compiled_overlap_sums_are_numpys_bit_for_bit():
                 p = (rng.standard_normal(shape) * 10.0 ** rng.integers(-2, 5, shape)).astype(dtype)
                 for name, options in (("dice", {}), ("tversky", {"alpha": 0.3, "beta": 2.5})):
                     function = getattr(lossbounds, name)
-                    with lossbounds.accelerator(True):
+                    with accelerator(True), \
+                            _compiled_runs(segmentation, "_compiled_sums", True):
                         compiled = function(truth, p, axis=axis, **options)
-                    with lossbounds.accelerator(False):
+                    with accelerator(False):
                         plain = function(truth, p, axis=axis, **options)
                     np.testing.assert_array_equal(compiled, plain, err_msg=f"{name} {shape}")
 
@@ -522,7 +558,7 @@ def test_large_circle_batches_match_keras(accelerated):
              (_circle_batch(rng, 700, 800, 20), {"gamma": 256.0, "margin": 0.25}),
              (_circle_batch(rng, 600, 3, 5), {"remove_diagonal": False}),
              (_circle_batch(rng, 900, 64, 900), {})]  # mostly alone: samples masked out
-    with lossbounds.accelerator(accelerated):
+    with accelerator(accelerated), _compiled_runs(metric_learning, "_pairs_kernel", accelerated):
         for (labels, x), options in cases:
             kind, expected = keras_function("circle", labels, x, **options)
             assert kind == "value", expected

@@ -31,7 +31,7 @@ from .. import _tfmath
 from ..backends import Backend
 from ..checks import EPSILON, check_bool, check_real, plain, to_array
 from ..engine import Plan, cast, predictions
-from ..fused import accelerator_enabled as fused_enabled
+from ..fused import accelerates
 from ..fused import compile as compile_fused
 from ..options import Y_TRUE, Option
 from ..registry import LossDefinition, Setting, UndefinedBound, register
@@ -269,8 +269,13 @@ def _pair_sums(labels: np.ndarray, ref_labels: np.ndarray, embeddings: np.ndarra
 def _fused_pairs(labels: np.ndarray, ref_labels: np.ndarray, embeddings: np.ndarray,
                  references: np.ndarray, sums: np.ndarray, *, gamma: float, margin: float,
                  remove_diagonal: bool) -> bool:
-    """`_pair_sums` compiled, for float32 where the accelerator is on; False where it does not run."""
-    if embeddings.dtype != np.float32 or not fused_enabled():
+    """`_pair_sums` compiled, for float32 where the accelerator takes it; False where it does not run.
+
+    Its size is the pair matrix's multiply-adds, N x M x D: a small batch
+    takes numpy's milliseconds, not the compiler's first load (`accelerates`).
+    """
+    work = labels.size * ref_labels.size * embeddings.shape[1]
+    if embeddings.dtype != np.float32 or not accelerates(work):
         return False
     t = np.float32
     # Keras' constants: Python arithmetic first (1 + margin, -1 * gamma), then float32.

@@ -51,7 +51,7 @@ from ..checks import (
     to_array,
 )
 from ..engine import Plan, cast
-from ..fused import accelerator_enabled as fused_enabled
+from ..fused import accelerates
 from ..fused import compile as compile_fused
 from ..options import PRED_RANGE, Y_TRUE, Option
 from ..registry import LossDefinition, Setting, UndefinedBound, register
@@ -541,12 +541,13 @@ def _sums(terms: _Terms, y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype
     leaves at a time; two threads take the blocks, each block's leaves' sums
     its own, so the result does not depend on the threads. With `compiled`,
     the number of these terms in `_overlap_terms`, a block is added in one
-    compiled pass where the accelerator is on (`_compiled_sums`). `finish`
+    compiled pass where the accelerator takes inputs of this size
+    (`_compiled_sums`, `lossbounds.fused.accelerates`). `finish`
     turns a part's sums into what is kept of them (the losses of its rows), as
     soon as the part is done.
     """
     truth, prediction = _Flat(y_true, dtype), _Flat(y_pred, dtype)
-    kernel = _leaf_kernel() if compiled is not None and fused_enabled() else None
+    kernel = _leaf_kernel() if compiled is not None and accelerates(y_pred.size) else None
     blocks, counts = [], []  # (part, first leaf, last leaf + 1); each part's number of blocks
     for part, (layout, _) in enumerate(parts):
         starts = layout.starts
