@@ -70,6 +70,30 @@ def test_import_does_not_import_numba():
     assert out.strip() == "False"
 
 
+def test_small_inputs_do_not_load_the_compiler():
+    """Below `MIN_ELEMENTS` every loss takes numpy's kernels: loading the compiled ones costs
+    0.3-0.4 s a process, numpy a millisecond on these inputs (the table's, per sample and
+    reduced)."""
+    code = """if True:
+        import sys
+        import lossbounds
+        from loss_table import CASES, case_inputs
+        for name, index in CASES:
+            y_true, y_pred, options = case_inputs(name, index, seed=1, k=4)
+            getattr(lossbounds, name)(y_true, y_pred, **options)
+            lossbounds.loss(name, y_true, y_pred, **options)
+            if "numba" in sys.modules:
+                print(name, options)
+                break
+        else:
+            print("numba not loaded")
+    """
+    env = {k: v for k, v in os.environ.items() if k != "LOSSBOUNDS_ACCELERATOR"}  # (on)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True, cwd=os.path.dirname(__file__)).stdout
+    assert out.strip() == "numba not loaded"
+
+
 def _with_edges(name, options, y_pred, rng):
     """y_pred with some of the row's exact edge values (0, 1, eps, 1-eps, ±1e4, ±1e30, ...)."""
     with np.errstate(over="ignore"):  # 1e30 is inf in float16
