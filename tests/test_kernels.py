@@ -713,3 +713,37 @@ def test_backend_sparse_logits_equal_the_one_hot_formula(backend, dtype, width):
             got = crossentropy_kernels._scce_normalised(on, labels, x, None, True, 1e-7)
         assert got.dtype == expected.dtype
         np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("backend", ["jax", "numpy", "torch"])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("width", [2, 7, 8, 10, 17, 64, 65])
+def test_backend_probability_cce_equals_the_row_formula(backend, dtype, width):
+    # On narrow blocks the rows' sums (the rescaling's, the cross-entropy's) are taken from
+    # the transposed copy. Against the formulas written out with np.sum along the rows: the
+    # same values, with rows of zeros (NaN), subnormal and huge entries; and along the first
+    # axis of a 3-D block (no transposed copy).
+    from lossbounds.backends import get_backend
+
+    rng = np.random.default_rng(width)
+    on = get_backend(backend)
+    in32 = functools.partial(crossentropy_kernels._in_float32, on)
+    x = rng.dirichlet(np.full(width, 0.5), 3000).astype(dtype)
+    x[5], x[7, 0], x[9] = 0, np.finfo(dtype).smallest_subnormal, np.finfo(dtype).max / width
+    labels = rng.integers(0, width, 3000)
+    one_hot = np.eye(width, dtype=dtype)[labels]
+    with np.errstate(all="ignore"):
+        if backend == "jax":  # (XLA reads subnormals as 0, and multiplies by the reciprocal)
+            flushed = _tfmath.flush_subnormals(x)
+            total = np.sum(flushed, axis=-1, keepdims=True).astype(dtype)
+            scaled = flushed * (dtype(1) / _tfmath.flush_subnormals(total))
+        else:
+            scaled = x / np.sum(in32(x), axis=-1, keepdims=True).astype(dtype)
+        log_prob = np.log(crossentropy_kernels.clip(scaled, 1e-7))
+        expected = (-np.sum(in32(one_hot * log_prob), axis=-1)).astype(dtype)
+        got = crossentropy_kernels._cce_on(on, one_hot, x, False, 0.0, -1, 1e-7)
+        np.testing.assert_array_equal(got, expected)
+        along_first = np.moveaxis(np.stack([x[:1000], x[1000:2000]]), -1, 0)
+        hot_first = np.moveaxis(np.stack([one_hot[:1000], one_hot[1000:2000]]), -1, 0)
+        first = crossentropy_kernels._cce_on(on, hot_first, along_first, False, 0.0, 0, 1e-7)
+        np.testing.assert_array_equal(first, np.stack([expected[:1000], expected[1000:2000]]))

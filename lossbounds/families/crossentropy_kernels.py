@@ -949,8 +949,7 @@ def rescaled(backend: Backend, y_pred: np.ndarray, axis: int) -> np.ndarray:
             return y_pred / _tfmath.flush_subnormals(total)
         if backend.name == "jax":
             y_pred = _tfmath.flush_subnormals(y_pred)
-        total = np.sum(_in_float32(backend, y_pred), axis=axis, keepdims=True)
-        total = total.astype(y_pred.dtype)
+        total = _sum_along(_in_float32(backend, y_pred), axis).astype(y_pred.dtype)
         if backend.name == "jax":
             one = y_pred.dtype.type(1)
             return y_pred * (one / _tfmath.flush_subnormals(total))
@@ -968,7 +967,8 @@ def _cce_on(backend, y_true, y_pred, from_logits, label_smoothing, axis, epsilon
         else:
             log_prob = np.log(clip(rescaled(backend, y_pred, axis), epsilon))
         terms = y_true * log_prob
-        return (-np.sum(_in_float32(backend, terms), axis=axis)).astype(y_pred.dtype)
+        total = np.squeeze(_sum_along(_in_float32(backend, terms), axis), axis=axis)
+        return (-total).astype(y_pred.dtype)
 
 
 def plan_categorical_on(backend, y_true, y_pred, dtype, *, from_logits, label_smoothing, axis,
@@ -1017,6 +1017,13 @@ def _narrow(x: np.ndarray) -> bool:
     transposed copy and the reduction of its rows take 0.3 ms.
     """
     return x.ndim == 2 and 1 < x.shape[1] <= 64 and x.size <= 2**20
+
+
+def _sum_along(x: np.ndarray, axis: int) -> np.ndarray:
+    """``np.sum(x, axis=axis, keepdims=True)`` bit for bit; narrow rows from their transposed copy."""
+    if axis not in (-1, x.ndim - 1) or not _narrow(x):
+        return np.sum(x, axis=axis, keepdims=True)
+    return _pairwise_rows(x.T.copy())[:, None]
 
 
 def _pairwise_rows(columns: np.ndarray) -> np.ndarray:
