@@ -110,6 +110,22 @@ def test_no_import_cycle():
     assert not cycles, f"modules in an import cycle: {cycles}"
 
 
+def test_import_leaves_scipys_slow_modules_for_later():
+    # scipy.optimize and scipy.special take ~0.35 s to import, twice the rest of `import
+    # lossbounds`: the bounds that search or integrate import them when they run, so the
+    # CLI and a plain import start quickly. The command below answers without them.
+    code = """if True:
+        import sys
+        import lossbounds
+        from lossbounds import cli
+        cli.main(["bounds", "sparse_cce", "--n-classes", "7"])
+        slow = [m for m in ("scipy.optimize", "scipy.special", "scipy.stats") if m in sys.modules]
+        print(slow)
+    """
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_the_structure_check_can_fail():
     # The loss-name check sees a comparison (so the test above can fail).
     tree = ast.parse('if spec.name == "mean_squared_error": pass\nif x in ("bce", "mse"): pass')

@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import optimize, special
 
 from .. import _tfmath
 from ..backends import Backend, Semantics, get_backend, neg_log, semantics, weighted_cost
@@ -945,6 +944,8 @@ def _probability_for(target: float, cost: Callable[[float], float], high: float)
         return None
     if target == cost(high):
         return high
+    from scipy import optimize  # (scipy.optimize takes 0.3 s to import: only when needed)
+
     return float(optimize.brentq(lambda p: cost(p) - target, 1e-300, high, xtol=1e-15, rtol=1e-12))
 
 
@@ -1004,6 +1005,8 @@ class _BinaryFocalTerms:
 
     def curve(self, ts: np.ndarray, cs: np.ndarray, x: np.ndarray) -> np.ndarray:
         """The expected loss at p = sigmoid(x), vectorised over the logits `x`."""
+        from scipy import special
+
         p, r = special.expit(x), special.expit(-x)  # p and 1 - p, both accurate
         t = ts[:, None]
         base = t * r + (1.0 - t) * p
@@ -1040,6 +1043,8 @@ class _BinaryFocalTerms:
         # in flat stretches makes many, at one height
         inner = np.flatnonzero((values[1:-1] < values[:-2]) & (values[1:-1] <= values[2:])) + 1
         inner = inner[np.argsort(values[inner], kind="stable")[:4]]
+        from scipy import optimize
+
         for i in inner:
             found = optimize.minimize_scalar(
                 lambda x: float(sign * self.curve(ts, cs, np.array([x]))[0]),
@@ -1315,6 +1320,8 @@ def _phi(c: Any, gamma: float) -> Any:
 
 def _phi_slope(u: np.ndarray, gamma: float) -> np.ndarray:
     """d phi / dc at c = sigmoid(u) (u a logit, so 1 - c is accurate too)."""
+    from scipy import special
+
     c, r = special.expit(u), special.expit(-u)
     focal = np.ones_like(r) if gamma == 0 else r**gamma
     slope = -focal / c
@@ -1325,6 +1332,8 @@ def _phi_slope(u: np.ndarray, gamma: float) -> np.ndarray:
 
 def _clamped_share(w: np.ndarray, lam: float, gamma: float, low: float, high: float) -> np.ndarray:
     """argmin over c in [low, high] of w phi(c) + lam c, per class (phi is convex)."""
+    from scipy import special
+
     u_low, u_high = special.logit(low), special.logit(high)
     lo, hi = np.full(w.shape, u_low), np.full(w.shape, u_high)
     target = -lam / w
@@ -1348,6 +1357,8 @@ def _active_minimum(w: np.ndarray, gamma: float, low: float,
     """
     if w.size == 1:
         return float(w[0] * _phi(high, gamma)), np.ones(1), 0.0
+    from scipy import optimize, special
+
     slope_low = -w * _phi_slope(np.full(w.shape, special.logit(low)), gamma)
     slope_high = -w * _phi_slope(np.full(w.shape, special.logit(high)), gamma)
     lo = math.log(max(float(slope_high.min()), 1e-300)) - 1.0  # every class at high: sum > 1
