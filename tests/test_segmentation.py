@@ -215,7 +215,7 @@ def keras_release(monkeypatch):
             if version is None:
                 raise importlib.metadata.PackageNotFoundError(name)
             return version
-        monkeypatch.setattr(segmentation.importlib.metadata, "version", fake)
+        monkeypatch.setattr(importlib.metadata, "version", fake)
         segmentation._alpha_weighs_false_negatives.cache_clear()
     yield install
     monkeypatch.undo()

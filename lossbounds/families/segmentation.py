@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib.metadata
 import math
 import numbers
 import os
@@ -134,6 +133,8 @@ def _alpha_weighs_false_negatives() -> bool:
     for Keras 3.16. lossbounds follows the installed Keras, and 3.15.1 (the
     latest release when this was written) where Keras is not installed.
     """
+    import importlib.metadata  # (30 ms to import: only when a Tversky loss first asks)
+
     try:
         version = importlib.metadata.version("keras")
     except importlib.metadata.PackageNotFoundError:
