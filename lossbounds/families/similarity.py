@@ -129,15 +129,40 @@ def _cosine_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *, axi
     return Plan(reference, job)
 
 
+def _row_squares(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
+    """The float64 sums of two rows' squares, each rounded to the dtype, in any order."""
+    y_total = p_total = 0.0
+    for j in range(y.size):
+        y_total += np.float64(y[j] * y[j])
+        p_total += np.float64(p[j] * p[j])
+    return y_total, p_total
+
+
+def _row_products(y: np.ndarray, p: np.ndarray, inverse_y: Any, inverse_p: Any) -> float:
+    """The float64 sum of ``(y * inverse_y) * (p * inverse_p)``, each in the dtype, in any order."""
+    total = 0.0
+    for j in range(y.size):
+        total += np.float64((y[j] * inverse_y) * (p[j] * inverse_p))
+    return total
+
+
 def _cosine_kernel(dtype: np.dtype) -> Any:
     """The fused cosine similarity: two passes over each row, sums in float64 rounded to the dtype.
 
     As `_normalize`: the squared norms are summed (TensorFlow's float32 sum of
     non-negative terms, to which a rounded float64 sum is as close as its own
     order), their inverse square root correctly rounded, capped at
-    1/epsilon; then minus the sum of the normalised products.
+    1/epsilon; then minus the sum of the normalised products. float32 rows
+    are summed in whatever order the compiler vectorises (a float64 sum of
+    float32 terms, rounded to float32: the order moves it by far less than
+    that rounding), twice as fast as eight lanes in order; float64
+    rows, whose sums the order would move at their own precision, in
+    eight lanes.
     """
     lane_sum, add_row = float64_sum(), row_adder()
+    any_order = np.dtype(dtype) == np.float32
+    squares = compile(_row_squares, reassociate=True)
+    products = compile(_row_products, reassociate=True)
 
     def kernel(y_true: np.ndarray, y_pred: np.ndarray, constants: np.ndarray,
                out: np.ndarray) -> tuple[float, bool]:
@@ -149,19 +174,25 @@ def _cosine_kernel(dtype: np.dtype) -> Any:
         total = 0.0
         for i in range(rows):
             y, p = y_true[i], y_pred[i]
-            for j in range(width):
-                terms[j] = y[j] * y[j]
-            rounded[0] = lane_sum(terms, width)
-            for j in range(width):
-                terms[j] = p[j] * p[j]
-            rounded[1] = lane_sum(terms, width)
+            if any_order:
+                rounded[0], rounded[1] = squares(y, p)
+            else:
+                for j in range(width):
+                    terms[j] = y[j] * y[j]
+                rounded[0] = lane_sum(terms, width)
+                for j in range(width):
+                    terms[j] = p[j] * p[j]
+                rounded[1] = lane_sum(terms, width)
             rounded[2] = 1.0 / np.sqrt(np.float64(rounded[0]))
             rounded[3] = 1.0 / np.sqrt(np.float64(rounded[1]))
             inverse_y = cap if rounded[2] > cap else rounded[2]  # np.minimum: NaN stays NaN
             inverse_p = cap if rounded[3] > cap else rounded[3]
-            for j in range(width):
-                terms[j] = (y[j] * inverse_y) * (p[j] * inverse_p)
-            rounded[0] = lane_sum(terms, width)
+            if any_order:
+                rounded[0] = products(y, p, inverse_y, inverse_p)
+            else:
+                for j in range(width):
+                    terms[j] = (y[j] * inverse_y) * (p[j] * inverse_p)
+                rounded[0] = lane_sum(terms, width)
             total += add_row(-rounded[0], i, rows, out, values)
         return total, True
 
