@@ -54,7 +54,7 @@ import numpy as np
 
 from .._tfmath import flush_subnormals
 from ..backends import Backend
-from ..fused import CHUNK_ROWS, Fused, compile, float64_sum, row_max, tensorflow_log
+from ..fused import CHUNK_ROWS, Fused, compile, float64_sum, row_max, row_sum, tensorflow_log
 
 __all__ = ["FUSED_BINARY", "FUSED_CATEGORICAL", "FUSED_SPARSE", "FUSED_TWO_CLASS_CATEGORICAL",
            "FUSED_TWO_CLASS_SPARSE", "fast_exp", "float64_log", "fused_binary_focal",
@@ -562,7 +562,7 @@ def _elementwise(term_of: Callable[[np.dtype], Callable[..., Any]],
     """
     def make(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
         term = compile(term_of(dtype), inline=True)
-        lane_sum, summed = float64_sum(), lanes_sum()
+        add_terms, summed = row_sum(dtype), lanes_sum()
 
         def kernel(y_true: np.ndarray, y_pred: np.ndarray, constants: np.ndarray,
                    out: np.ndarray) -> tuple[float, bool]:
@@ -596,7 +596,7 @@ def _elementwise(term_of: Callable[[np.dtype], Callable[..., Any]],
                 p_row = p[i * width : (i + 1) * width]
                 for j in range(width):
                     terms[j] = term(y_row[j], p_row[j], options)
-                out[i] = lane_sum(terms, width)  # rounded to the dtype
+                out[i] = add_terms(terms, width)  # rounded to the dtype
                 out[i] = out[i] / count
             total = summed(out, lanes, acc)
             return total, total == total
