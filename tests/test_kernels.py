@@ -19,6 +19,7 @@ from compare import assert_close
 
 import lossbounds
 from lossbounds import _tfmath, engine
+from lossbounds.backends import get_backend
 from lossbounds.families import crossentropy_kernels
 from lossbounds.registry import get_loss
 
@@ -623,8 +624,6 @@ def test_wide_rows_with_ignore_class_and_blocks_of_several_rows(monkeypatch):
 def test_log_softmax_of_narrow_rows_is_the_row_formula(shape, dtype):
     # The backends' log-softmax takes a block of narrow rows through a transposed copy: the
     # same values as the formula along the rows (np.max, np.sum), NaN and infinities included.
-    from lossbounds.backends import get_backend
-
     rng = np.random.default_rng(sum(shape))
     x = rng.standard_normal(shape).astype(dtype)
     flat = x.reshape(-1)
@@ -682,16 +681,19 @@ def test_pairwise_rows_is_numpys_sum(dtype):
         assert np.array_equal(np.signbit(got[3]), np.signbit(expected[3]))
 
 
-@pytest.mark.parametrize("backend", ["jax", "numpy", "torch"])
-@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
-@pytest.mark.parametrize("width", [2, 7, 8, 10, 17, 64, 65])
+def _narrow_blocks(test):
+    """Parametrize `test` over the backends with narrow blocks, their dtypes, and widths."""
+    test = pytest.mark.parametrize("width", [2, 7, 8, 10, 17, 64, 65])(test)
+    test = pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])(test)
+    return pytest.mark.parametrize("backend", ["jax", "numpy", "torch"])(test)
+
+
+@_narrow_blocks
 def test_backend_sparse_logits_equal_the_one_hot_formula(backend, dtype, width):
     # On narrow blocks the log-softmax reduces transposed rows, and JAX's and NumPy's
     # one-hot sum takes the label's own log where the row is finite. Against the formulas
     # written out (np.max, np.sum along the rows, the float32 one-hot product): the same
     # values, with -inf and NaN logits (0 x -inf is NaN in the one-hot sum) and without.
-    from lossbounds.backends import get_backend
-
     rng = np.random.default_rng(width)
     on = get_backend(backend)
     for specials in (False, True):
@@ -715,16 +717,12 @@ def test_backend_sparse_logits_equal_the_one_hot_formula(backend, dtype, width):
         np.testing.assert_array_equal(got, expected)
 
 
-@pytest.mark.parametrize("backend", ["jax", "numpy", "torch"])
-@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
-@pytest.mark.parametrize("width", [2, 7, 8, 10, 17, 64, 65])
+@_narrow_blocks
 def test_backend_probability_cce_equals_the_row_formula(backend, dtype, width):
     # On narrow blocks the rows' sums (the rescaling's, the cross-entropy's) are taken from
     # the transposed copy. Against the formulas written out with np.sum along the rows: the
     # same values, with rows of zeros (NaN), subnormal and huge entries; and along the first
     # axis of a 3-D block (no transposed copy).
-    from lossbounds.backends import get_backend
-
     rng = np.random.default_rng(width)
     on = get_backend(backend)
     in32 = functools.partial(crossentropy_kernels._in_float32, on)
