@@ -112,14 +112,19 @@ def test_no_import_cycle():
 
 def test_import_leaves_scipys_slow_modules_for_later():
     # scipy.optimize and scipy.special take ~0.35 s to import, twice the rest of `import
-    # lossbounds` (importlib.metadata 30 ms): the bounds that search or integrate import
-    # them when they run, so the CLI and a plain import start quickly. The command below
-    # answers without them.
+    # lossbounds` (importlib.metadata 30 ms), and scipy.stats most of a second: the bounds
+    # that search or integrate import them when they run, and the trend tests need none,
+    # so the CLI and a plain import start quickly. The commands below answer without them.
     code = """if True:
+        import io
         import sys
         import lossbounds
         from lossbounds import cli
         cli.main(["bounds", "sparse_cce", "--n-classes", "7"])
+        log = "\\n".join(f"Epoch {e}/40\\n10/10 - 0s - loss: {1 / e + (e > 30) * (e - 30) / 9:.4f}"
+                        for e in range(1, 41))  # a fall, then a rise: the trend tests run
+        sys.stdin = io.StringIO(log)
+        assert cli.main(["check-log", "-"]) == 0
         slow = [m for m in ("scipy.optimize", "scipy.special", "scipy.stats",
                             "importlib.metadata") if m in sys.modules]
         print(slow)
