@@ -76,10 +76,11 @@ def test_kendall_is_scipys_kendalltau_at_the_method_edges(n):
         _assert_kendall_matches_scipy(y)
 
 
-@given(st.lists(st.integers(0, 5), min_size=0, max_size=60))
-def test_discordant_pairs_are_counted(values):
-    ranks = np.asarray(values, np.int64)
-    brute = sum(int(a > b) for i, a in enumerate(values) for b in values[i + 1:])
+@given(st.integers(0, 700), st.integers(1, 1000), seeds)
+def test_discordant_pairs_are_counted(n, distinct, seed):
+    # Every pair compared (the merge sort takes over above 256 values)
+    ranks = np.random.default_rng(seed).integers(0, distinct, n)
+    brute = int(np.count_nonzero(np.triu(ranks[:, None] > ranks[None, :], 1)))
     assert curves._discordant(ranks) == brute
 
 
