@@ -159,9 +159,10 @@ def _discordant(ranks: np.ndarray) -> int:
     count, width = 0, 1
     while width < size:
         runs = merged.reshape(-1, 2, width)
-        offsets = np.arange(runs.shape[0], dtype=np.int64)[:, None] * (top + 1)
+        pair = np.arange(runs.shape[0], dtype=np.int64)
+        offsets = pair[:, None] * (top + 1)
         left, right = (runs[:, 0, :] + offsets).ravel(), (runs[:, 1, :] + offsets).ravel()
-        ends = np.repeat((offsets[:, 0] // (top + 1) + 1) * width, width)  # each left run's end
+        ends = np.repeat((pair + 1) * width, width)  # where each left run ends, in `left`
         count += int((ends - np.searchsorted(left, right, side="right")).sum())
         merged = np.sort(merged.reshape(-1, 2 * width), axis=1).ravel()
         width *= 2

@@ -3,7 +3,7 @@
 numpy's loops and the fused kernels release the GIL, so a pass split into
 pieces runs on two threads (`run_pieces`): `lossbounds.engine` computes its
 blocks this way, `lossbounds.checks.first_where` its checks of the inputs,
-and CTC's compiled pass its samples.
+CTC's compiled pass its samples and Circle's its rows of pairs.
 """
 
 from __future__ import annotations
