@@ -351,10 +351,10 @@ class LabelReader(Protocol):
 
 
 def _evaluate(job: Job, start: int, stop: int, ws: Workspace, *, values_needed: bool = True,
-              accelerated: bool = True, fallback: bool = True):
+              fallback: bool = True):
     """Per-sample losses of rows start:stop, their ``ignore_class`` mask (or None), and their sum.
 
-    With `accelerated`, the job's fused kernel runs where it has one (and
+    The job's fused kernel runs where it has one (and
     accepts the block). Without `values_needed` (a sum of unweighted losses)
     the fused kernel, if it runs, stores no values: the first item is then
     None and the third the float64 sum of the losses (otherwise the third is
@@ -366,7 +366,7 @@ def _evaluate(job: Job, start: int, stop: int, ws: Workspace, *, values_needed: 
     # TensorFlow's log takes the tensor's last size % 8 elements one by one: the
     # block holding them takes the numpy kernel, which models that (see `rows_job`).
     packet_tail = job.packet > 1 and stop * job.width > job.scalar_log_from
-    kernel = job.fused if accelerated and not packet_tail else None
+    kernel = job.fused if not packet_tail else None
     reader = job.labels
     unread = kernel is not None and job.unread_labels
     if reader is None:
@@ -405,20 +405,20 @@ def run(job: Job, work: Callable[[int, int, Workspace], Any], rows: int | None =
         raise  # pragma: no cover - report raises
 
 
-def per_sample(job: Job, *, accelerated: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+def per_sample(job: Job) -> tuple[np.ndarray, np.ndarray | None]:
     """Per-sample losses of the job and its ``ignore_class`` mask (None without one).
 
-    The per-sample functions keep the numpy kernels (`accelerated` False):
-    their values are Keras' to the bit on the documented examples, where a
-    fused kernel's may differ by an ulp (within the contract; reduced losses
-    use them).
+    The job's fused kernel computes the blocks it accepts, as for the
+    reduced loss (where the accelerator is on, from
+    `lossbounds.fused.MIN_ELEMENTS` elements: the small documented examples
+    take numpy's kernels), and numpy's kernels the others.
     """
     values = np.empty(job.n_rows, job.dtype)
     mask: np.ndarray | None = None if job.ignore_class is None else np.empty(job.n_rows, bool)
 
     def work(start: int, stop: int, ws: Workspace) -> None:
         ws.output = values[start:stop]
-        block, valid, _ = _evaluate(job, start, stop, ws, accelerated=accelerated)
+        block, valid, _ = _evaluate(job, start, stop, ws)
         if not np.may_share_memory(block, ws.output):  # else computed in place
             ws.output[:] = block
         if mask is not None:
@@ -515,16 +515,15 @@ class Plan:
     job: Job | None = None
     fused: Callable[[], tuple[np.ndarray, np.ndarray | None] | None] | None = None
 
-    def values(self, *, accelerated: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    def values(self) -> tuple[np.ndarray, np.ndarray | None]:
         """Per-sample losses and the ``ignore_class`` mask (None without one).
 
-        With `accelerated` (a loss class's values, `lossbounds.loss`), a plan's
-        `fused` pass runs where it applies; the per-sample functions keep the
-        reference. A float16 job only reduces (`lossbounds.halfreduce`): the
-        reference's values may be wider than float16 (MSLE gives float32),
-        which a job's float16 output would round.
+        A plan's `fused` pass, or its job's fused kernel, runs where it
+        applies (`per_sample`). A float16 job only reduces
+        (`lossbounds.halfreduce`): the reference's values may be wider than
+        float16 (MSLE gives float32), which a job's float16 output would round.
         """
-        if accelerated and self.fused is not None:
+        if self.fused is not None:
             values = self.fused()
             if values is not None:
                 return values

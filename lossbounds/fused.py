@@ -4,9 +4,9 @@ A reduced loss computed with numpy makes several passes over each block
 (subtract, square, sum, ...). A *fused* kernel computes a block's per-sample
 losses and their sum in one compiled loop, with no temporaries. Such kernels
 exist when numba is installed (``python -m pip install ".[fast]"`` from the
-source folder) and are then used automatically by reduced losses (the
-per-sample functions keep numpy's kernels, which give the documented values
-to the bit); without numba nothing changes.
+source folder) and are then used automatically, by reduced losses and by
+the per-sample values (the per-sample functions, ``reduction="none"``);
+without numba nothing changes.
 
 Each loss that has one declares it next to its numpy kernel (a `Fused` in the
 loss's family module); `lossbounds.engine` chooses between the two for every

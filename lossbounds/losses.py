@@ -166,7 +166,7 @@ def loss(
             streamed = stream_reduce(plan.job, sample_weight, reduction)
         if streamed is not None:
             return float(found.class_result(definition, streamed, dtype, reduction))
-    values, mask = plan.values(accelerated=True)
+    values, mask = plan.values()
     found.check_weights(mask is not None, sample_weight)
     result = reduce_weighted(values, sample_weight, mask, reduction, values_dtype,
                              fit_values=found.fits_values_to_weights)
@@ -207,7 +207,7 @@ def _chunked_loss(definition: LossDefinition, found: Backend, y_true: Any, y_pre
     def block_sums(t: Any, p: Any, w: Any) -> BlockSums:
         # On the worker that holds the block: its weighted sum, count and weight sum.
         plan, compute_dtype = _class_plan(definition, found, t, p, dtype, kwargs)
-        values, mask = plan.values(accelerated=True)
+        values, mask = plan.values()
         found.check_weights(mask is not None, w)
         values_dtype = found.class_values_dtype(definition, dtype, compute_dtype)
         weights = reduce_weighted(np.ones_like(values, dtype=values_dtype), w, mask, "none",

@@ -12,7 +12,6 @@ does, for the comparison.
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import os
@@ -109,8 +108,7 @@ def _both(function, *args, **kwargs):
     """`function`'s value with numpy's kernels, and with the fused ones (per-sample values too)."""
     with accelerator(False):
         numpy_value = function(*args, **kwargs)
-    fused_per_sample = functools.partial(engine.per_sample, accelerated=True)
-    with accelerator(True), mock.patch.object(engine, "per_sample", fused_per_sample):
+    with accelerator(True):
         fused_value = function(*args, **kwargs)
     return numpy_value, fused_value
 
@@ -144,6 +142,34 @@ def test_per_sample_comparison_reaches_the_fused_kernels():
     numpy_values, fused_values = _both(lossbounds.mean_squared_error, y, p)
     assert not np.array_equal(numpy_values, fused_values)
     assert_close(fused_values, numpy_values)
+
+
+def test_per_sample_values_are_fused_from_min_elements():
+    # As for the reduced loss: the per-sample function and reduction="none" take the fused
+    # kernel from MIN_ELEMENTS elements (the compiler is not worth loading below)
+    rng = np.random.default_rng(0)
+    y_true, y_pred = rng.standard_normal((2, fused.MIN_ELEMENTS, 1), np.float32)
+    bind, answers = fused.Fused.bind, []
+
+    def recording(self, job):
+        kernel = bind(self, job)
+        if kernel is None:
+            return None
+
+        def answering(y_true, y_pred, out):
+            total, ok = kernel(y_true, y_pred, out)
+            answers.append(ok)
+            return total, ok
+
+        return answering
+
+    for n, expected in [(fused.MIN_ELEMENTS, True), (fused.MIN_ELEMENTS - 1, False)]:
+        for values in (lambda t, p: lossbounds.huber(t, p),
+                       lambda t, p: lossbounds.loss("huber", t, p, reduction="none")):
+            answers.clear()
+            with lossbounds.accelerator(True), mock.patch.object(fused.Fused, "bind", recording):
+                result = values(y_true[:n], y_pred[:n])
+            assert (bool(answers) and all(answers)) == expected and result.shape == (n,)
 
 
 @pytest.mark.parametrize(("name", "index"), CASES)
