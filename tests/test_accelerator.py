@@ -733,3 +733,49 @@ def test_row_sums_are_float64_sums(dtype):
     values = np.ones(40, dtype)
     values[3], values[30] = np.inf, -np.inf
     assert np.isnan(add(values, 40))
+
+
+_FOCAL_KERNELS = {}
+
+
+def _focal_kernels(dtype):
+    """Binary focal (gamma 2, probabilities) with the full term alone, and with the one-log quick term first."""
+    if dtype not in _FOCAL_KERNELS:
+        full = crossentropy_fused._binary_focal_term(False, True)
+        quick = crossentropy_fused._binary_focal_term(False, True, one_log=True)
+        _FOCAL_KERNELS[dtype] = (crossentropy_fused._elementwise(full)(np.dtype(dtype)),
+                                 crossentropy_fused._elementwise(full, quick)(np.dtype(dtype)))
+    return _FOCAL_KERNELS[dtype]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from([np.float32, np.float64]), st.integers(1, 3000), st.sampled_from([1, 3]),
+       st.sampled_from(["binary", "soft after", "soft at first", "nan", "smoothed"]),
+       st.booleans(), st.integers(0, 2**32 - 1))
+def test_a_quick_term_changes_no_bit(dtype, rows, width, targets, weighted, seed):
+    # Binary focal takes one log a term for targets 0 and 1, then the full term from the first
+    # chunk (or row) of other targets on: every value and sum as the full term's, to the bit
+    rng = np.random.default_rng(seed)
+    y = (rng.random((rows, width)) < 0.5).astype(dtype)
+    p = rng.choice(np.asarray([0, 1, 1e-7, 1 - 1e-7, 0.5, 1e-30], dtype), (rows, width))
+    p = np.where(rng.random((rows, width)) < 0.5, rng.random((rows, width)).astype(dtype), p)
+    at = int(rng.integers(0, rows * width))
+    if targets == "soft after":
+        y.reshape(-1)[at:] = np.where(rng.random(y.size - at) < 0.3, dtype(0.3), y.reshape(-1)[at:])
+    elif targets == "soft at first":
+        y.reshape(-1)[0] = dtype(0.7)
+    elif targets == "nan":
+        p.reshape(-1)[at] = np.nan
+    scale, shift = (0.9, 0.05) if targets == "smoothed" else (1.0, 0.0)
+    low, high = (dtype(1e-7), dtype(1 - 1e-7))
+    constants = np.asarray(crossentropy_fused._options(
+        low, high, scale, shift, 2.0, 0.25, 0.75, float(weighted)) + (width,), dtype)
+    full, quick = _focal_kernels(dtype)
+    for out_size in (0, rows):  # the sum alone, and each row's value
+        values = [np.full(out_size, -1.0, dtype) for _ in range(2)]
+        (full_total, full_ok), (quick_total, quick_ok) = (
+            kernel(y, p, constants, out) for kernel, out in zip((full, quick), values))
+        assert quick_ok == full_ok == (targets != "nan")
+        if full_ok:
+            assert quick_total == full_total
+            np.testing.assert_array_equal(values[1].view(np.uint8), values[0].view(np.uint8))

@@ -546,6 +546,7 @@ def _options(*values: float) -> tuple[float, ...]:
 
 
 def _elementwise(term_of: Callable[[np.dtype], Callable[..., Any]],
+                 quick_of: Callable[[np.dtype], Callable[..., Any]] | None = None,
                  ) -> Callable[[np.dtype], Callable[..., tuple[float, bool]]]:
     """The `Fused.make` of a row mean of ``term(y, p, options)``, declining any block with a NaN.
 
@@ -559,10 +560,28 @@ def _elementwise(term_of: Callable[[np.dtype], Callable[..., Any]],
     the numpy kernel hands a block to the reference (targets that are not 0
     or 1) as well as for NaN inputs: such blocks are declined, and the numpy
     kernel decides.
+
+    ``quick(y, p, options)`` (from `quick_of`), where given, is a cheaper
+    term, equal to ``term`` to the bit or NaN: each chunk (or row) takes it
+    first, and where that gives a NaN takes ``term`` again, as does the rest
+    of the block.
     """
     def make(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
         term = compile(term_of(dtype), inline=True)
+        quick = term if quick_of is None else compile(quick_of(dtype), inline=True)
         add_terms, summed = row_sum(dtype), lanes_sum()
+        quick_first = quick_of is not None
+
+        def fill(y_part: np.ndarray, p_part: np.ndarray, terms: np.ndarray,
+                 options: tuple[Any, ...], quickly: bool) -> None:
+            if quickly:
+                for j in range(terms.size):
+                    terms[j] = quick(y_part[j], p_part[j], options)
+            else:
+                for j in range(terms.size):
+                    terms[j] = term(y_part[j], p_part[j], options)
+
+        fill_terms = compile(fill, inline=True)
 
         def kernel(y_true: np.ndarray, y_pred: np.ndarray, constants: np.ndarray,
                    out: np.ndarray) -> tuple[float, bool]:
@@ -573,30 +592,38 @@ def _elementwise(term_of: Callable[[np.dtype], Callable[..., Any]],
             y, p = y_true.reshape(-1), y_pred.reshape(-1)
             size = y.size
             acc = np.empty(lanes)
-            if out.size != rows:  # the sum alone: the flat block, a chunk at a time
-                terms = np.empty(min(size, _CHUNK), y_pred.dtype)
-                total = 0.0
+            quickly = quick_first  # (until a chunk or row needs the full term)
+            total = 0.0
+            if out.size != rows or width == 1:  # the flat block, a chunk at a time
+                store = out.size == rows  # (rows of one term: the terms are the values)
+                buffer = np.empty(0 if store else min(size, _CHUNK), y_pred.dtype)
                 for part in range((size + _CHUNK - 1) // _CHUNK):
                     start = part * _CHUNK
                     length = min(_CHUNK, size - start)
                     y_part, p_part = y[start : start + length], p[start : start + length]
-                    for j in range(length):
-                        terms[j] = term(y_part[j], p_part[j], options)
-                    total += summed(terms[:length], lanes, acc)
-                return total / width, total == total
-            if width == 1:
-                for i in range(rows):
-                    out[i] = term(y[i], p[i], options)
-                total = summed(out, lanes, acc)
+                    terms = out[start : start + length] if store else buffer[:length]
+                    fill_terms(y_part, p_part, terms, options, quickly)
+                    chunk_total = summed(terms, lanes, acc)
+                    if quickly and chunk_total != chunk_total:
+                        quickly = False
+                        fill_terms(y_part, p_part, terms, options, quickly)
+                        chunk_total = summed(terms, lanes, acc)
+                    total += chunk_total
+                if not store:
+                    total /= width
                 return total, total == total
             terms = np.empty(width, y_pred.dtype)
             count = constants[constants.size - 1]
             for i in range(rows):
                 y_row = y[i * width : (i + 1) * width]
                 p_row = p[i * width : (i + 1) * width]
-                for j in range(width):
-                    terms[j] = term(y_row[j], p_row[j], options)
-                out[i] = add_terms(terms, width)  # rounded to the dtype
+                fill_terms(y_row, p_row, terms, options, quickly)
+                value = add_terms(terms, width)
+                if quickly and value != value:
+                    quickly = False
+                    fill_terms(y_row, p_row, terms, options, quickly)
+                    value = add_terms(terms, width)
+                out[i] = value  # rounded to the dtype
                 out[i] = out[i] / count
             total = summed(out, lanes, acc)
             return total, total == total
@@ -1574,19 +1601,24 @@ def _power(dtype: np.dtype, square: bool) -> Callable[[Any, Any], Any]:
     return compile(power, inline=True)
 
 
-def _binary_focal_term(from_logits: bool, square: bool) -> Callable[[np.dtype], Callable[..., Any]]:
+def _binary_focal_term(from_logits: bool, square: bool, one_log: bool = False,
+                       ) -> Callable[[np.dtype], Callable[..., Any]]:
     """Keras' binary focal term on TensorFlow, for `_elementwise`.
 
     Options: clip bounds, smoothing's scale and shift (`_binary_smoothing`),
     gamma, the class weights alpha and 1 - alpha, and whether to weigh. From
     logits, p is TensorFlow's sigmoid e / (1 + e) (1 for a huge e) and the
-    cross-entropy its logits formula; from probabilities, both clipped logs.
+    cross-entropy its logits formula; from probabilities, both clipped logs,
+    or with `one_log` (`_elementwise`'s quick term) the log of the one that
+    a target of 0 or 1 keeps, and NaN for other targets: TensorFlow's sum
+    y (-log c) + (1 - y) (-log(1 - c)) adds a zero to it (both logs are
+    finite: c is clipped), so the term is the same to the bit.
     """
     def term_of(dtype: np.dtype) -> Callable[..., Any]:
         log, exp, log1p = _logs(dtype), fast_exp(dtype), log1p_unit(dtype)
         power = _power(dtype, square)
         kind = np.dtype(dtype).type
-        zero, one = kind(0), kind(1)
+        zero, one, nan = kind(0), kind(1), kind(np.nan)
 
         def term(y: Any, p: Any, options: tuple[Any, ...]) -> Any:
             low, high, scale, shift, gamma, alpha, beta, weighted = options
@@ -1601,7 +1633,11 @@ def _binary_focal_term(from_logits: bool, square: bool) -> Callable[[np.dtype], 
                 probability = p
                 clipped = low if p < low else p
                 clipped = high if clipped > high else clipped
-                cross_entropy = y * -log(clipped) + (one - y) * -log(one - clipped)
+                if one_log:
+                    cross_entropy = -log(clipped if y == one else one - clipped)
+                    cross_entropy = cross_entropy if (y == one or y == zero) else nan
+                else:
+                    cross_entropy = y * -log(clipped) + (one - y) * -log(one - clipped)
             p_t = y * probability + (one - y) * (one - probability)
             focal = power(one - p_t, gamma) * cross_entropy
             balanced = (y * alpha + (one - y) * beta) * focal
@@ -1612,8 +1648,12 @@ def _binary_focal_term(from_logits: bool, square: bool) -> Callable[[np.dtype], 
     return term_of
 
 
-_BINARY_FOCAL = {(logits, square): Fused(_elementwise(_binary_focal_term(logits, square)))
-                 for logits in (False, True) for square in (False, True)}
+#: Binary focal cross-entropy, by `from_logits` and gamma = 2. From probabilities, targets of
+#: 0 and 1 take one log a term (10**7 terms: 13 -> 11 ms).
+_BINARY_FOCAL = {(logits, square): Fused(_elementwise(
+    _binary_focal_term(logits, square),
+    None if logits else _binary_focal_term(logits, square, one_log=True)))
+    for logits in (False, True) for square in (False, True)}
 
 
 def fused_binary_focal(dtype: np.dtype, *, from_logits: bool, gamma: float, alpha: float,
