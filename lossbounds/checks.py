@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ __all__ = [
     "as_float_dtype",
     "first_where",
     "check_axis",
+    "check_blocks",
     "check_bool",
     "check_epsilon",
     "check_ignore_class",
@@ -266,6 +268,28 @@ def first_where(values: np.ndarray, test: Any) -> tuple[int, ...] | None:
     if not found:
         return None
     return tuple(int(i) for i in np.unravel_index(min(found)[1], values.shape))
+
+
+def check_blocks(formula: Callable[..., np.ndarray],
+                 invalid: Callable[[np.ndarray, np.ndarray], bool],
+                 report: Callable[[], None]) -> Callable[..., np.ndarray]:
+    """``formula(y, p, ...)``, checking each block: where ``invalid(y, p)``, ``report()`` raises.
+
+    An input check run where a kernel meets the values, in cache, instead
+    of in passes of its own over the whole input before it (each a read of
+    the input from memory: on 10**7 values about as long as the loss
+    itself). `report` searches the whole input for its first bad entry
+    (`first_where`) and raises the error naming it; so the error is the
+    same whichever block meets a bad entry first. A loss's fused term gives
+    NaN for such entries, which makes the kernel decline their block and
+    hand it to `formula`.
+    """
+    def checked(y: np.ndarray, p: np.ndarray, *args: Any, **kwargs: Any) -> np.ndarray:
+        if invalid(y, p):
+            report()
+        return formula(y, p, *args, **kwargs)
+
+    return checked
 
 
 def as_float_dtype(dtype: Any) -> np.dtype:

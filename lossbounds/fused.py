@@ -586,7 +586,7 @@ _OPTIONS = 8
 
 
 def elementwise_mean(scalar: Callable[..., Any], *, scaled: bool = False, average: bool = True,
-                     per_dtype: bool = False, staged: bool = False,
+                     per_dtype: bool = False, staged: bool = False, checked: bool = False,
                      ) -> Callable[[np.dtype], Callable[..., tuple[float, bool]]]:
     """The `Fused.make` of a loss that averages ``scalar(y, p, options)`` over each row.
 
@@ -606,7 +606,10 @@ def elementwise_mean(scalar: Callable[..., Any], *, scaled: bool = False, averag
     options)``, and a chunk's ``first`` values are computed in a map of
     their own before its terms (log-cosh: its exps, then the rest; two maps
     of shorter chains of operations, which the processor overlaps where it
-    could not overlap one long one: 1.3x faster in cache).
+    could not overlap one long one: 1.3x faster in cache). With `checked`,
+    the kernel declines a block whose total is NaN: the term is NaN for the
+    inputs the loss rejects, and numpy's kernel then raises
+    (`lossbounds.checks.check_blocks`) or gives Keras' NaN.
 
     When no values are stored, the total is the sum of every term over the
     width: the rows' rounding changes it by far less than Keras' tolerance.
@@ -675,7 +678,8 @@ def elementwise_mean(scalar: Callable[..., Any], *, scaled: bool = False, averag
                         out[i] = out[i] / count
                     if scaled:
                         out[i] = out[i] * options[0]
-                return lane_sum(out, rows), True
+                total = lane_sum(out, rows)
+                return total, total == total or not checked
             store = out.size == rows  # (rows of one term)
             acc = np.zeros(lanes)
             total = 0.0
@@ -706,11 +710,12 @@ def elementwise_mean(scalar: Callable[..., Any], *, scaled: bool = False, averag
                     for j in range(packed, length):
                         total += np.float64(terms[j])
             total += lane_sum(acc, lanes)
+            accepted = total == total or not checked
             if store:
-                return total, True
+                return total, accepted
             if average:
                 total /= width
-            return (total * options[0] if scaled else total), True
+            return (total * options[0] if scaled else total), accepted
 
         return compile(kernel)
 

@@ -237,3 +237,44 @@ def test_bounds_survive_junk(function, name, data, options):
         _allowed(lambda: function(name, data, **options))
     else:
         _allowed(lambda: function(name, **options))
+
+
+def _late_checks():
+    """(loss, y_true, y_pred, options, the error's words): two bad entries, the first named."""
+    rows = lossbounds.fused.MIN_ELEMENTS  # (large enough for the fused kernels)
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(3.0, (rows, 1)).astype(np.float32)
+    rates = rng.uniform(0.0, 10.0, (rows, 1)).astype(np.float32)
+    labels = (rng.random((rows, 1)) < 0.5).astype(np.float32)
+    probabilities = rng.random((rows, 1), np.float32)
+
+    def spoiled(values, first, second):  # bad entries in two blocks, the later one first
+        values = values.copy()
+        values[rows - 10, 0], values[rows // 3, 0] = second, first
+        return values
+
+    first = rf"index \({rows // 3}, 0\)"
+    return [
+        ("poisson", spoiled(counts, -2, -7), rates, {}, "`y_true` holds -2 at " + first),
+        ("poisson", counts, spoiled(rates, -2, -7), {}, "`y_pred` holds -2 at " + first),
+        ("mean_squared_logarithmic_error", spoiled(rates, -2, -7), rates, {}, "holds -2.0;"),
+        ("binary_focal_crossentropy", spoiled(labels, -2, -7), probabilities, {}, "got -2"),
+        ("binary_focal_crossentropy", labels, spoiled(probabilities, 2, 7), {}, "got 2"),
+        ("binary_focal_crossentropy", spoiled(labels, 3, 7), probabilities,
+         {"from_logits": True}, "got 3"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(6))
+@pytest.mark.parametrize("accelerated", [True, False], ids=["accelerator", "numpy"])
+def test_checks_in_the_blocks_name_the_first_bad_entry(case, accelerated):
+    # Poisson, MSLE and binary focal check their values block by block as the kernels read
+    # them (no passes of their own): the error still names the first bad entry of the input
+    name, y_true, y_pred, options, words = _late_checks()[case]
+    function = getattr(lossbounds, name)
+    with lossbounds.accelerator(accelerated):
+        for call in (lambda: lossbounds.loss(name, y_true, y_pred, **options),
+                     lambda: lossbounds.loss(name, y_true, y_pred, reduction="none", **options),
+                     lambda: function(y_true, y_pred, **options)):
+            with pytest.raises(ValueError, match=words):
+                call()

@@ -1622,6 +1622,9 @@ def _binary_focal_term(from_logits: bool, square: bool, one_log: bool = False,
 
         def term(y: Any, p: Any, options: tuple[Any, ...]) -> Any:
             low, high, scale, shift, gamma, alpha, beta, weighted = options
+            # NaN for a target (or a probability) outside [0, 1], which the plan rejects: the
+            # kernel declines the block, and numpy's kernel raises
+            outside = (y < zero or y > one) or (not from_logits and (p < zero or p > one))
             y = y * scale + shift  # label smoothing (y 1 + 0 = y without)
             if from_logits:
                 e = exp(p)
@@ -1641,7 +1644,7 @@ def _binary_focal_term(from_logits: bool, square: bool, one_log: bool = False,
             p_t = y * probability + (one - y) * (one - probability)
             focal = power(one - p_t, gamma) * cross_entropy
             balanced = (y * alpha + (one - y) * beta) * focal
-            return focal if weighted == zero else balanced
+            return nan if outside else (focal if weighted == zero else balanced)
 
         return term
 

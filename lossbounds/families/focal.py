@@ -33,7 +33,16 @@ from numpy.typing import ArrayLike
 
 from .. import _tfmath
 from ..backends import Backend, Semantics, get_backend, neg_log, semantics, weighted_cost
-from ..checks import EPSILON, check_axis, check_bool, check_real, first_where, plain, to_array
+from ..checks import (
+    EPSILON,
+    check_axis,
+    check_blocks,
+    check_bool,
+    check_real,
+    first_where,
+    plain,
+    to_array,
+)
 from ..engine import (
     Kernel,
     Plan,
@@ -351,16 +360,17 @@ def _plan_binary(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
             f"by the {dtype.name} cross-entropy. Hint: pass a Python float, gamma=float(gamma)."
         )
     truth, prediction = cast(y_true, dtype), cast(y_pred, dtype)
-    bad = _out_of_unit(truth)
-    if bad is not None:
-        raise ValueError(
-            f"{_BFCE}: `y_true` must hold targets in [0, 1] (labels 0 and 1, or soft targets), "
-            f"got {plain(bad)}. Keras would use it as given: p_t = y p + (1 - y)(1 - p) is then "
-            "no probability, and the loss can be negative or exceed its ceiling; lossbounds "
-            "raises. Hint: map labels such as -1/+1 to 0/1."
-        )
-    if not from_logits:
-        bad = _out_of_unit(prediction)
+
+    def report() -> None:
+        bad = _out_of_unit(truth)
+        if bad is not None:
+            raise ValueError(
+                f"{_BFCE}: `y_true` must hold targets in [0, 1] (labels 0 and 1, or soft "
+                f"targets), got {plain(bad)}. Keras would use it as given: p_t = y p + (1 - y)"
+                "(1 - p) is then no probability, and the loss can be negative or exceed its "
+                "ceiling; lossbounds raises. Hint: map labels such as -1/+1 to 0/1."
+            )
+        bad = None if from_logits else _out_of_unit(prediction)
         if bad is not None:
             raise ValueError(
                 f"{_BFCE}: with from_logits=False `y_pred` must hold probabilities in [0, 1], got "
@@ -370,11 +380,16 @@ def _plan_binary(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
                 "logits, or end the model with a sigmoid."
             )
 
-    def formula(t: np.ndarray, p: np.ndarray, axis: int = axis) -> np.ndarray:
+    def invalid(t: np.ndarray, p: np.ndarray) -> bool:
+        return _out_of_unit(t) is not None or (not from_logits and _out_of_unit(p) is not None)
+
+    def values(t: np.ndarray, p: np.ndarray, axis: int = axis) -> np.ndarray:
         return _bfce_reference(
             t, p, apply_class_balancing=apply_class_balancing, alpha=alpha, gamma=gamma,
             from_logits=from_logits, label_smoothing=label_smoothing, axis=axis,
             epsilon=epsilon, backend=backend)
+
+    formula = check_blocks(values, invalid, report)  # each block checked as it is read
 
     def reference() -> tuple[np.ndarray, None]:
         return formula(truth, prediction), None

@@ -31,6 +31,7 @@ from .. import _tfmath
 from ..checks import (
     EPSILON,
     check_axis,
+    check_blocks,
     check_n_classes,
     first_where,
     plain,
@@ -153,38 +154,49 @@ def _poisson_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
                   epsilon: float = EPSILON) -> Plan:
     reduced_shape(y_true, y_pred, "poisson")
     eps = dtype.type(epsilon)  # Keras' epsilon tensor is in the prediction dtype
-    where = first_where(y_true, lambda y: cast(y, dtype) < 0)
-    if where is not None:
-        raise ValueError(
-            f"poisson: `y_true` holds {plain(y_true[where])} at index {where}, but Poisson "
-            "targets are counts or rates and must be >= 0. Keras computes a value that falls "
-            "without limit as the prediction nears -epsilon; lossbounds raises. Hint: do not "
-            "standardise count targets for a Poisson loss.")
-    where = first_where(y_pred, lambda p: cast(p, dtype) + eps <= 0)
-    if where is not None:
-        raise ValueError(
-            f"poisson: `y_pred` holds {plain(cast(y_pred[where], dtype))} at index {where}, but "
-            f"predictions are rates and must be >= 0: Keras takes log(y_pred + {epsilon:g}) and "
-            "returns NaN (or inf) there. Hint: end the model with an activation whose outputs "
-            "are non-negative, such as 'softplus', 'exponential' or 'relu'.")
+
+    def report() -> None:
+        where = first_where(y_true, lambda y: cast(y, dtype) < 0)
+        if where is not None:
+            raise ValueError(
+                f"poisson: `y_true` holds {plain(y_true[where])} at index {where}, but Poisson "
+                "targets are counts or rates and must be >= 0. Keras computes a value that falls "
+                "without limit as the prediction nears -epsilon; lossbounds raises. Hint: do not "
+                "standardise count targets for a Poisson loss.")
+        where = first_where(y_pred, lambda p: cast(p, dtype) + eps <= 0)
+        if where is not None:
+            raise ValueError(
+                f"poisson: `y_pred` holds {plain(cast(y_pred[where], dtype))} at index {where}, "
+                f"but predictions are rates and must be >= 0: Keras takes log(y_pred + "
+                f"{epsilon:g}) and returns NaN (or inf) there. Hint: end the model with an "
+                "activation whose outputs are non-negative, such as 'softplus', 'exponential' "
+                "or 'relu'.")
+
+    def invalid(y: np.ndarray, p: np.ndarray) -> bool:
+        return bool(np.any(y < 0)) or bool(np.any(p + eps <= 0))
 
     def formula(y: np.ndarray, p: np.ndarray) -> np.ndarray:
         with np.errstate(all="ignore"):  # NaN and inf as Keras gives them
             return np.asarray(_tfmath.keras_mean(p - y * _tfmath.log(p + eps), axis=-1))
 
-    # Rows stream; blocks of whole 8-element packets keep TensorFlow's log exact.
-    return row_wise_plan(formula, y_true, y_pred, dtype, packet=8,
-                         fused=_POISSON_FUSED.using(float(eps)))
+    # Rows stream, each block checked as it is read; blocks of whole 8-element packets keep
+    # TensorFlow's log exact.
+    return row_wise_plan(check_blocks(formula, invalid, report), y_true, y_pred, dtype,
+                         packet=8, fused=_POISSON_FUSED.using(float(eps)))
 
 
 def _poisson_term(dtype: np.dtype) -> Any:
     log = tensorflow_log(dtype)
+    zero, nan = np.dtype(dtype).type(0), np.dtype(dtype).type(np.nan)
+
     def term(y: Any, p: Any, options: tuple[Any, ...]) -> Any:
-        return p - y * log(p + options[0])
+        # NaN where `_poisson_plan` rejects the inputs: numpy's kernel then raises
+        value = p - y * log(p + options[0])
+        return value if (y >= zero and p + options[0] > zero) else nan
     return term
 
 
-_POISSON_FUSED = Fused(elementwise_mean(_poisson_term, per_dtype=True))
+_POISSON_FUSED = Fused(elementwise_mean(_poisson_term, per_dtype=True, checked=True))
 
 
 def poisson(y_true: ArrayLike, y_pred: ArrayLike, *, epsilon: float = EPSILON,

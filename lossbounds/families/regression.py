@@ -35,6 +35,7 @@ from .. import _tfmath
 from ..backends import Backend
 from ..checks import (
     EPSILON,
+    check_blocks,
     check_n_classes,
     check_real,
     first_where,
@@ -963,13 +964,18 @@ def _msle_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
     y_true, y_pred = _shapes(y_true, y_pred, loss)
     if dtype.kind in "iu":
         _integer_targets(y_true, dtype, loss)
-    negative = first_where(y_true, lambda y: y < 0)
-    if negative is not None:
-        raise ValueError(
-            f"{loss}: `y_true` holds {y_true[negative]!s}; targets must be >= 0. "
-            "Keras would floor negative targets at epsilon, so every negative target counts as "
-            "0 and the loss cannot see its error. Hint: shift the targets (y - min(y)), or use "
-            "mean_squared_error.")
+
+    def report() -> None:
+        negative = first_where(y_true, lambda y: y < 0)
+        if negative is not None:
+            raise ValueError(
+                f"{loss}: `y_true` holds {y_true[negative]!s}; targets must be >= 0. "
+                "Keras would floor negative targets at epsilon, so every negative target counts "
+                "as 0 and the loss cannot see its error. Hint: shift the targets (y - min(y)), "
+                "or use mean_squared_error.")
+
+    if y_true.dtype != dtype:
+        report()  # now: the cast to the dtype may round a tiny negative target to -0
     # maximum(x, float32 epsilon) promotes: float16 and integers compute in float32.
     compute = np.result_type(dtype, _F32) if dtype.kind == "f" else np.dtype(_F32)
     if float16_inside and dtype == np.float16:
@@ -983,22 +989,27 @@ def _msle_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
             second = _tfmath.log(np.maximum(y, eps) + compute.type(1))
             return _mean(np.square(first - second))
 
-    # the class API casts to its dtype first, then to the compute dtype
+    # the class API casts to its dtype first, then to the compute dtype; each block is
+    # checked as it is read
     fused = _MSLE_FUSED.using(float(eps), 1.0) if compute == dtype else None
-    return row_wise_plan(formula, y_true, y_pred, dtype, packet=8, fused=fused)
+    return row_wise_plan(check_blocks(formula, lambda y, p: bool(np.any(y < 0)), report),
+                         y_true, y_pred, dtype, packet=8, fused=fused)
 
 
 def _squared_log_term(dtype: np.dtype) -> Any:
     log = tensorflow_log(dtype)
+    zero, nan = np.dtype(dtype).type(0), np.dtype(dtype).type(np.nan)
+
     def term(y: Any, p: Any, options: tuple[Any, ...]) -> Any:
         epsilon, one = options[0], options[1]
         difference = log((epsilon if p < epsilon else p) + one) \
             - log((epsilon if y < epsilon else y) + one)
-        return difference * difference
+        # NaN for a negative target, which `_msle_plan` rejects: numpy's kernel then raises
+        return difference * difference if not y < zero else nan
     return term
 
 
-_MSLE_FUSED = Fused(elementwise_mean(_squared_log_term, per_dtype=True))
+_MSLE_FUSED = Fused(elementwise_mean(_squared_log_term, per_dtype=True, checked=True))
 
 
 def mean_squared_logarithmic_error(y_true: ArrayLike, y_pred: ArrayLike, *,
