@@ -398,7 +398,9 @@ def _plan_binary(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
         computed = reference()
         return Plan(lambda: computed)
     if backend.clamps_logs:  # the same checks, a piece at a time; then stream
-        # (from logits PyTorch checks their sigmoid, NaN where the logit is)
+        # (from logits PyTorch checks their sigmoid, NaN where the logit is; lossbounds'
+        # own checks first, as on the other backends)
+        report()
         check_unit_targets(backend, y_true, y_pred, dtype, from_logits=False,
                            label_smoothing=label_smoothing, epsilon=epsilon)
     fused = None if backend is not _TENSORFLOW else fused_binary_focal(
