@@ -23,6 +23,7 @@ __all__ = [
     "MAX_CLASSES",
     "MAX_ELEMENTS",
     "as_float_dtype",
+    "first_outside_unit",
     "first_where",
     "check_axis",
     "check_blocks",
@@ -268,6 +269,25 @@ def first_where(values: np.ndarray, test: Any) -> tuple[int, ...] | None:
     if not found:
         return None
     return tuple(int(i) for i in np.unravel_index(min(found)[1], values.shape))
+
+
+#: The unsigned view of a float dtype and the bits of its 1.0 (`first_outside_unit`).
+_UNIT_BITS = {np.dtype(np.float32): (np.uint32, np.uint32(0x3F800000)),
+              np.dtype(np.float64): (np.uint64, np.uint64(0x3FF0000000000000))}
+
+
+def first_outside_unit(values: np.ndarray) -> Any:
+    """The first value below 0 or above 1 (NaN passes: it propagates as in Keras), or None."""
+    if values.dtype.kind == "b" or values.size == 0:
+        return None
+    bits = _UNIT_BITS.get(values.dtype)
+    if bits is not None and values.flags.c_contiguous:
+        # One pass: as unsigned integers, the floats in [0, 1] are those up to 1's bits (a sign
+        # bit, inf and NaN lie above; -0.0 and NaN then pass in the search below)
+        if values.view(bits[0]).max() <= bits[1]:
+            return None
+    where = first_where(values, lambda piece: (piece < 0) | (piece > 1))
+    return None if where is None else values[where]
 
 
 def check_blocks(formula: Callable[..., np.ndarray],

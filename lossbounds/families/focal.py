@@ -39,6 +39,7 @@ from ..checks import (
     check_blocks,
     check_bool,
     check_real,
+    first_outside_unit,
     first_where,
     plain,
     to_array,
@@ -279,25 +280,6 @@ def _mean(x: np.ndarray, axis: int, backend: Backend = _TENSORFLOW) -> np.ndarra
         return keras_mean_on(backend, x, axis)
 
 
-#: The unsigned view of a float dtype and the bits of its 1.0 (`_out_of_unit`).
-_UNIT_BITS = {np.dtype(np.float32): (np.uint32, np.uint32(0x3F800000)),
-              np.dtype(np.float64): (np.uint64, np.uint64(0x3FF0000000000000))}
-
-
-def _out_of_unit(values: np.ndarray) -> Any:
-    """The first value below 0 or above 1 (NaN passes: it propagates as in Keras), or None."""
-    if values.dtype.kind == "b" or values.size == 0:
-        return None
-    bits = _UNIT_BITS.get(values.dtype)
-    if bits is not None and values.flags.c_contiguous:
-        # One pass: as unsigned integers, the floats in [0, 1] are those up to 1's bits (a sign
-        # bit, inf and NaN lie above; -0.0 and NaN then pass in the search below)
-        if values.view(bits[0]).max() <= bits[1]:
-            return None
-    where = first_where(values, lambda piece: (piece < 0) | (piece > 1))
-    return None if where is None else values[where]
-
-
 def _same_shape(y_true: np.ndarray, y_pred: np.ndarray, loss: str, hint: str) -> None:
     if y_true.shape == y_pred.shape:
         return
@@ -362,7 +344,7 @@ def _plan_binary(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
     truth, prediction = cast(y_true, dtype), cast(y_pred, dtype)
 
     def report() -> None:
-        bad = _out_of_unit(truth)
+        bad = first_outside_unit(truth)
         if bad is not None:
             raise ValueError(
                 f"{_BFCE}: `y_true` must hold targets in [0, 1] (labels 0 and 1, or soft "
@@ -370,7 +352,7 @@ def _plan_binary(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
                 "(1 - p) is then no probability, and the loss can be negative or exceed its "
                 "ceiling; lossbounds raises. Hint: map labels such as -1/+1 to 0/1."
             )
-        bad = None if from_logits else _out_of_unit(prediction)
+        bad = None if from_logits else first_outside_unit(prediction)
         if bad is not None:
             raise ValueError(
                 f"{_BFCE}: with from_logits=False `y_pred` must hold probabilities in [0, 1], got "
@@ -381,7 +363,7 @@ def _plan_binary(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
             )
 
     def invalid(t: np.ndarray, p: np.ndarray) -> bool:
-        return _out_of_unit(t) is not None or (not from_logits and _out_of_unit(p) is not None)
+        return first_outside_unit(t) is not None or (not from_logits and first_outside_unit(p) is not None)
 
     def values(t: np.ndarray, p: np.ndarray, axis: int = axis) -> np.ndarray:
         return _bfce_reference(
@@ -578,7 +560,7 @@ def _plan_categorical(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *
             "binary_focal_crossentropy.",
             UserWarning, stacklevel=caller_outside_package())
     truth, prediction = cast(y_true, dtype), cast(y_pred, dtype)
-    bad = _out_of_unit(truth)
+    bad = first_outside_unit(truth)
     if bad is not None:
         raise ValueError(
             f"{_CFCE}: `y_true` must hold one-hot (or soft) targets in [0, 1], got {plain(bad)}. "
@@ -1088,7 +1070,7 @@ def _binary_distributions(s: Setting, y_true: Any) -> list[tuple[np.ndarray, np.
     y = _as_float64(y_true, "y_true")
     if y.size == 0:
         raise ValueError("`y_true` is empty: a baseline needs at least one label.")
-    bad = _out_of_unit(y)
+    bad = first_outside_unit(y)
     if bad is not None or np.isnan(y).any():
         raise ValueError(f"{_BFCE}: `y_true` must hold targets in [0, 1], got "
                          f"{plain(bad if bad is not None else np.nan)}.")
@@ -1496,7 +1478,7 @@ def _class_frequencies(s: Setting, y_true: Any, k: int | None, loss: str,
         return counts / counts.sum()
     if y.ndim == 0:
         raise ValueError(f"{loss}: `y_true` must be one-hot rows, got a scalar.")
-    bad = _out_of_unit(y)
+    bad = first_outside_unit(y)
     if bad is not None or np.isnan(y).any():
         raise ValueError(f"{loss}: `y_true` must hold targets in [0, 1], got "
                          f"{plain(bad if bad is not None else np.nan)}.")

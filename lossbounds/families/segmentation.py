@@ -44,7 +44,7 @@ from ..checks import (
     EPSILON,
     check_axis,
     check_real,
-    first_where,
+    first_outside_unit,
     plain,
     require_nonempty,
     to_array,
@@ -744,13 +744,8 @@ def _require_same_shape(y_true: np.ndarray, y_pred: np.ndarray, loss: str) -> No
 
 def _require_mask(y_true: np.ndarray, loss: str) -> None:
     """Targets must be a (soft) mask in [0, 1]; NaN passes through, as in Keras."""
-    if y_true.dtype.kind == "b" or y_true.size == 0:
-        return
-    if np.min(y_true) >= 0 and np.max(y_true) <= 1:  # two quick passes; NaN looks further
-        return
-    found = first_where(y_true, lambda piece: (piece < 0) | (piece > 1))
-    if found is not None:
-        first = y_true[found]
+    first = first_outside_unit(y_true)
+    if first is not None:
         hint = (" Masks stored as 0/255 images must be divided by 255." if first == 255
                 else " Hint: binary masks hold 0 and 1; soft masks values in between.")
         raise ValueError(
