@@ -113,8 +113,11 @@ def _both(function, *args, **kwargs):
     return numpy_value, fused_value
 
 
-def _fused_answers(function, *args, **kwargs):
-    """Whether the fused kernel took each block it was given, in a call of `function`."""
+def _fused_answers(function, *args, everywhere=True, **kwargs):
+    """Whether the fused kernel took each block it was given, in a call of `function`.
+
+    `everywhere`: on inputs of any size (else from `MIN_ELEMENTS`, as outside the tests).
+    """
     answers = []
     bind = fused.Fused.bind
 
@@ -130,7 +133,8 @@ def _fused_answers(function, *args, **kwargs):
 
         return kernel
 
-    with accelerator(True), mock.patch.object(fused.Fused, "bind", recording):
+    switch = accelerator if everywhere else lossbounds.accelerator
+    with switch(True), mock.patch.object(fused.Fused, "bind", recording):
         function(*args, **kwargs)
     return answers
 
@@ -149,27 +153,11 @@ def test_per_sample_values_are_fused_from_min_elements():
     # kernel from MIN_ELEMENTS elements (the compiler is not worth loading below)
     rng = np.random.default_rng(0)
     y_true, y_pred = rng.standard_normal((2, fused.MIN_ELEMENTS, 1), np.float32)
-    bind, answers = fused.Fused.bind, []
-
-    def recording(self, job):
-        kernel = bind(self, job)
-        if kernel is None:
-            return None
-
-        def answering(y_true, y_pred, out):
-            total, ok = kernel(y_true, y_pred, out)
-            answers.append(ok)
-            return total, ok
-
-        return answering
-
     for n, expected in [(fused.MIN_ELEMENTS, True), (fused.MIN_ELEMENTS - 1, False)]:
         for values in (lambda t, p: lossbounds.huber(t, p),
                        lambda t, p: lossbounds.loss("huber", t, p, reduction="none")):
-            answers.clear()
-            with lossbounds.accelerator(True), mock.patch.object(fused.Fused, "bind", recording):
-                result = values(y_true[:n], y_pred[:n])
-            assert (bool(answers) and all(answers)) == expected and result.shape == (n,)
+            answers = _fused_answers(values, y_true[:n], y_pred[:n], everywhere=False)
+            assert (bool(answers) and all(answers)) == expected
 
 
 @pytest.mark.parametrize(("name", "index"), CASES)
