@@ -286,6 +286,8 @@ def first_outside_unit(values: np.ndarray) -> Any:
         # bit, inf and NaN lie above; -0.0 and NaN then pass in the search below)
         if values.view(bits[0]).max() <= bits[1]:
             return None
+    elif np.min(values) >= 0 and np.max(values) <= 1:  # two passes, no copy; NaN looks further
+        return None
     where = first_where(values, lambda piece: (piece < 0) | (piece > 1))
     return None if where is None else values[where]
 
