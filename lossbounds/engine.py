@@ -573,8 +573,9 @@ def make_job(
     its own for two classes); with a `labels` reader, `y_true` holds integer
     labels.
 
-    The reference keeps: class axes other than the last, 0-d and empty
-    losses, and probability clips below the square root of the smallest
+    The reference keeps: class axes other than the last, 0-d inputs, empty
+    losses, float16 1-d inputs (a 1-d input is one row, its loss 0-d), and
+    probability clips below the square root of the smallest
     normal number (1.1e-19 in float32; see the cross-entropy kernels'
     `unusable_sums`). float16 has no kernels (its values and sums must be
     TensorFlow's to the bit): given `reference`, the loss's whole-array
@@ -584,7 +585,9 @@ def make_job(
     whole array; a reduced loss adds them in TensorFlow's order
     (`lossbounds.halfreduce`). Without `reference` float16 stays whole.
     """
-    rows = y_pred.ndim >= 2 and axis % y_pred.ndim == y_pred.ndim - 1 and y_pred.size > 0
+    # (float16: one row's job would run the same whole-row formula, through more machinery)
+    rows = ((y_pred.ndim >= 2 or (y_pred.ndim == 1 and dtype != np.float16))
+            and axis % y_pred.ndim == y_pred.ndim - 1 and y_pred.size > 0)
     if not rows:
         return None
     width = y_pred.shape[-1]

@@ -191,6 +191,43 @@ def test_fused_equals_numpy(name, index, dtype, n, k, edges):
                      rtol=row.rtol * 4, atol=row.atol, context=f"{context} {reduction}")
 
 
+def _one_row_cases():
+    """The cases whose targets have the predictions' shape (not integer labels, one per row)."""
+    cases = []
+    for name, index in CASES:
+        if name not in ("dice", "tversky", "circle", "ctc") and ROWS[name].options[index].get(
+                "axis", -1) == -1:
+            y_true, y_pred = inputs(name, seed=0, k=3, n=1)
+            if np.shape(y_true) == np.shape(y_pred):
+                cases.append((name, index))
+    return cases
+
+
+@pytest.mark.parametrize(("name", "index"), _one_row_cases())
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 80])
+def test_fused_equals_numpy_on_one_dimensional_inputs(name, index, dtype, n):
+    # A 1-d input is one row (its loss 0-d): the fused kernels take it as they take a row.
+    # The table's n rows of 4099 classes, end to end (one-hot rows then hold n ones).
+    row = ROWS[name]
+    options = row.options[index]
+    y_true, y_pred = inputs(name, seed=n, k=4_099, n=n)
+    if options.get("from_logits"):
+        y_pred = as_logits(name, y_pred)
+    y_pred = _with_edges(name, options, y_pred.astype(dtype), np.random.default_rng(n))
+    y_true, y_pred = y_true.reshape(-1), y_pred.reshape(-1)
+    context = f"{name} {options} {dtype.__name__} {y_pred.shape}"
+    numpy_values, fused_values = _both(getattr(lossbounds, name), y_true, y_pred, **options)
+    assert np.shape(fused_values) == ()
+    assert_close(fused_values, numpy_values, rtol=row.rtol, atol=row.atol, context=context)
+    numpy_loss, fused_loss = _both(lossbounds.loss, name, y_true, y_pred, **options)
+    assert_close(fused_loss, np.asarray(numpy_loss, np.float64), check_dtype=False,
+                 rtol=row.rtol * 4, atol=row.atol, context=f"{context} loss()")
+    # the fused kernels answer for it as for the same row of shape (1, N)
+    assert (_fused_answers(lossbounds.loss, name, y_true, y_pred, **options)
+            == _fused_answers(lossbounds.loss, name, y_true[None], y_pred[None], **options)), context
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.sampled_from([case for case in CASES if case[0] not in ("dice", "tversky", "circle",
                                                                    "ctc")]),

@@ -134,6 +134,24 @@ def test_a_reduced_loss_streams(case, accelerated):
     _assert_streams(case, *CASES[case](), accelerated)
 
 
+# One sample of 10**7 values: 1-d inputs, whose loss is 0-d, are one row of the job. Whole,
+# they took 76-553 MiB (log_cosh). With numpy's kernels a row is still computed whole.
+ONE_ROW_CASES = {
+    name: (lambda name=name: (name, _one_hot((N // 10, 10)).reshape(-1),
+                              _probabilities((N // 10, 10)).reshape(-1), {}))
+    for name in ("mse", "mae", "huber", "log_cosh", "msle", "bce", "binary_focal_crossentropy",
+                 "kl_divergence", "poisson", "hinge", "cosine_similarity")
+}
+
+
+@pytest.mark.parametrize("case", list(ONE_ROW_CASES))
+def test_a_one_dimensional_input_streams_with_the_accelerator(case):
+    name, y_true, y_pred, options = ONE_ROW_CASES[case]()
+    _assert_streams(case, name, y_true, y_pred, options, accelerated=True)
+    expected = lossbounds.loss(name, y_true[None], y_pred[None], **options)
+    assert lossbounds.loss(name, y_true, y_pred, **options) == expected
+
+
 # float16: the totals are added in TensorFlow's order a subtree at a time
 # (`lossbounds.halfreduce`). A float16 sum of 10**6 losses overflows, and so
 # does float16(10**6), the divisor of "sum_over_batch_size": a small weight
