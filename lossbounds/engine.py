@@ -9,6 +9,9 @@ to the reference. `stream_reduce` reduces each block as soon as it is
 computed, so the memory of a reduced loss stays flat whatever the batch size;
 where a fused kernel (`lossbounds.fused`) sums the losses straight from the
 inputs, its blocks are longer (about 2**22 elements, an even number of them).
+A row wider than a block whose value is the mean or sum of its elements' terms
+(`Kernel.row_terms`; a 1-d input is one row) is computed a segment of columns
+at a time, on two threads where it is the only row.
 
 This module knows nothing about any particular loss: the definitions give it
 kernels, and sparse labels a `LabelReader`.
@@ -22,7 +25,7 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -165,6 +168,9 @@ _THREAD_MIN_ELEMENTS = 1 << 20
 #: the inputs (`Job.fused_rows`): it keeps no block-sized buffers, so long
 #: blocks only cut the per-block overhead (~15 us of Python a block, on the GIL).
 _FUSED_BLOCK_ELEMENTS = 1 << 22
+#: Columns of a wide row of terms computed at a time (`Kernel.row_terms`): an
+#: elementwise block's elements, a multiple of any packet.
+_SEGMENT = _BLOCK_ELEMENTS // 2
 #: Long rows are summed in leaves of this many columns (see `row_sum`).
 _LEAF = 256
 #: A float16 job's blocks hold whole packets of this many rows (see `make_job`).
@@ -184,6 +190,10 @@ class Kernel:
     #: The same values in one compiled pass where the accelerator is on
     #: (`lossbounds.fused`); `function` runs where it is off or declines a block.
     fused: Fused | None = None
+    #: "mean" or "sum" where a row's value is the mean (or sum) of one term per
+    #: element: a row wider than `_SEGMENT` is then computed `_SEGMENT` columns at
+    #: a time (`_segmented_row`), not whole. None: rows are read whole.
+    row_terms: Literal["mean", "sum"] | None = None
 
 
 @dataclass
@@ -222,6 +232,8 @@ class Job:
         size = self.n_rows * self.width
         self.scalar_log_from = size - size % 8
         self.fused = None if self.kernel.fused is None else self.kernel.fused.bind(self)
+        #: Rows wider than a segment, of terms: each a segment of columns at a time
+        self.segmented = self.kernel.row_terms is not None and self.width > _SEGMENT
         self.unread_labels = (self.fused is not None and self.labels is not None
                               and self.labels.unread(self))
         self.fused_rows = self._fused_rows(unit)
@@ -237,7 +249,7 @@ class Job:
         def in_place(array: Any) -> bool:
             return isinstance(array, np.ndarray) and array.dtype == self.dtype and array.flags.c_contiguous
 
-        if self.fused is None or not in_place(self.y_pred) or not (
+        if self.fused is None or self.segmented or not in_place(self.y_pred) or not (
                 self.unread_labels or (self.labels is None and in_place(self.y_true))):
             return self.block_rows
         blocks = -(-self.n_rows * self.width // _FUSED_BLOCK_ELEMENTS)
@@ -362,6 +374,12 @@ def _evaluate(job: Job, start: int, stop: int, ws: Workspace, *, values_needed: 
     does: all three items are None.
     """
     ws.start = start
+    if job.segmented:  # rows wider than a block (several where packets need them)
+        out = ws.output if ws.output is not None else ws.array("segmented", (stop - start,))
+        threads = _THREADS if stop - start == job.n_rows else 1  # the only block: share it
+        for row in range(start, stop):
+            out[row - start] = _segmented_row(job, row, threads)
+        return out, None, None
     y_pred = ws.block("y_pred", job.y_pred, start, stop)
     # TensorFlow's log takes the tensor's last size % 8 elements one by one: the
     # block holding them takes the numpy kernel, which models that (see `rows_job`).
@@ -394,6 +412,51 @@ def _evaluate(job: Job, start: int, stop: int, ws: Workspace, *, values_needed: 
     if valid is not None:
         values[~valid] = 0  # Keras: where(valid, loss, 0)
     return values, valid, None
+
+
+def _segmented_row(job: Job, row: int, threads: int) -> Any:
+    """Row `row`'s value, from its terms a segment of `_SEGMENT` columns at a time, on `threads`.
+
+    Each segment is a row of its own for the kernels (the fused one where it
+    takes it, else numpy's), whose value, the mean (or sum) of the segment's
+    terms, is added in float64 as their sum (a segment's mean times its
+    length: exact in float64); the row's mean is that total rounded to the
+    dtype and divided by the width there, as ``keras.ops.mean`` divides its
+    sum. For terms of one sign this is within 2 ulp of the row's float64
+    sum rounded, closer than TensorFlow's own float32 sum; in general
+    within an ulp of each segment's sum.
+
+    Segments hold whole packets (`Job.packet`), and a 1-d input's last
+    segment holds the tensor's scalar tail, so there each element's value
+    is its value in the whole array. Where rows of a width that is not a
+    multiple of the packet are segmented, numpy's formulas take each row's
+    last ``width % packet`` elements for a tail (TensorFlow's other log, at
+    most an ulp apart on each): at most 7 terms of at least 2**18, which
+    moves a row's mean by less than 7 ulp of its largest term over 2**18.
+    The fused kernels, which model no tail, give TensorFlow's value there.
+    """
+    width, kind = job.width, job.dtype.type
+    starts = range(0, width, _SEGMENT)
+    results: list[float] = [0.0] * len(starts)
+    y_true, y_pred = job.y_true[row : row + 1], job.y_pred[row : row + 1]
+    none = np.empty(0, job.dtype)
+
+    def segment(i: int, ws: Workspace) -> None:
+        ws.start = row
+        first, last = starts[i], min(starts[i] + _SEGMENT, width)
+        truth = ws.block("y_true", y_true[:, first:last], 0, 1)
+        prediction = ws.block("y_pred", y_pred[:, first:last], 0, 1)
+        tail = job.packet > 1 and row * width + last > job.scalar_log_from
+        total, ok = (job.fused(truth, prediction, none) if job.fused is not None and not tail
+                     else (0.0, False))
+        if not ok:
+            total = float(job.kernel.function(truth, prediction, ws)[0])
+        results[i] = total * (last - first) if job.kernel.row_terms == "mean" else total
+
+    run_pieces(len(starts), segment, threads=threads, state=lambda: Workspace(job))
+    with np.errstate(over="ignore", invalid="ignore"):  # inf and NaN as Keras gives them
+        total = kind(_exact_sum(results))
+        return total / kind(width) if job.kernel.row_terms == "mean" else total
 
 
 def run(job: Job, work: Callable[[int, int, Workspace], Any], rows: int | None = None) -> list[Any]:
@@ -616,7 +679,7 @@ def make_job(
 def rows_job(
     formula: Callable[[np.ndarray, np.ndarray], np.ndarray], y_true: np.ndarray,
     y_pred: np.ndarray, dtype: np.dtype, *, epsilon: float = EPSILON, packet: int = 1,
-    fused: Fused | None = None,
+    fused: Fused | None = None, row_terms: Literal["mean", "sum"] | None = None,
 ) -> Job | None:
     """A job that runs a loss's whole-array formula on blocks of rows.
 
@@ -632,12 +695,14 @@ def rows_job(
     and its last ``size % 8`` elements one by one (`lossbounds._tfmath`): with
     ``packet=8`` every block but the last holds a multiple of 8 elements, so a
     formula using them gives each element the value it has in the whole array.
-    `fused` computes the same values in one pass where the accelerator is on.
+    `fused` computes the same values in one pass where the accelerator is on;
+    `row_terms` says whether a row's value is the mean or sum of its elements'
+    terms (`Kernel.row_terms`).
     """
     if y_true.shape != y_pred.shape:
         return None
     kernel = Kernel(lambda targets, predictions, ws: formula(targets, predictions),
-                    threads=True, elementwise=True, fused=fused)
+                    threads=True, elementwise=True, fused=fused, row_terms=row_terms)
     return make_job(lambda width: kernel, y_true, y_pred, dtype, from_logits=True,
                     epsilon=epsilon, packet=packet, reference=formula)
 
@@ -645,6 +710,7 @@ def rows_job(
 def row_wise_plan(
     formula: Callable[[np.ndarray, np.ndarray], np.ndarray], y_true: np.ndarray,
     y_pred: np.ndarray, dtype: np.dtype, *, packet: int = 1, fused: Fused | None = None,
+    row_terms: Literal["mean", "sum"] | None = None,
 ) -> Plan:
     """The plan of a loss whose value for a row depends on that row alone.
 
@@ -658,7 +724,8 @@ def row_wise_plan(
             truth, prediction = cast(y_true, dtype), cast(y_pred, dtype)
         return formula(truth, prediction), None
 
-    return Plan(reference, rows_job(formula, y_true, y_pred, dtype, packet=packet, fused=fused))
+    return Plan(reference, rows_job(formula, y_true, y_pred, dtype, packet=packet, fused=fused,
+                                    row_terms=row_terms))
 
 
 # --------------------------------------------------------------------------

@@ -234,6 +234,19 @@ def inputs(name: str, seed: int, k: int, n: int = 8) -> tuple[np.ndarray, np.nda
     return row.inputs(np.random.default_rng(seed), n, max(k, row.min_k))
 
 
+def row_cases() -> list[tuple[str, int]]:
+    """The cases whose rows stand alone (not batch-wide), with targets of the predictions' shape
+    (not integer labels) and the class axis last: a 1-d input is one such row."""
+    cases = []
+    for name, index in CASES:
+        if name not in ("dice", "tversky", "circle", "ctc") and ROWS[name].options[index].get(
+                "axis", -1) == -1:
+            y_true, y_pred = inputs(name, seed=0, k=3, n=1)
+            if y_true.shape == y_pred.shape:
+                cases.append((name, index))
+    return cases
+
+
 def as_logits(name: str, y_pred: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore"):
         if name == "binary_crossentropy":

@@ -25,7 +25,7 @@ from accelerated import accelerator
 from compare import assert_close
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from loss_table import CASES, ROWS, as_logits, case_inputs, inputs
+from loss_table import CASES, ROWS, as_logits, case_inputs, inputs, row_cases
 
 import lossbounds
 from lossbounds import engine, fused
@@ -191,19 +191,7 @@ def test_fused_equals_numpy(name, index, dtype, n, k, edges):
                      rtol=row.rtol * 4, atol=row.atol, context=f"{context} {reduction}")
 
 
-def _one_row_cases():
-    """The cases whose targets have the predictions' shape (not integer labels, one per row)."""
-    cases = []
-    for name, index in CASES:
-        if name not in ("dice", "tversky", "circle", "ctc") and ROWS[name].options[index].get(
-                "axis", -1) == -1:
-            y_true, y_pred = inputs(name, seed=0, k=3, n=1)
-            if np.shape(y_true) == np.shape(y_pred):
-                cases.append((name, index))
-    return cases
-
-
-@pytest.mark.parametrize(("name", "index"), _one_row_cases())
+@pytest.mark.parametrize(("name", "index"), row_cases())
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n", [1, 80])
 def test_fused_equals_numpy_on_one_dimensional_inputs(name, index, dtype, n):

@@ -20,12 +20,14 @@ from __future__ import annotations
 import math
 
 import keras
+import numpy as np
 import pytest
+from accelerated import accelerator
 from compare import assert_close
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from keras_reference import keras_class, keras_function
-from loss_table import CASES, ROWS, assert_within_bounds, case_inputs, inputs
+from loss_table import CASES, ROWS, assert_within_bounds, case_inputs, inputs, row_cases
 
 import lossbounds
 from lossbounds.registry import all_losses, get_loss
@@ -69,6 +71,27 @@ def test_agrees_with_keras(name, index, seed, k):
     assert kind == "value", expected
     assert_close(lossbounds.loss(name, y_true, y_pred, **options), expected, context=name,
                  rtol=ROWS[name].rtol, atol=ROWS[name].atol)
+
+
+@pytest.mark.parametrize(("name", "index"), row_cases())
+@pytest.mark.parametrize("shape", [(-1,), (2, -1)], ids=["1-d", "two rows"])
+@pytest.mark.parametrize("accelerated", [False, True], ids=["numpy", "compiled"])
+def test_rows_wider_than_a_block_agree_with_keras(name, index, shape, accelerated):
+    # 140 rows of 4099 classes end to end: rows of 573,860 and 286,930 values. A row
+    # of terms wider than a block (2**18 values) is computed a segment at a time.
+    y_true, y_pred, options = case_inputs(name, index, seed=index, k=4_099)
+    y_true, y_pred = (np.concatenate([x] * 18)[:140].reshape(shape) for x in (y_true, y_pred))
+    kind, expected = keras_class(name, y_true, y_pred, **options)
+    assert kind == "value", expected
+    with accelerator(accelerated):
+        assert_close(lossbounds.loss(name, y_true, y_pred, **options), expected,
+                     context=f"{name} {options} {y_pred.shape}",
+                     rtol=ROWS[name].rtol, atol=ROWS[name].atol)
+        kind, expected = keras_function(name, y_true, y_pred, **options)
+        assert kind == "value", expected
+        assert_close(getattr(lossbounds, name)(y_true, y_pred, **options), expected,
+                     context=f"{name} {options} {y_pred.shape} per sample",
+                     rtol=ROWS[name].rtol, atol=ROWS[name].atol)
 
 
 @pytest.mark.parametrize(("name", "index"), CASES)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -603,9 +603,9 @@ def _wide_onehot_from_logits(y_true, y_pred, ws):
 # The cross-entropies are exp/log-bound and gain most from a second thread.
 # (Each with its fused kernel: `crossentropy_fused`.)
 _BINARY = {False: Kernel(_binary_from_probabilities, threads=True, elementwise=True,
-                         fused=FUSED_BINARY[False]),
+                         fused=FUSED_BINARY[False], row_terms="mean"),
            True: Kernel(_binary_from_logits, threads=True, elementwise=True,
-                        fused=FUSED_BINARY[True])}
+                        fused=FUSED_BINARY[True], row_terms="mean")}
 _CATEGORICAL = {False: Kernel(_onehot_from_probabilities, threads=True,
                               fused=FUSED_CATEGORICAL[False]),
                 True: Kernel(_onehot_from_logits, threads=True, fused=FUSED_CATEGORICAL[True])}
@@ -892,17 +892,18 @@ def _streamed(reference: Callable[[], tuple[np.ndarray, None]],
 
 
 def last_axis_rows(formula: Callable[..., np.ndarray], y_true: np.ndarray, y_pred: np.ndarray,
-                   dtype: Any, axis: int, fused: Fused | None = None) -> Job | None:
+                   dtype: Any, axis: int, fused: Fused | None = None,
+                   row_terms: Literal["mean", "sum"] | None = None) -> Job | None:
     """A job streaming ``formula(t, p, axis=-1)`` a block of rows at a time, where the class axis is last.
 
-    For losses whose row's value depends on that row alone (`rows_job`);
-    None where `axis` is another axis. `fused` computes the same values in
-    one pass where the accelerator is on.
+    For losses whose row's value depends on that row alone (`rows_job`, with
+    its `row_terms`); None where `axis` is another axis. `fused` computes the
+    same values in one pass where the accelerator is on.
     """
     if axis % max(y_pred.ndim, 1) != y_pred.ndim - 1:
         return None
     return rows_job(lambda t, p: formula(t, p, axis=-1), y_true, y_pred, np.dtype(dtype),
-                    fused=fused)
+                    fused=fused, row_terms=row_terms)
 
 
 def check_unit_targets(backend: Backend, y_true: np.ndarray, y_pred: np.ndarray,

@@ -389,7 +389,8 @@ def _plan_binary(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
         dtype, from_logits=from_logits, gamma=gamma, alpha=alpha,
         apply_class_balancing=apply_class_balancing, label_smoothing=label_smoothing,
         epsilon=epsilon)
-    return Plan(reference, last_axis_rows(formula, y_true, y_pred, dtype, axis, fused))
+    return Plan(reference, last_axis_rows(formula, y_true, y_pred, dtype, axis, fused,
+                                          row_terms="mean"))
 
 
 def binary_focal_crossentropy(

@@ -182,7 +182,7 @@ def _poisson_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
     # Rows stream, each block checked as it is read; blocks of whole 8-element packets keep
     # TensorFlow's log exact.
     return row_wise_plan(check_blocks(formula, invalid, report), y_true, y_pred, dtype,
-                         packet=8, fused=_POISSON_FUSED.using(float(eps)))
+                         packet=8, fused=_POISSON_FUSED.using(float(eps)), row_terms="mean")
 
 
 def _poisson_term(dtype: np.dtype) -> Any:
@@ -469,7 +469,7 @@ def _kld_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
 
     # Rows stream; blocks of whole 8-element packets keep TensorFlow's log exact.
     return row_wise_plan(formula, y_true, y_pred, dtype, packet=8,
-                         fused=_KLD_FUSED.using(float(low), float(high)))
+                         fused=_KLD_FUSED.using(float(low), float(high)), row_terms="sum")
 
 
 def _kld_term(dtype: np.dtype) -> Any:

@@ -107,7 +107,7 @@ def _squared_term(y: Any, p: Any, options: tuple[Any, ...]) -> Any:
 
 
 _SQUARED_ERROR = Kernel(_squared_error, threads=True, elementwise=True,
-                        fused=Fused(elementwise_mean(_squared_term)))
+                        fused=Fused(elementwise_mean(_squared_term)), row_terms="mean")
 
 
 def _plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
@@ -567,7 +567,7 @@ def _mae_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
         with np.errstate(over="ignore", invalid="ignore"):
             return _mean(np.abs(np.subtract(y, p, dtype=dtype)))
 
-    return row_wise_plan(formula, y_true, y_pred, dtype, fused=_MAE_FUSED)
+    return row_wise_plan(formula, y_true, y_pred, dtype, fused=_MAE_FUSED, row_terms="mean")
 
 
 def _absolute_term(y: Any, p: Any, options: tuple[Any, ...]) -> Any:
@@ -725,7 +725,7 @@ def _mape_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
             return dtype.type(_PERCENT) * _mean(ratio)
 
     return row_wise_plan(formula, y_true, y_pred, dtype,
-                         fused=_MAPE_FUSED.using(_PERCENT, float(eps)))
+                         fused=_MAPE_FUSED.using(_PERCENT, float(eps)), row_terms="mean")
 
 
 def _percentage_ratio(y: Any, p: Any, options: tuple[Any, ...]) -> Any:
@@ -993,7 +993,7 @@ def _msle_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
     # checked as it is read
     fused = _MSLE_FUSED.using(float(eps), 1.0) if compute == dtype else None
     return row_wise_plan(check_blocks(formula, lambda y, p: bool(np.any(y < 0)), report),
-                         y_true, y_pred, dtype, packet=8, fused=fused)
+                         y_true, y_pred, dtype, packet=8, fused=fused, row_terms="mean")
 
 
 def _squared_log_term(dtype: np.dtype) -> Any:
@@ -1242,7 +1242,8 @@ def _huber_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
     with np.errstate(over="ignore"):  # a delta beyond the dtype's range, as Keras rounds it
         linear_offset = float(half * np.square(d))
     return row_wise_plan(formula, y_true, y_pred, dtype,
-                         fused=_HUBER_FUSED.using(float(d), float(half), linear_offset))
+                         fused=_HUBER_FUSED.using(float(d), float(half), linear_offset),
+                         row_terms="mean")
 
 
 def _huber_term(y: Any, p: Any, options: tuple[Any, ...]) -> Any:
@@ -1534,7 +1535,7 @@ def _log_cosh_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
             return _mean((x + _softplus(x * dtype.type(-2.0))) - log2)
 
     fused = _LOG_COSH_FUSED.using(-2.0, float(_softplus_threshold(dtype)), float(log2))
-    return row_wise_plan(formula, y_true, y_pred, dtype, packet=8, fused=fused)
+    return row_wise_plan(formula, y_true, y_pred, dtype, packet=8, fused=fused, row_terms="mean")
 
 
 def _log_cosh_steps(dtype: np.dtype) -> tuple[Any, Any]:
