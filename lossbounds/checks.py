@@ -249,26 +249,53 @@ def first_where(values: np.ndarray, test: Any) -> tuple[int, ...] | None:
     the size of `values`. Two threads test them (each the next piece not
     yet taken), and stop at the first piece with an entry found.
     """
-    flat = values.reshape(-1) if values.flags.c_contiguous else values.ravel()
     step = 1 << 19
-    starts = range(0, flat.size, step)
+    pieces: list[tuple[int, tuple[Any, ...]]]
+    if values.flags.c_contiguous:
+        flat = values.reshape(-1)
+        pieces = [(start, (slice(start, start + step),)) for start in range(0, flat.size, step)]
+    else:  # pieces of the array in C order, each copied flat in turn (not the whole array)
+        flat, pieces = values, _pieces_in_order(values.shape, step)
     found: list[tuple[int, int]] = []  # (piece, flat index) of each piece with an entry
 
     def search(piece: int, _: None) -> bool:
         if found and piece > min(found)[0]:
             return True  # (pieces are taken in order: a later one cannot come first)
-        start = starts[piece]
-        passed = np.asarray(test(flat[start:start + step]))
+        start, where = pieces[piece]
+        passed = np.asarray(test(flat[where].reshape(-1)))
         if passed.any():
             found.append((piece, start + int(np.argmax(passed))))
         return False
 
-    if len(starts) > 1:
+    if len(pieces) > 1:
         settle_allocator()  # (else each piece's temporaries may fault their pages in afresh)
-    run_pieces(len(starts), search)
+    run_pieces(len(pieces), search)
     if not found:
         return None
     return tuple(int(i) for i in np.unravel_index(min(found)[1], values.shape))
+
+
+def _pieces_in_order(shape: tuple[int, ...], step: int) -> list[tuple[int, tuple[Any, ...]]]:
+    """An array of `shape` cut in C order into pieces of at most `step` entries (or one row).
+
+    Each piece is ``(flat index of its first entry, index)``: ``array[index]``
+    is a block of whole sub-arrays along one axis, of consecutive entries in
+    C order, so ``array[index].reshape(-1)`` holds them in that order.
+    """
+    pieces: list[tuple[int, tuple[Any, ...]]] = []
+
+    def cut(prefix: tuple[int, ...], axis: int, offset: int) -> None:
+        inner = math.prod(shape[axis + 1:])  # entries per index along `axis`
+        if inner <= step:
+            per = step // max(inner, 1)
+            pieces.extend((offset + first * inner, (*prefix, slice(first, first + per)))
+                          for first in range(0, shape[axis], per))
+        else:  # one index along `axis` holds more than a piece: cut the next axis
+            for index in range(shape[axis]):
+                cut((*prefix, index), axis + 1, offset + index * inner)
+
+    cut((), 0, 0)
+    return pieces
 
 
 #: The unsigned view of a float dtype and the bits of its 1.0 (`first_outside_unit`).

@@ -441,9 +441,30 @@ def test_first_where_names_the_first_entry(marked):
         values[position] = 1.0
     expected = min(marked) if marked else None
     assert first_where(values, lambda piece: piece != 0) == expected
-    transposed = values.T  # (a view that is not C-contiguous: tested on a copy)
+    transposed = values.T  # (a view that is not C-contiguous: searched a piece at a time)
     expected = min((j, i) for i, j in marked) if marked else None
     assert first_where(transposed, lambda piece: piece != 0) == expected
+
+
+@pytest.mark.parametrize("marked", [[], [(1, 599_999)], [(2, 0), (1, 524_289)], [(0, 524_288)],
+                                    [(2, 3), (0, 600_000 - 1)]])
+def test_first_where_searches_a_view_a_piece_at_a_time(marked):
+    # A transposed input is not copied whole: rows of 600,000 entries, each more than a
+    # piece of 2**19, are cut into pieces along their own axis (the copy of 7.2 MB was whole).
+    from lossbounds.checks import first_where
+
+    values = np.zeros((600_000, 3), np.float32)
+    for i, j in marked:
+        values[j, i] = 1.0
+    transposed = values.T
+    tracemalloc.start()
+    try:
+        found = first_where(transposed, lambda piece: piece != 0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert found == (min(marked) if marked else None)
+    assert peak < 2 * 2**20 * 2 + 2**20, f"{peak / 2**20:.1f} MiB"  # a piece and its test, per thread
 
 
 def test_a_pass_inside_a_pass_does_not_wait_for_itself():
