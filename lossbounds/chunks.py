@@ -31,13 +31,16 @@ def is_chunked(*arrays: Any) -> bool:
                for x in arrays)
 
 
-def row_blocks(y_true: Any, y_pred: Any, sample_weight: Any) -> list[tuple[Any, Any, Any]]:
+def row_blocks(y_true: Any, y_pred: Any, sample_weight: Any, *, name: str,
+               axis: Any = -1) -> list[tuple[Any, Any, Any]]:
     """``(y_true, y_pred, sample_weight)`` of each block of rows, as Dask delayed objects.
 
     The rows follow the chunks of the first Dask array among `y_pred` and
     `y_true`; every other axis is one chunk. A weight with one entry per
     row is split the same way; any other weight (a scalar, per time step)
-    goes whole to every block.
+    goes whole to every block. Rows split in several chunks must be
+    samples: refused where the loss `name` reduces the first axis (a 1-d
+    `y_pred`, one sample, or its class `axis` 0).
     """
     import dask.array as da
 
@@ -48,6 +51,20 @@ def row_blocks(y_true: Any, y_pred: Any, sample_weight: Any) -> list[tuple[Any, 
             f"a chunked loss needs y_true and y_pred with the same number of rows (the first "
             f"axis), got shapes {np.shape(y_true)} and {np.shape(y_pred)}. Hint: the rows are "
             "the samples; chunk both along them.")
+    ndim = np.ndim(y_pred)
+    if len(rows) > 1 and ndim < 2:
+        raise ValueError(
+            f"{name}: a 1-d `y_pred` (shape {np.shape(y_pred)}) is one sample, whose loss Keras "
+            f"takes over all its {np.shape(y_pred)[0]} values, so it cannot be split into "
+            f"{len(rows)} chunks of samples. Hint: if each value is a sample, pass "
+            "y_true[:, None] and y_pred[:, None] (the loss is then the mean over samples); "
+            "else rechunk to one chunk, or compute it on numpy arrays.")
+    if len(rows) > 1 and isinstance(axis, (int, np.integer)) and axis % ndim == 0:
+        raise ValueError(
+            f"{name}: axis={axis} is the first axis of `y_pred` (shape {np.shape(y_pred)}), "
+            f"along which Dask arrays are split into chunks of samples; its {len(rows)} chunks "
+            "would each hold part of every sample. Hint: move the class axis last "
+            "(dask.array.moveaxis) and pass axis=-1.")
 
     def split(x: Any) -> list[Any]:
         x = x if is_chunked(x) else da.from_array(np.asarray(x), chunks=-1)

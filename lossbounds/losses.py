@@ -218,7 +218,8 @@ def _chunked_loss(definition: LossDefinition, found: Backend, y_true: Any, y_pre
         return (math.fsum(np.asarray(weighted, np.float64).ravel()), counted,
                 math.fsum(np.asarray(weights, np.float64).ravel()))
 
-    parts = per_block(block_sums, row_blocks(y_true, y_pred, sample_weight))
+    parts = per_block(block_sums, row_blocks(y_true, y_pred, sample_weight,
+                                             name=definition.name, axis=kwargs.get("axis", -1)))
     given = np.dtype(getattr(y_pred, "dtype", np.float32))
     compute = found.class_dtype(definition, dtype, given)
     value = combine(parts, reduction, found.class_values_dtype(definition, dtype, compute))
