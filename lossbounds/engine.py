@@ -422,9 +422,10 @@ def _segmented_row(job: Job, row: int, threads: int) -> Any:
     terms, is added in float64 as their sum (a segment's mean times its
     length: exact in float64); the row's mean is that total rounded to the
     dtype and divided by the width there, as ``keras.ops.mean`` divides its
-    sum. For terms of one sign this is within 2 ulp of the row's float64
-    sum rounded, closer than TensorFlow's own float32 sum; in general
-    within an ulp of each segment's sum.
+    sum. The total carries each segment value's roundings in the dtype (and
+    in numpy's kernels their pairwise sums' own error): for terms of one
+    sign a few ulp of the total, as TensorFlow's own float32 sum of the row
+    does; in general a few ulp of the sum of the segments' magnitudes.
 
     Segments hold whole packets (`Job.packet`), and a 1-d input's last
     segment holds the tensor's scalar tail, so there each element's value

@@ -243,7 +243,7 @@ def _margin_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *, los
     # Once the batch-wide conversion is decided, each row's value is its own: rows stream,
     # in blocks of whole 8-element packets (TensorFlow's sum splits rows on packets). A
     # row wider than a block is added a segment at a time: its terms are >= 0, so the
-    # float64 total of the segments' sums is within an ulp of TensorFlow's.
+    # float64 total of the segments' sums is a few ulp from TensorFlow's own sum at most.
     fused = _MARGIN_FUSED.using(float(convert), float(squared), 2.0, 1.0, 0.0)
     return row_wise_plan(formula, y_true, y_pred, dtype, packet=8, fused=fused, row_terms="mean")
 
