@@ -238,6 +238,13 @@ class Job:
                               and self.labels.unread(self))
         self.fused_rows = self._fused_rows(unit)
 
+    def holds_log_tail(self, end: int) -> bool:
+        """Does a piece of the input ending at flat index `end` hold TensorFlow's scalar log tail?
+
+        Such a piece takes the numpy kernel, which models the tail (see `rows_job`).
+        """
+        return self.packet > 1 and end > self.scalar_log_from
+
     def _fused_rows(self, unit: int) -> int:
         """Rows per block where the fused kernel sums unweighted losses (`stream_reduce`).
 
@@ -381,10 +388,7 @@ def _evaluate(job: Job, start: int, stop: int, ws: Workspace, *, values_needed: 
             out[row - start] = _segmented_row(job, row, threads)
         return out, None, None
     y_pred = ws.block("y_pred", job.y_pred, start, stop)
-    # TensorFlow's log takes the tensor's last size % 8 elements one by one: the
-    # block holding them takes the numpy kernel, which models that (see `rows_job`).
-    packet_tail = job.packet > 1 and stop * job.width > job.scalar_log_from
-    kernel = job.fused if not packet_tail else None
+    kernel = job.fused if not job.holds_log_tail(stop * job.width) else None
     reader = job.labels
     unread = kernel is not None and job.unread_labels
     if reader is None:
@@ -447,7 +451,7 @@ def _segmented_row(job: Job, row: int, threads: int) -> Any:
         first, last = starts[i], min(starts[i] + _SEGMENT, width)
         truth = ws.block("y_true", y_true[:, first:last], 0, 1)
         prediction = ws.block("y_pred", y_pred[:, first:last], 0, 1)
-        tail = job.packet > 1 and row * width + last > job.scalar_log_from
+        tail = job.holds_log_tail(row * width + last)
         total, ok = (job.fused(truth, prediction, none) if job.fused is not None and not tail
                      else (0.0, False))
         if not ok:
