@@ -383,7 +383,8 @@ def _evaluate(job: Job, start: int, stop: int, ws: Workspace, *, values_needed: 
     ws.start = start
     if job.segmented:  # rows wider than a block (several where packets need them)
         out = ws.output if ws.output is not None else ws.array("segmented", (stop - start,))
-        threads = _THREADS if stop - start == job.n_rows else 1  # the only block: share it
+        # the only block: its segments share the threads (where the kernel takes two)
+        threads = _THREADS if job.kernel.threads and stop - start == job.n_rows else 1
         for row in range(start, stop):
             out[row - start] = _segmented_row(job, row, threads)
         return out, None, None
