@@ -26,6 +26,7 @@ import math
 import keras
 import numpy as np
 import pytest
+from accelerated import accelerator
 from compare import assert_close
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
@@ -567,6 +568,44 @@ def test_cosine_prior_is_attained_and_not_beaten():
     assert lossbounds.prior_baseline("cosine", y) == pytest.approx(-(1 + 1e-2) / 2, rel=1e-12)
     assert_equal(-(1 + 1e-2) / 2, keras_reduced("cosine_similarity", y, [[1.0, 0.0]] * 2,
                                                 "float64"), 1e-12)
+
+
+def _correlated(shape, seed):
+    """Vectors and noisy copies of them: cosines near -0.7, far from the 0 of random pairs
+    (where the contract's 1e-6 is absolute, and a relative error would hide)."""
+    rng = np.random.default_rng(seed)
+    y = rng.standard_normal(shape).astype(np.float32)
+    return y, (y + rng.standard_normal(shape)).astype(np.float32)
+
+
+def _wide_rows():
+    y, p = _correlated((2, 150_001), 3)
+    p[1] *= np.float32(1e-18)  # a norm below epsilon: scaled by 1/epsilon, not normalised
+    return y, p
+
+
+COSINE_STREAMS = {
+    # rows wider than the numpy path's segment of columns, and one 1-d vector
+    "one vector of 300,002 values": lambda: tuple(x.reshape(-1) for x in _correlated((2, 150_001), 2)),
+    "two wide rows, one below epsilon": lambda: (*_wide_rows(), {}),
+    "vectors along axis 0": lambda: (*_correlated((3_000, 5), 4), {"axis": 0}),
+    "vectors along axis 1 of a 3-D batch": lambda: (*_correlated((20, 300, 7), 5), {"axis": 1}),
+}
+
+
+@pytest.mark.parametrize("accelerated", [False, True], ids=["numpy", "compiled"])
+@pytest.mark.parametrize("case", list(COSINE_STREAMS))
+def test_cosine_streams_wide_rows_and_any_axis_as_keras_computes(case, accelerated):
+    # These run a block of vectors (or a segment of one) at a time: see test_memory.py.
+    y, p, *rest = COSINE_STREAMS[case]()
+    options = rest[0] if rest else {}
+    kind, expected = keras_class("cosine_similarity", y, p, **options)
+    assert kind == "value" and abs(expected) > 0.3, expected
+    with accelerator(accelerated):
+        assert_close(lossbounds.loss("cosine", y, p, **options), expected, context=case)
+        kind, expected = keras_function("cosine_similarity", y, p, **options)
+        assert kind == "value", expected
+        assert_close(lossbounds.cosine_similarity(y, p, **options), expected, context=case)
 
 
 @pytest.mark.parametrize("name", NAMES)

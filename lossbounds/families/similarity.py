@@ -114,6 +114,9 @@ def _cosine_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *, axi
     broadcast_shape(true_like, pred_like, "cosine_similarity")
 
     def formula(y: np.ndarray, p: np.ndarray, axis: Any = axis) -> np.ndarray:
+        if normalize is _normalize and y.ndim == 2 and y.shape[-1] > _WIDE_ROW \
+                and y.dtype != np.float16 and axis == -1:
+            return _wide_rows(y, p, epsilon)
         y, p = normalize(y, axis, epsilon), normalize(p, axis, epsilon)
         with np.errstate(all="ignore"):
             return np.negative(np.asarray(_tfmath.reduce_sum(y * p, axis)))
@@ -121,12 +124,39 @@ def _cosine_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *, axi
     def reference() -> tuple[np.ndarray, None]:
         return formula(cast(y_true, dtype), cast(y_pred, dtype)), None
 
-    # Vectors along the last axis: each row's value is its own, so rows stream.
-    last = where["y_pred"] == -1
+    # Each vector's value is its own, so the vectors stream as rows: along another axis,
+    # moved last as a view (the other axes keep their order, and so the losses theirs).
     fused = _COSINE_FUSED.using(1.0 / epsilon) if normalize is _normalize else None
-    job = rows_job(lambda y, p: formula(y, p, -1), y_true, y_pred, dtype,
-                   fused=fused) if last else None
+    along = where["y_pred"]
+    job = rows_job(lambda y, p: formula(y, p, -1), np.moveaxis(y_true, along, -1),
+                   np.moveaxis(y_pred, along, -1), dtype, fused=fused) if y_pred.ndim else None
     return Plan(reference, job)
+
+
+#: Rows wider than this are normalised `_WIDE_ROW` columns at a time (`_wide_rows`).
+_WIDE_ROW = 2**16
+
+
+def _wide_rows(y: np.ndarray, p: np.ndarray, epsilon: float) -> np.ndarray:
+    """The formula on rows of `_normalize`d vectors, a segment of `_WIDE_ROW` columns at a time.
+
+    Whole, a row of 10**7 float32 values took 114 MiB of temporaries (its
+    squares, both normalised rows and their products); in segments, a few
+    MiB. A segment's sum is numpy's in the dtype (pairwise, as the whole
+    formula's), the segments' sums are added in float64 and rounded to the
+    dtype once: as close to TensorFlow's float32 sum as numpy's whole sum.
+    """
+    kind = y.dtype.type
+    starts = range(0, y.shape[-1], _WIDE_ROW)
+    with np.errstate(all="ignore"):  # overflow to inf, 0 * inf = NaN, as in Keras
+        squares = [sum(np.sum(np.square(x[:, s : s + _WIDE_ROW]), axis=-1).astype(np.float64)
+                       for s in starts) for x in (y, p)]
+        inverse_y, inverse_p = (np.minimum(_rsqrt(total.astype(y.dtype))[:, None], kind(1.0 / epsilon))
+                                for total in squares)
+        products = sum(np.sum((y[:, s : s + _WIDE_ROW] * inverse_y)
+                              * (p[:, s : s + _WIDE_ROW] * inverse_p), axis=-1).astype(np.float64)
+                       for s in starts)
+        return np.negative(np.asarray(products).astype(y.dtype))
 
 
 #: float64 terms of a row the fused cosine kernel sums at a time (32 KiB, in L1 and L2 cache).
