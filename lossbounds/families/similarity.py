@@ -126,10 +126,13 @@ def _cosine_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *, axi
 
     # Each vector's value is its own, so the vectors stream as rows: along another axis,
     # moved last as a view (the other axes keep their order, and so the losses theirs).
+    # Not in float16, where TensorFlow's sums along another axis take another order.
     fused = _COSINE_FUSED.using(1.0 / epsilon) if normalize is _normalize else None
     along = where["y_pred"]
+    movable = along == -1 or np.dtype(dtype) != np.float16
     job = rows_job(lambda y, p: formula(y, p, -1), np.moveaxis(y_true, along, -1),
-                   np.moveaxis(y_pred, along, -1), dtype, fused=fused) if y_pred.ndim else None
+                   np.moveaxis(y_pred, along, -1), dtype,
+                   fused=fused) if y_pred.ndim and movable else None
     return Plan(reference, job)
 
 
