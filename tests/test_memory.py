@@ -206,7 +206,8 @@ def test_a_reduced_float16_loss_streams(case):
 
 
 # Losses that look across the batch. Dice and Tversky add TensorFlow's leaves of the
-# whole batch (or of each image) a block at a time; Circle makes its N x M pair matrix a
+# whole batch (or of each image) a block at a time, and sums that keep an inner axis
+# (per channel) a block of their terms at a time; Circle makes its N x M pair matrix a
 # block of rows at a time (4000 x 4000 pairs: 64 MB of float32 whole). Each runs with
 # the accelerator's compiled passes and with numpy's.
 def _mask(shape):
@@ -232,6 +233,13 @@ BATCH_WIDE_CASES = {
                                                        _scores((N, 1)).astype(np.float64), {}),
     "tversky, a transposed batch": lambda: ("tversky", _mask((100, N // 100)).T,
                                             _scores((100, N // 100)).T, {}),
+    # sums that keep an inner axis (whole, the per-channel dice took 191 MiB)
+    "dice per channel": lambda: ("dice", _mask((100, 100, 100, 10)), _scores((100, 100, 100, 10)),
+                                 {"axis": (1, 2)}),
+    "tversky per class over the batch": lambda: ("tversky", _mask((N // 10, 10)),
+                                                 _scores((N // 10, 10)), {"axis": 0}),
+    "dice per column of ten rows": lambda: ("dice", _mask((10, N // 10)), _scores((10, N // 10)),
+                                            {"axis": 0}),
     "circle": lambda: ("circle", np.random.default_rng(9).integers(0, 100, 4000),
                        _unit((4000, 64)), {}),
 }

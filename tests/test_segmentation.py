@@ -452,6 +452,47 @@ def test_overlap_sums_are_tensorflows_bit_for_bit(dtype, accelerated):
             np.testing.assert_array_equal(found, expected, err_msg=f"{rows} rows of {count}")
 
 
+# Sums that keep an inner axis, (reduced, kept) and (kept, reduced, kept) once TensorFlow
+# merges the axes: per channel of an (N, H, W, C) batch, or per class over (N, C).
+COLUMN_CASES = [  # (shape, axis): under 16 terms a sum, from 16 four accumulators and a tail
+    ((7, 13), 0), ((10, 21), (0,)), ((67, 5), 0), ((3, 40, 9), 1), ((5, 4, 6, 3), (1, 2)),
+    ((6, 19, 2, 11), (1, 2)), ((4, 1, 37, 1, 8), (1, 2, 3)), ((2, 300, 40), 1)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("block", "outputs"), [(2**18, 2**14), (8, 16)], ids=["whole", "blocks"])
+def test_sums_that_keep_an_inner_axis_are_tensorflows_bit_for_bit(dtype, block, outputs):
+    """A block of the reduced terms at a time (4 of them, with `block` 8), and with `outputs`
+    16 ranges of 16 outputs (whole rows of K0, or columns where K0 is 1): Eigen's column
+    reducer's order, its packets and their accumulators, to the bit."""
+    rng = np.random.default_rng(12)
+    formula = segmentation._dice_formula(EPS)
+    strided = ((6, 38, 11), 1)  # every other row of the reduced axis: a view with strides
+    with mock.patch.object(segmentation, "_BLOCK", block), \
+            mock.patch.object(segmentation, "_COLUMN_OUTPUTS", outputs):
+        for shape, axis in [*COLUMN_CASES, strided]:
+            y, p = (x.reshape(shape) for x in _sum_inputs(rng, math.prod(shape), dtype))
+            if (shape, axis) == strided:
+                y, p = y[:, ::2], p[:, ::2]
+                shape = y.shape
+            axes = axis if isinstance(axis, tuple) else (axis,)
+            expected = [keras.ops.convert_to_numpy(keras.ops.sum(x, axis=axes))
+                        for x in (y * p, y, p)]
+            views = [segmentation._as_columns(x, shape, axes) for x in (y, p)]
+            found = segmentation._column_sums(formula.terms, *views, np.dtype(dtype))
+            for term, (got, want) in enumerate(zip(found, expected)):
+                np.testing.assert_array_equal(got.reshape(want.shape), want,
+                                              err_msg=f"{shape} axis={axis} term {term}")
+            for name in ("dice", "tversky"):  # each loss to the bit; their mean to 1e-6
+                kind, values = keras_class(name, y, p, axis=axis, reduction=None)
+                assert kind == "value", values
+                np.testing.assert_array_equal(lossbounds.loss(name, y, p, axis=axis,
+                                                              reduction=None), values)
+                kind, value = keras_class(name, y, p, axis=axis)
+                assert kind == "value", value
+                assert_close(lossbounds.loss(name, y, p, axis=axis), value, context=name)
+
+
 @st.composite
 def large_overlap_cases(draw):
     """10**5 to 3 * 10**6 values: masks hard, soft, boolean or integer; predictions constant,
