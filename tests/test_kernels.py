@@ -12,13 +12,15 @@ from __future__ import annotations
 import functools
 import os
 import tracemalloc
+from unittest import mock
 
 import numpy as np
 import pytest
+from accelerated import accelerator
 from compare import assert_close
 
 import lossbounds
-from lossbounds import _tfmath, engine
+from lossbounds import _tfmath, engine, fused
 from lossbounds.backends import get_backend
 from lossbounds.families import crossentropy_kernels
 from lossbounds.registry import get_loss
@@ -591,21 +593,36 @@ def wide_rows(kind, n, k, dtype):
     return name, y_true, y_pred, {"from_logits": from_logits == "logits"}
 
 
+@pytest.mark.parametrize("accelerated", [False, True], ids=["numpy", "compiled"])
 @pytest.mark.parametrize("kind", ("scce/probs", "scce/logits", "cce/probs", "cce/logits"))
 @pytest.mark.parametrize("dtype", (np.float32, np.float64))
-def test_wide_rows_match_the_whole_row_kernels(monkeypatch, kind, dtype):
+def test_wide_rows_match_the_whole_row_kernels(monkeypatch, kind, dtype, accelerated):
+    # With the accelerator, the logits kernels take rows this wide (up to 2**20 classes)
+    # and CCE's on probabilities any; sparse CCE on probabilities keeps numpy's chunks.
     k = 3 * crossentropy_kernels._COLUMNS + 5  # four chunks; 5 % 8: a scalar log tail
     name, y_true, y_pred, options = wide_rows(kind, 8, k, dtype)
     assert k > crossentropy_kernels._WIDE
-    streamed = per_sample(name, y_true, y_pred, **options)
-    reduced = lossbounds.loss(name, y_true, y_pred, reduction="sum", dtype=dtype.__name__,
-                              **options)
+    bound, bind = [], fused.Fused.bind
+
+    def recording(self, job):
+        kernel = bind(self, job)
+        bound.append(kernel is not None)
+        return kernel
+
+    with accelerator(accelerated), mock.patch.object(fused.Fused, "bind", recording):
+        streamed = per_sample(name, y_true, y_pred, **options)
+        reduced = lossbounds.loss(name, y_true, y_pred, reduction="sum", dtype=dtype.__name__,
+                                  **options)
+    assert any(bound) == (accelerated and kind != "scce/probs"), bound
     monkeypatch.setattr(crossentropy_kernels, "_WIDE", 2**62)  # the whole-row kernels
-    before = per_sample(name, y_true, y_pred, **options)
+    with accelerator(False):
+        before = per_sample(name, y_true, y_pred, **options)
     assert_close(streamed, before, context=f"{kind} against the whole-row kernel")
     assert_close(streamed, reference(name, y_true, y_pred, **options)[0], context=kind)
-    assert_close(reduced, np.asarray(lossbounds.loss(name, y_true, y_pred, reduction="sum",
-                                                     dtype=dtype.__name__, **options), dtype))
+    with accelerator(False):
+        whole = lossbounds.loss(name, y_true, y_pred, reduction="sum", dtype=dtype.__name__,
+                                **options)
+    assert_close(reduced, np.asarray(whole, dtype))
 
 
 def test_wide_rows_with_ignore_class_and_blocks_of_several_rows(monkeypatch):

@@ -93,6 +93,9 @@ CASES = {
         _probabilities((N // 10, 10)), {"q": 0.5}),
     "mse with weights": lambda: ("mse", _one_hot((N // 10, 10)), _probabilities((N // 10, 10)),
                                  {"sample_weight": np.ones(N // 10, np.float32)}),
+    # Rows of the widest the compiled logits kernels take (a row's exps at a time)
+    "sparse cce from logits, rows of 2**20 classes": lambda: (
+        "sparse_cce", np.arange(9) * 100_000, _logits((9, 2**20)), {"from_logits": True}),
     # One row of 10**7 classes, read in column chunks
     "sparse cce, one row of 10**7 classes": lambda: (
         "sparse_cce", np.array([N - 3]), _probabilities((1, N)), {}),

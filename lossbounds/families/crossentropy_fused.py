@@ -1558,12 +1558,21 @@ def _two_class_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bool
     return compile(kernel)
 
 
+#: The widest rows the logits kernels take: they keep a row's exps (4 MiB of float32),
+#: and numpy's column chunks take wider ones (`crossentropy_kernels._wide_log_softmax`).
+_WIDEST_LOGITS = 2**20
+
+
+def _logits_options(job: Any) -> tuple[float, ...] | None:
+    return None if job.width > _WIDEST_LOGITS else (_LANES,)
+
+
 #: Categorical cross-entropy (one-hot targets), by `from_logits`.
 FUSED_CATEGORICAL = {False: Fused(_onehot_probabilities, options=_clipped),
-                     True: Fused(_onehot_logits,
-                                 options=lambda job: None if job.label_smoothing else (_LANES,))}
+                     True: Fused(_onehot_logits, options=lambda job: None if job.label_smoothing
+                                 else _logits_options(job))}
 #: Sparse categorical cross-entropy from logits (probabilities: `fused_sparse_probabilities`).
-FUSED_SPARSE = Fused(_sparse_logits, options=lambda job: (_LANES,))
+FUSED_SPARSE = Fused(_sparse_logits, options=_logits_options)
 #: Two-class categorical cross-entropy (any targets, label smoothing too), by `from_logits`.
 FUSED_TWO_CLASS_CATEGORICAL = {
     False: Fused(_two_class_probabilities,
