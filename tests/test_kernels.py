@@ -596,11 +596,12 @@ def wide_rows(kind, n, k, dtype):
 @pytest.mark.parametrize("accelerated", [False, True], ids=["numpy", "compiled"])
 @pytest.mark.parametrize("kind", ("scce/probs", "scce/logits", "cce/probs", "cce/logits"))
 @pytest.mark.parametrize("dtype", (np.float32, np.float64))
-def test_wide_rows_match_the_whole_row_kernels(monkeypatch, kind, dtype, accelerated):
-    # With the accelerator, the logits kernels take rows this wide (up to 2**20 classes)
-    # and CCE's on probabilities any; sparse CCE on probabilities keeps numpy's chunks.
-    k = 3 * crossentropy_kernels._COLUMNS + 5  # four chunks; 5 % 8: a scalar log tail
-    name, y_true, y_pred, options = wide_rows(kind, 8, k, dtype)
+@pytest.mark.parametrize("rows", [8, 23])
+def test_wide_rows_match_the_whole_row_kernels(monkeypatch, kind, dtype, accelerated, rows):
+    # With the accelerator, compiled kernels take rows this wide: the logits kernels up to
+    # 2**20 classes, those on probabilities any (sparse: TF's formula on its own logs).
+    k = 3 * crossentropy_kernels._COLUMNS + 5  # four chunks
+    name, y_true, y_pred, options = wide_rows(kind, rows, k, dtype)  # 23 rows: a log tail
     assert k > crossentropy_kernels._WIDE
     bound, bind = [], fused.Fused.bind
 
@@ -613,7 +614,7 @@ def test_wide_rows_match_the_whole_row_kernels(monkeypatch, kind, dtype, acceler
         streamed = per_sample(name, y_true, y_pred, **options)
         reduced = lossbounds.loss(name, y_true, y_pred, reduction="sum", dtype=dtype.__name__,
                                   **options)
-    assert any(bound) == (accelerated and kind != "scce/probs"), bound
+    assert any(bound) == accelerated, bound
     monkeypatch.setattr(crossentropy_kernels, "_WIDE", 2**62)  # the whole-row kernels
     with accelerator(False):
         before = per_sample(name, y_true, y_pred, **options)

@@ -57,7 +57,7 @@ from ..backends import Backend
 from ..fused import CHUNK_ROWS, Fused, compile, float64_sum, row_max, row_sum, tensorflow_log
 
 __all__ = ["FUSED_BINARY", "FUSED_CATEGORICAL", "FUSED_SPARSE", "FUSED_TWO_CLASS_CATEGORICAL",
-           "FUSED_TWO_CLASS_SPARSE", "fast_exp", "float64_log", "fused_binary_focal",
+           "FUSED_TWO_CLASS_SPARSE", "FUSED_WIDE_SPARSE", "fast_exp", "float64_log", "fused_binary_focal",
            "fused_categorical_focal", "fused_generalized", "fused_sparse_probabilities",
            "lanes_sum", "log1p_unit"]
 
@@ -1357,6 +1357,73 @@ def _sparse_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
     return compile(kernel)
 
 
+def _wide_sparse_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
+    """The fused sparse kernel on probabilities for rows wider than `_NEAR_ONE_WIDTH`: TF's formula.
+
+    TensorFlow takes the log of each clipped probability, shifts the row's
+    logs by their max and returns log(sum exp(shifted)) - shifted_c (its
+    softmax cross-entropy on the logs); the rounding of each float32 log is
+    part of its value, which `_NEAR_ONE_WIDTH` bounds. Here, as numpy's
+    column chunks compute it (`crossentropy_kernels._wide_log_softmax`):
+    each log is TensorFlow's own (Eigen's, bit for bit in float32), the exps
+    of the shifted logs are added in float64, and the last log and
+    subtraction are in the dtype. The shift is the log of the row's largest
+    clipped probability, read in a first pass (the row is read twice, not
+    its logs kept: the log is increasing, and a shift an ulp off moves no
+    value beyond its roundings). Per row two passes, each a vectorised map;
+    a block whose labels leave [0, K) is declined. The engine gives the
+    block holding TensorFlow's scalar log tail (the tensor's last
+    ``size % 8`` logs, libm's) to numpy's kernel (``packet=8``).
+    """
+    kind = np.dtype(dtype).type
+    tf_log, exp = tensorflow_log(dtype), fast_exp(dtype)
+    lane_sum, chunk_sum, outside = float64_sum(), _chunk_sum(), _outside()
+    lanes_max = row_max()
+
+    def shifted_exps(row: np.ndarray, low: Any, high: Any, top: Any, lanes: int,
+                     acc: np.ndarray) -> float:
+        acc[:] = 0.0
+        width = row.size
+        for c in range((width + lanes - 1) // lanes):
+            part = row[c * lanes : min((c + 1) * lanes, width)]
+            for k in range(part.size):
+                v = part[k]
+                v = low if v < low else v  # np.clip: NaN stays NaN
+                v = high if v > high else v
+                acc[k] += np.float64(exp(tf_log(v) - top))
+        return lane_sum(acc, lanes)
+
+    row_exps = compile(shifted_exps, inline=True)
+
+    def kernel(labels: np.ndarray, y_pred: np.ndarray, constants: np.ndarray,
+               out: np.ndarray) -> tuple[float, bool]:
+        rows, width = y_pred.shape
+        lanes, low, high = int(constants[0]), constants[1], constants[2]
+        if outside(labels, width):
+            return 0.0, False
+        chunk = min(rows, CHUNK_ROWS)
+        values = np.empty(chunk, y_pred.dtype)
+        acc = np.empty(lanes)
+        maxima = np.empty(lanes, y_pred.dtype)
+        total = 0.0
+        for part in range((rows + chunk - 1) // chunk):
+            start = part * chunk
+            n = min(chunk, rows - start)
+            for r in range(n):
+                row = y_pred[start + r]
+                best = lanes_max(row, lanes, maxima)  # (a NaN: the sum below is NaN)
+                best = low if best < low else best
+                top = tf_log(high if best > high else best)
+                v = row[labels[start + r]]
+                v = low if v < low else v
+                target = tf_log(high if v > high else v) - top
+                values[r] = np.log(kind(row_exps(row, low, high, top, lanes, acc))) - target
+            total += chunk_sum(values, n, out, start, rows)
+        return total, True
+
+    return compile(kernel)
+
+
 def fused_sparse_probabilities(near_one_width: int) -> Fused:
     """Sparse cross-entropy on probabilities, for rows of at most `near_one_width` classes."""
     def options(job: Any) -> tuple[float, ...] | None:
@@ -1573,6 +1640,9 @@ FUSED_CATEGORICAL = {False: Fused(_onehot_probabilities, options=_clipped),
                                  else _logits_options(job))}
 #: Sparse categorical cross-entropy from logits (probabilities: `fused_sparse_probabilities`).
 FUSED_SPARSE = Fused(_sparse_logits, options=_logits_options)
+#: Sparse categorical cross-entropy on probabilities, rows wider than `_NEAR_ONE_WIDTH`.
+FUSED_WIDE_SPARSE = Fused(_wide_sparse_probabilities,
+                          options=lambda job: (_LANES, job.low, job.high))
 #: Two-class categorical cross-entropy (any targets, label smoothing too), by `from_logits`.
 FUSED_TWO_CLASS_CATEGORICAL = {
     False: Fused(_two_class_probabilities,

@@ -42,6 +42,7 @@ from .crossentropy_fused import (
     FUSED_SPARSE,
     FUSED_TWO_CLASS_CATEGORICAL,
     FUSED_TWO_CLASS_SPARSE,
+    FUSED_WIDE_SPARSE,
     fused_sparse_probabilities,
 )
 
@@ -630,7 +631,7 @@ _TWO_CLASS_SPARSE = {False: Kernel(_sparse_from_probabilities, threads=True, ele
 _WIDE_CATEGORICAL = {False: _CATEGORICAL[False],
                      True: Kernel(_wide_onehot_from_logits, threads=True,
                                   fused=FUSED_CATEGORICAL[True])}
-_WIDE_SPARSE = {False: Kernel(_wide_sparse(False), threads=True),
+_WIDE_SPARSE = {False: Kernel(_wide_sparse(False), threads=True, fused=FUSED_WIDE_SPARSE),
                 True: Kernel(_wide_sparse(True), threads=True, fused=FUSED_SPARSE)}
 
 
@@ -748,7 +749,10 @@ def plan_sparse(
 
     # the kernels check the labels block by block
     kernels = _kernels(_SPARSE, _TWO_CLASS_SPARSE, from_logits, _WIDE_SPARSE)
-    job = make_job(kernels, y_true, y_pred, dtype, from_logits=from_logits,
+    # Wide rows of probabilities take TF's log of each: whole packets of 8 in every block
+    # but the last, which alone holds TF's scalar log tail (numpy's kernel models it)
+    packet = 8 if not from_logits and n_classes > _WIDE else 1
+    job = make_job(kernels, y_true, y_pred, dtype, from_logits=from_logits, packet=packet,
                    epsilon=epsilon, ignore_class=ignore_class, label_dtype=label_dtype,
                    labels=_SPARSE_LABELS,  # float16: the reference on blocks of rows
                    reference=lambda labels, p: _scce_reference(labels, p, None, from_logits,
