@@ -535,7 +535,7 @@ def test_weighted_and_masked_losses_take_one_pass(name, options, weighted):
 
 
 @pytest.mark.parametrize("from_logits", [False, True])
-@pytest.mark.parametrize("k", [2, 10, 250])
+@pytest.mark.parametrize("k", [2, 10, 100, 250])  # (100: narrow rows, 250: in lanes)
 @pytest.mark.parametrize("label_dtype", [np.int64, np.int32, np.uint8])
 def test_fused_kernels_check_the_labels_they_read(from_logits, k, label_dtype):
     # The fused sparse kernels read the labels unread (`LabelReader.unread`): a label outside
