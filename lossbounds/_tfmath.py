@@ -14,6 +14,8 @@ probabilities from each other, so there one ulp can exceed 1e-6.
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Callable, Iterator
 from typing import cast
 
@@ -200,6 +202,38 @@ def reduce_sum(x: np.ndarray, axis: int | None = None) -> np.ndarray:
             return half_sum(x.reshape(-1), -1)
         return half_sum(x, axis)
     return np.sum(x, axis=axis, dtype=x.dtype)
+
+
+def _cpu_flags() -> set[str]:
+    """The CPU's feature flags as Linux lists them (/proc/cpuinfo); empty elsewhere."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
+            for line in info:
+                if line.startswith("flags"):
+                    return set(line.partition(":")[2].split())
+    except OSError:
+        pass
+    return set()
+
+
+@functools.cache
+def onednn_float16() -> bool:
+    """Does TensorFlow run float16 ops such as softmax on oneDNN on this machine?
+
+    It does where oneDNN is on (``TF_ENABLE_ONEDNN_OPTS``, on by default on
+    x86 Linux) and the CPU converts float16 in hardware: AVX512BW with
+    AVX512_FP16 or AMX_FP16, or AVX_NE_CONVERT (TensorFlow's
+    ``IsDataTypeSupportedByOneDNNOnThisCPU``; Intel Xeons from Sapphire
+    Rapids on). oneDNN's float16 softmax computes in float32 and rounds
+    once; Eigen's, elsewhere, adds in float16, so half its values differ by
+    a float16 ulp. Read from Linux's CPU flags; False on other systems.
+    """
+    setting = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "").strip().lower()
+    if setting in ("0", "false"):
+        return False
+    flags = _cpu_flags()
+    return ("avx512bw" in flags and bool({"avx512_fp16", "amx_fp16"} & flags)) \
+        or "avx_ne_convert" in flags
 
 
 def flush_subnormals(x: np.ndarray) -> np.ndarray:

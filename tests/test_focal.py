@@ -16,7 +16,11 @@
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import subprocess
+import sys
 import warnings
 
 import keras
@@ -896,3 +900,47 @@ def test_sigmoid_head_in_fit_reads_cached_logits():
     assert value > lossbounds.worst_case(BFCE)
     assert lossbounds.binary_focal_crossentropy([[0.0]], [[1e4]], from_logits=True)[0] == \
         pytest.approx(value, rel=1e-6)
+
+
+# TensorFlow's float16 softmax (categorical focal from logits) runs on Eigen in half
+# arithmetic, or on oneDNN in float32 rounded once, where oneDNN is on and the CPU converts
+# float16 in hardware (`_tfmath.onednn_float16`). Both settings, in their own processes (TF
+# reads TF_ENABLE_ONEDNN_OPTS when imported): on other CPUs both take Eigen's path.
+_SOFTMAX_CHECK = """
+import json, numpy as np, tensorflow as tf
+from lossbounds import _tfmath
+from lossbounds.families import focal
+rng = np.random.default_rng(0)
+worst, differing, count = 0, 0, 0
+for k in (2, 3, 10, 100, 1000):
+    x = (rng.standard_normal((2000, k)) * 3).astype(np.float16)
+    expected = tf.nn.softmax(tf.constant(x)).numpy()
+    got = focal._softmax(x, -1)
+    ulps = np.abs(expected.view(np.int16).astype(int) - got.view(np.int16).astype(int))
+    worst, differing, count = max(worst, int(ulps.max())), differing + int((ulps > 0).sum()), count + x.size
+print(json.dumps([_tfmath.onednn_float16(), worst, differing / count]))
+"""
+
+
+@pytest.mark.parametrize("setting", ["0", "1"], ids=["oneDNN off", "oneDNN on"])
+def test_float16_softmax_follows_tensorflows_kernel_on_this_cpu(setting):
+    env = dict(os.environ, TF_ENABLE_ONEDNN_OPTS=setting, TF_CPP_MIN_LOG_LEVEL="3")
+    out = subprocess.run([sys.executable, "-c", _SOFTMAX_CHECK], env=env, capture_output=True,
+                         text=True, check=True).stdout
+    onednn, worst, differing = json.loads(out.strip().splitlines()[-1])
+    assert onednn == (setting == "1" and _onednn_cpu())
+    if onednn:  # lossbounds' float32 softmax, rounded: an ulp apart where it rounds otherwise
+        assert worst <= 1 and differing < 1e-3, (worst, differing)
+    else:  # half arithmetic in TensorFlow's order: bit for bit
+        assert worst == 0, (worst, differing)
+
+
+def _onednn_cpu() -> bool:
+    """The CPU's float16 conversions, from Linux's flags, independently of lossbounds."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            flags = next(line for line in info if line.startswith("flags")).split()
+    except (OSError, StopIteration):
+        return False
+    return ("avx512bw" in flags and ("avx512_fp16" in flags or "amx_fp16" in flags)) \
+        or "avx_ne_convert" in flags
