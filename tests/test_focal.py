@@ -26,6 +26,7 @@ import warnings
 import keras
 import numpy as np
 import pytest
+from accelerated import accelerator
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from keras_reference import assert_close, keras_class, keras_epsilon, keras_function, ours
@@ -900,6 +901,33 @@ def test_sigmoid_head_in_fit_reads_cached_logits():
     assert value > lossbounds.worst_case(BFCE)
     assert lossbounds.binary_focal_crossentropy([[0.0]], [[1e4]], from_logits=True)[0] == \
         pytest.approx(value, rel=1e-6)
+
+
+# Along an axis other than the last, the vectors are moved last as views and stream as
+# rows (whole, 10**7 values took 191-229 MiB): the compiled kernels and numpy's, on
+# 3-D batches whose vectors are not contiguous.
+@pytest.mark.parametrize("accelerated", [False, True], ids=["numpy", "compiled"])
+@pytest.mark.parametrize("from_logits", [False, True])
+@pytest.mark.parametrize("name", [BFCE, CFCE])
+@pytest.mark.parametrize(("shape", "axis"), [((40, 7, 5), 0), ((6, 9, 30), 1), ((300, 3), 0)])
+def test_focal_along_another_axis_streams_as_keras_computes(name, from_logits, accelerated,
+                                                            shape, axis):
+    rng = np.random.default_rng(sum(shape) + axis)
+    if name == BFCE:
+        y = (rng.random(shape) < 0.3).astype(np.float32)
+    else:
+        y = np.moveaxis(np.eye(shape[axis], dtype=np.float32)[
+            rng.integers(0, shape[axis], np.delete(shape, axis))], -1, axis)
+    p = rng.standard_normal(shape).astype(np.float32) if from_logits else \
+        rng.uniform(0.01, 0.99, shape).astype(np.float32)
+    options = {"from_logits": from_logits, "axis": axis, "gamma": 1.5}
+    with accelerator(accelerated):
+        kind, expected = keras_class(name, y, p, **options)
+        assert kind == "value", expected
+        assert_close(lossbounds.loss(name, y, p, **options), expected, context=name)
+        kind, expected = keras_function(name, y, p, **options)
+        assert kind == "value", expected
+        assert_close(getattr(lossbounds, name)(y, p, **options), expected, context=name)
 
 
 # TensorFlow's float16 softmax (categorical focal from logits) runs on Eigen in half

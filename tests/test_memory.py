@@ -74,6 +74,12 @@ CASES = {
         {"axis": 0, "from_logits": True}),
     "binary focal": lambda: ("binary_focal_crossentropy", _one_hot((N // 10, 10)),
                              _probabilities((N // 10, 10)), {}),
+    "binary focal, outputs on axis 0": lambda: (
+        "binary_focal_crossentropy", _one_hot((N // 10, 10)).T.copy(),
+        _probabilities((N // 10, 10)).T.copy(), {"axis": 0}),
+    "categorical focal from logits, classes on axis 0": lambda: (
+        "categorical_focal_crossentropy", _one_hot((N // 10, 10)).T.copy(),
+        _logits((10, N // 10)), {"axis": 0, "from_logits": True}),
     "categorical focal from logits": lambda: (
         "categorical_focal_crossentropy", _one_hot((N // 10, 10)), _probabilities((N // 10, 10)),
         {"from_logits": True}),
