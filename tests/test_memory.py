@@ -69,6 +69,9 @@ CASES = {
     "cce, classes on axis 0": lambda: (
         "cce", _one_hot((N // 10, 10)).T.copy(), _probabilities((N // 10, 10)).T.copy(),
         {"axis": 0}),
+    "bce with label smoothing, outputs on axis 0": lambda: (
+        "bce", _one_hot((N // 10, 10)).T.copy(), _probabilities((N // 10, 10)).T.copy(),
+        {"axis": 0, "label_smoothing": 0.1}),
     "bce from logits, outputs on axis 0": lambda: (
         "bce", _one_hot((N // 10, 10)).T.copy(), _probabilities((N // 10, 10)).T.copy(),
         {"axis": 0, "from_logits": True}),

@@ -656,12 +656,16 @@ def plan_binary(y_true, y_pred, dtype, *, from_logits, label_smoothing, axis, ep
 
     return _smoothable_plan(_bce_reference, _kernels(_BINARY, None, from_logits), y_true, y_pred,
                             dtype, from_logits=from_logits, label_smoothing=label_smoothing,
-                            axis=axis, epsilon=epsilon)
+                            axis=axis, epsilon=epsilon, smoothing_reads_width=False)
 
 
 def _smoothable_plan(formula, kernels, y_true, y_pred, dtype, *, from_logits, label_smoothing,
-                     axis, epsilon):
-    """The plan of binary and categorical cross-entropy, once their inputs are checked."""
+                     axis, epsilon, smoothing_reads_width=True):
+    """The plan of binary and categorical cross-entropy, once their inputs are checked.
+
+    `smoothing_reads_width`: does label smoothing divide by the last axis'
+    length (categorical, not binary)?
+    """
 
     def reference():
         return formula(
@@ -670,11 +674,14 @@ def _smoothable_plan(formula, kernels, y_true, y_pred, dtype, *, from_logits, la
 
     job = make_job(kernels, y_true, y_pred, dtype, axis=axis, from_logits=from_logits,
                    epsilon=epsilon, label_smoothing=label_smoothing)
-    if job is None and (axis == y_pred.ndim - 1 or not label_smoothing):
+    last = axis == y_pred.ndim - 1
+    if job is None and (last or ((not label_smoothing or not smoothing_reads_width)
+                                 and np.dtype(dtype) != np.float16)):
         # No kernel (a clip below the square root of the smallest normal number, or
         # the class axis not last): the reference itself, a block of rows at a time,
-        # so that memory stays flat. A class axis elsewhere is moved last as a view
-        # (label smoothing stays whole: Keras divides by the last axis's size).
+        # so that memory stays flat. A class axis elsewhere is moved last as a view,
+        # but for categorical label smoothing (Keras divides by the last axis' size)
+        # and float16 (TensorFlow adds float16 along another axis slice by slice).
         job = rows_job(lambda t, p: formula(t, p, from_logits, label_smoothing, -1, epsilon),
                        np.moveaxis(y_true, axis, -1), np.moveaxis(y_pred, axis, -1), dtype,
                        epsilon=epsilon)
