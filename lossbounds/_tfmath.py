@@ -87,15 +87,81 @@ def _tree_sum(rows: np.ndarray, first: int) -> np.ndarray:
     return total
 
 
+#: Eigen's packets on the TensorFlow wheels (AVX): 8 floats or halves, 4 doubles.
+PACKET_LANES = {np.dtype(np.float16): 8, np.dtype(np.float32): 8, np.dtype(np.float64): 4}
+
+
+def in_order_sum(x: np.ndarray, axis: int) -> np.ndarray:
+    """The sum over `axis`, added in order from 0: ((0 + x0) + x1) + ... (cumsum adds in order)."""
+    if x.shape[axis] == 0:
+        return np.zeros(np.delete(x.shape, axis), x.dtype)
+    first = np.take(x, [0], axis=axis) + x.dtype.type(0)  # 0 + -0.0 is +0.0, as in Eigen
+    rest = np.take(x, range(1, x.shape[axis]), axis=axis)
+    return np.take(np.cumsum(np.concatenate([first, rest], axis=axis), axis=axis, dtype=x.dtype),
+                   -1, axis=axis)
+
+
+def column_sums(x: np.ndarray) -> np.ndarray:
+    """Sums over the middle axis of (K0, R, K2): Eigen's reducer that keeps the inner axis.
+
+    It runs over the K0 * K2 outputs in packets (`PACKET_LANES`). With at
+    least 16 terms a packet inside one run of K2 outputs is vectorised: four
+    accumulators take the terms in turn and are added in order; the other
+    outputs (and all of them below 16 terms) add their terms one by one.
+    Found by matching tf.reduce_sum bit for bit in float16, float32 and
+    float64 (tests/test_segmentation.py, tests/test_halfreduce.py).
+    """
+    k0, terms, k2 = x.shape
+    lanes = PACKET_LANES[x.dtype]
+    rows = np.transpose(x, (1, 0, 2)).reshape(terms, k0 * k2)
+    out = in_order_sum(rows, 0)
+    if terms >= 16:
+        whole = terms // _ACCUMULATORS * _ACCUMULATORS
+        parts = [in_order_sum(rows[j:whole:_ACCUMULATORS], 0) for j in range(_ACCUMULATORS)]
+        vector = ((parts[0] + parts[1]) + parts[2]) + parts[3]
+        for i in range(whole, terms):
+            vector = vector + rows[i]
+        for start in range(0, k0 * k2 // lanes * lanes, lanes):
+            if start // k2 == (start + lanes - 1) // k2:
+                out[start : start + lanes] = vector[start : start + lanes]
+    return out.reshape(k0, k2)
+
+
+def merged_axes(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[list[int], tuple[bool, ...]]:
+    """The sizes TensorFlow reduces over, and which are reduced.
+
+    It drops axes of length 1 and merges neighbouring axes that are both
+    reduced or both kept.
+    """
+    dims: list[list[int]] = []  # [size, reduced]
+    for i, size in enumerate(shape):
+        if size == 1:
+            continue
+        if dims and bool(dims[-1][1]) == (i in axes):
+            dims[-1][0] *= size
+        else:
+            dims.append([size, int(i in axes)])
+    return [size for size, _ in dims], tuple(bool(reduced) for _, reduced in dims)
+
+
 def half_sum(x: np.ndarray, axis: int) -> np.ndarray:
     """``tf.reduce_sum(x, axis)`` for float16 `x`, bit for bit on x86 CPUs.
 
-    Along the last axis this is Eigen's packet reducer. Along another axis
-    TensorFlow adds the slices one after another (exact up to about 16 slices;
-    beyond that Eigen blocks the loop and a result may differ by one ulp).
+    Along the last axis this is Eigen's packet reducer. Along another axis,
+    on the axes as TensorFlow merges them (`merged_axes`): the packet reducer
+    where the axis is the last longer than 1, else the reducer that keeps the
+    inner axis (`column_sums`).
     """
     axis = axis % x.ndim
-    if axis != x.ndim - 1:
+    if axis != x.ndim - 1 and x.size:
+        sizes, pattern = merged_axes(x.shape, (axis,))
+        out_shape = tuple(np.delete(x.shape, axis))
+        whole = np.ascontiguousarray(x)
+        if pattern in ((True, False), (False, True, False)):
+            return column_sums(whole.reshape([1, *sizes][-3:])).reshape(out_shape)
+        if pattern in ((True,), (False, True)):
+            return half_sum(whole.reshape([1, *sizes][-2:]), -1).reshape(out_shape)
+    if axis != x.ndim - 1:  # (an axis of length 1: 0 + x, which makes -0.0 +0.0)
         total = np.zeros(np.delete(x.shape, axis), _F16)
         for k in range(x.shape[axis]):
             total = _add(total, np.take(x, k, axis=axis))

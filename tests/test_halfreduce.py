@@ -299,3 +299,35 @@ def test_streamed_totals_are_keras_totals(monkeypatch, name):
         ours = lossbounds.loss(name, y_true, y_pred, sample_weight=weight, reduction=reduction,
                                dtype="float16")
         assert np.isfinite(ours) and ours == float(np.float16(expected)), (reduction, ours, expected)
+
+
+# Along another axis TensorFlow merges the axes: where an axis longer than 1 follows the
+# reduced one, Eigen's reducer that keeps the inner axis (four accumulators from 16 terms,
+# `_tfmath.column_sums`); else the packet reducer of the last axis.
+@pytest.mark.parametrize("seed", range(3))
+def test_float16_sums_along_any_axis_are_tensorflows(seed):
+    import keras
+
+    rng = np.random.default_rng(seed)
+    for shape in [(300, 7), (17, 40), (16, 9), (5, 33, 6), (40, 1), (1, 50, 1, 3), (3, 200, 1),
+                  (2, 3, 70, 9)]:
+        x = (rng.random(shape) * 4 - 1).astype(np.float16)
+        for axis in range(len(shape)):
+            expected = keras.ops.convert_to_numpy(keras.ops.sum(x, axis=axis))
+            np.testing.assert_array_equal(_tfmath.half_sum(x, axis), expected,
+                                          err_msg=f"{shape} axis={axis}")
+
+
+@pytest.mark.parametrize("name", ["categorical_crossentropy", "categorical_focal_crossentropy"])
+def test_float16_classes_along_the_first_axis_are_keras_values(name):
+    # Soft targets over 17 to 300 classes on axis 0: each loss a float16 sum along it
+    from keras_reference import keras_class
+
+    rng = np.random.default_rng(3)
+    for k, m in ((17, 30), (120, 9), (300, 4)):
+        y_true, y_pred = (rng.random((k, m)).astype(np.float16) for _ in range(2))
+        kind, expected = keras_class(name, y_true, y_pred, axis=0, dtype="float16",
+                                     reduction=None)
+        assert kind == "value", expected
+        got = lossbounds.loss(name, y_true, y_pred, axis=0, dtype="float16", reduction=None)
+        np.testing.assert_array_equal(got, expected, err_msg=f"{name} {k} classes")

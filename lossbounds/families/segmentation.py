@@ -40,6 +40,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import ArrayLike
 
 from .. import _tfmath
+from .._tfmath import PACKET_LANES, column_sums, in_order_sum, merged_axes
 from ..checks import (
     EPSILON,
     check_axis,
@@ -157,74 +158,22 @@ def _weights(alpha: float, beta: float) -> tuple[float, float]:
 # every pattern of reduced axes.
 
 #: Eigen's packets on these wheels (AVX): 8 floats or halves, 4 doubles.
-_LANES = {np.dtype(np.float16): 8, np.dtype(np.float32): 8, np.dtype(np.float64): 4}
+_LANES = PACKET_LANES
 _ACCUMULATORS = 4
 _LEAF_PACKETS = 1024  # a row longer than this many packets is halved recursively
 
 
-def _in_order(x: np.ndarray, axis: int) -> np.ndarray:
-    """The sum over `axis`, added in order from 0: ((0 + x0) + x1) + ... (cumsum adds in order)."""
-    if x.shape[axis] == 0:
-        return np.zeros(np.delete(x.shape, axis), x.dtype)
-    first = np.take(x, [0], axis=axis) + x.dtype.type(0)  # 0 + -0.0 is +0.0, as in Eigen
-    rest = np.take(x, range(1, x.shape[axis]), axis=axis)
-    return np.take(np.cumsum(np.concatenate([first, rest], axis=axis), axis=axis, dtype=x.dtype),
-                   -1, axis=axis)
-
-
 def _slices(x: np.ndarray) -> np.ndarray:
     """Sum over the first axis, one slice after another."""
-    return _in_order(x, 0)
-
-
-def _columns(x: np.ndarray) -> np.ndarray:
-    """Sums over the middle axis of (K0, R, K2): Eigen's reducer that keeps the inner axis.
-
-    It runs over the K0 * K2 outputs in packets (8 floats, 4 doubles). With
-    at least 16 terms a packet inside one run of K2 outputs is vectorised:
-    four accumulators take the terms in turn and are added in order; the
-    other outputs (and all of them below 16 terms) add their terms one by
-    one.
-    """
-    k0, terms, k2 = x.shape
-    lanes = _LANES[x.dtype]
-    rows = np.transpose(x, (1, 0, 2)).reshape(terms, k0 * k2)
-    out = _slices(rows)
-    if terms >= 16:
-        whole = terms // _ACCUMULATORS * _ACCUMULATORS
-        parts = [_in_order(rows[j:whole:_ACCUMULATORS], 0) for j in range(_ACCUMULATORS)]
-        vector = ((parts[0] + parts[1]) + parts[2]) + parts[3]
-        for i in range(whole, terms):
-            vector = vector + rows[i]
-        for start in range(0, k0 * k2 // lanes * lanes, lanes):
-            if start // k2 == (start + lanes - 1) // k2:
-                out[start : start + lanes] = vector[start : start + lanes]
-    return out.reshape(k0, k2)
-
-
-def _merged(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[list[int], tuple[bool, ...]]:
-    """The sizes TensorFlow reduces over, and which are reduced.
-
-    It drops axes of length 1 and merges neighbouring axes that are both
-    reduced or both kept.
-    """
-    dims: list[list[Any]] = []  # [size, reduced]
-    for i, size in enumerate(shape):
-        if size == 1:
-            continue
-        if dims and dims[-1][1] == (i in axes):
-            dims[-1][0] *= size
-        else:
-            dims.append([size, i in axes])
-    return [size for size, _ in dims], tuple(bool(reduced) for _, reduced in dims)
+    return in_order_sum(x, 0)
 
 
 def _tf_sum(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
     """``tf.reduce_sum(x, axes)`` in TensorFlow's order.
 
-    On the axes as TensorFlow merges them (`_merged`), a reduced last axis
+    On the axes as TensorFlow merges them (`merged_axes`), a reduced last axis
     goes to the packet reducer (`_inner`); (reduced, kept) and (kept,
-    reduced, kept) keep their inner axis (`_columns`); (reduced, kept,
+    reduced, kept) keep their inner axis (`column_sums`); (reduced, kept,
     reduced) adds slices in the order of the last reduced axis first;
     anything longer is transposed so that the reduced axes come last.
     """
@@ -234,7 +183,7 @@ def _tf_sum(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
     parts = _streamed_parts(x.shape, axes, x.dtype)
     if parts is not None:  # float32 and float64 sums of everything or of the last axes
         return _sums(_itself, x, x, x.dtype, parts)[0].reshape(out_shape)
-    sizes, pattern = _merged(x.shape, axes)
+    sizes, pattern = merged_axes(x.shape, axes)
     merged = np.ascontiguousarray(x).reshape(sizes)
     if not any(pattern):
         result = merged
@@ -243,9 +192,9 @@ def _tf_sum(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
     elif pattern == (False, True):
         result = _inner(merged)
     elif pattern == (True, False):
-        result = _columns(merged[None])[0]
+        result = column_sums(merged[None])[0]
     elif pattern == (False, True, False):
-        result = _columns(merged)
+        result = column_sums(merged)
     elif pattern == (True, False, True):
         result = _slices(np.transpose(merged, (2, 0, 1)).reshape(-1, sizes[1]))
     else:
@@ -777,7 +726,7 @@ def _streamed_parts(shape: tuple[int, ...], axes: tuple[int, ...], dtype: np.dty
     """
     if dtype not in (np.float32, np.float64) or math.prod(shape) == 0:
         return None
-    sizes, pattern = _merged(shape, axes)
+    sizes, pattern = merged_axes(shape, axes)
     if pattern == (True,):
         return [(_full_layout(sizes[0], dtype, _tf_threads()), 0)]
     if pattern == (False, True):
@@ -790,12 +739,12 @@ def _as_columns(x: np.ndarray, shape: tuple[int, ...], axes: tuple[int, ...]
     """`x` as a (K0, R, K2) view whose middle axis holds the reduced ones, or None.
 
     For float32 and float64 sums that keep an inner axis, (reduced, kept) and
-    (kept, reduced, kept) as TensorFlow merges the axes (`_merged`), where
+    (kept, reduced, kept) as TensorFlow merges the axes (`merged_axes`), where
     the view needs no copy: `_column_sums` takes them a block at a time.
     """
     if x.dtype.kind not in "biuf" or x.size == 0:
         return None
-    sizes, pattern = _merged(shape, axes)
+    sizes, pattern = merged_axes(shape, axes)
     if pattern == (True, False):
         sizes = [1, *sizes]
     elif pattern != (False, True, False):
@@ -819,10 +768,10 @@ _COLUMN_OUTPUTS = _BLOCK // 16
 
 def _column_sums(terms: _Terms, y: np.ndarray, p: np.ndarray, dtype: np.dtype
                  ) -> list[np.ndarray]:
-    """`_columns` of each of ``terms(y, p)`` over (K0, R, K2) inputs, in bounded memory.
+    """`column_sums` of each of ``terms(y, p)`` over (K0, R, K2) inputs, in bounded memory.
 
     Many outputs are taken `_COLUMN_OUTPUTS` or so at a time, in ranges that
-    start on a packet of the flat outputs (where `_columns` vectorises): whole
+    start on a packet of the flat outputs (where `column_sums` vectorises): whole
     rows of K0 where K0 > 1, else columns of K2. Each range's sums run over
     R a block at a time (`_column_block_sums`).
     """
@@ -844,11 +793,11 @@ def _column_sums(terms: _Terms, y: np.ndarray, p: np.ndarray, dtype: np.dtype
 
 def _column_block_sums(terms: _Terms, y: np.ndarray, p: np.ndarray, dtype: np.dtype
                        ) -> list[np.ndarray]:
-    """`_columns` of each of ``terms(y, p)`` over (K0, R, K2) inputs, a block of R at a time.
+    """`column_sums` of each of ``terms(y, p)`` over (K0, R, K2) inputs, a block of R at a time.
 
     Each output adds its R terms in order (and, from 16 terms, in four
-    accumulators taking them in turn, as `_columns` says): both continue
-    from one block to the next exactly, so the sums are `_columns`' to the
+    accumulators taking them in turn, as `column_sums` says): both continue
+    from one block to the next exactly, so the sums are `column_sums`' to the
     bit, in the memory of a block of about `_BLOCK` terms (the whole terms of
     a (100, 100, 100, 10) batch summed per channel took 191 MiB).
     """
