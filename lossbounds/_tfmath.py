@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable, Iterator
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 
@@ -112,19 +112,33 @@ def column_sums(x: np.ndarray) -> np.ndarray:
     float64 (tests/test_segmentation.py, tests/test_halfreduce.py).
     """
     k0, terms, k2 = x.shape
-    lanes = PACKET_LANES[x.dtype]
     rows = np.transpose(x, (1, 0, 2)).reshape(terms, k0 * k2)
     out = in_order_sum(rows, 0)
     if terms >= 16:
         whole = terms // _ACCUMULATORS * _ACCUMULATORS
         parts = [in_order_sum(rows[j:whole:_ACCUMULATORS], 0) for j in range(_ACCUMULATORS)]
-        vector = ((parts[0] + parts[1]) + parts[2]) + parts[3]
-        for i in range(whole, terms):
-            vector = vector + rows[i]
-        for start in range(0, k0 * k2 // lanes * lanes, lanes):
-            if start // k2 == (start + lanes - 1) // k2:
-                out[start : start + lanes] = vector[start : start + lanes]
+        out = vectorised_packets(out, parts, rows[whole:], k2)
     return out.reshape(k0, k2)
+
+
+def vectorised_packets(in_order: np.ndarray, parts: list[np.ndarray], tail: Any,
+                       k2: int) -> np.ndarray:
+    """`column_sums`' flat outputs from its two ways of adding, for 16 terms or more.
+
+    `in_order`: each output's terms added one by one; `parts`: the four
+    accumulators' sums; `tail`: the last ``terms % 4`` rows of terms, which
+    the vectorised loop adds after its accumulators. A packet of outputs
+    inside one run of K2 takes the vectorised sum, the others keep theirs.
+    """
+    vector = ((parts[0] + parts[1]) + parts[2]) + parts[3]
+    for row in tail:
+        vector = vector + row
+    out = in_order.copy()
+    lanes = PACKET_LANES[out.dtype]
+    for start in range(0, out.size // lanes * lanes, lanes):
+        if start // k2 == (start + lanes - 1) // k2:
+            out[start : start + lanes] = vector[start : start + lanes]
+    return out
 
 
 def merged_axes(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[list[int], tuple[bool, ...]]:

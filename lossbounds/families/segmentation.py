@@ -40,7 +40,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import ArrayLike
 
 from .. import _tfmath
-from .._tfmath import PACKET_LANES, column_sums, in_order_sum, merged_axes
+from .._tfmath import PACKET_LANES, column_sums, in_order_sum, merged_axes, vectorised_packets
 from ..checks import (
     EPSILON,
     check_axis,
@@ -833,17 +833,7 @@ def _column_block_sums(terms: _Terms, y: np.ndarray, p: np.ndarray, dtype: np.dt
                 tails[t] += list(rows[max(0, whole - start):])
     if not whole:
         return in_order
-    lanes, sums = _LANES[np.dtype(dtype)], []
-    for t, out in enumerate(in_order):
-        vector = ((parts[t][0] + parts[t][1]) + parts[t][2]) + parts[t][3]
-        for row in tails[t]:
-            vector = vector + row
-        out = out.copy()
-        for first in range(0, outputs // lanes * lanes, lanes):
-            if first // k2 == (first + lanes - 1) // k2:  # a packet inside one run of K2
-                out[first : first + lanes] = vector[first : first + lanes]
-        sums.append(out)
-    return sums
+    return [vectorised_packets(out, parts[t], tails[t], k2) for t, out in enumerate(in_order)]
 
 
 def _values(formula: _Formula, y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype,
