@@ -682,6 +682,20 @@ def make_job(
         **options,
     )
 
+def vectors_last(y_true: np.ndarray, y_pred: np.ndarray, axis: int, dtype: np.dtype
+                 ) -> tuple[np.ndarray, np.ndarray] | None:
+    """`y_true` and `y_pred` with `axis` moved last, as views: each vector a row, for `rows_job`.
+
+    For a loss whose value for a vector along `axis` depends on that vector
+    alone: the other axes keep their order, and so the losses theirs. None
+    for float16 along another axis: there TensorFlow adds float16 in its own
+    order (`_tfmath.half_sum`), which only the whole-array formula keeps.
+    """
+    if axis % max(y_pred.ndim, 1) != y_pred.ndim - 1 and np.dtype(dtype) == np.float16:
+        return None
+    return np.moveaxis(y_true, axis, -1), np.moveaxis(y_pred, axis, -1)
+
+
 def rows_job(
     formula: Callable[[np.ndarray, np.ndarray], np.ndarray], y_true: np.ndarray,
     y_pred: np.ndarray, dtype: np.dtype, *, epsilon: float = EPSILON, packet: int = 1,

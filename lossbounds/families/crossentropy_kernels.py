@@ -34,6 +34,7 @@ from ..engine import (
     row_mean,
     row_sum,
     rows_job,
+    vectors_last,
 )
 from ..fused import Fused
 from .crossentropy_fused import (
@@ -674,17 +675,16 @@ def _smoothable_plan(formula, kernels, y_true, y_pred, dtype, *, from_logits, la
 
     job = make_job(kernels, y_true, y_pred, dtype, axis=axis, from_logits=from_logits,
                    epsilon=epsilon, label_smoothing=label_smoothing)
+    # No kernel (a clip below the square root of the smallest normal number, or the
+    # class axis not last): the reference itself, a block of rows at a time, so that
+    # memory stays flat. A class axis elsewhere is moved last as a view (`vectors_last`),
+    # but for categorical label smoothing (Keras divides by the last axis' size).
     last = axis == y_pred.ndim - 1
-    if job is None and (last or ((not label_smoothing or not smoothing_reads_width)
-                                 and np.dtype(dtype) != np.float16)):
-        # No kernel (a clip below the square root of the smallest normal number, or
-        # the class axis not last): the reference itself, a block of rows at a time,
-        # so that memory stays flat. A class axis elsewhere is moved last as a view,
-        # but for categorical label smoothing (Keras divides by the last axis' size)
-        # and float16 (TensorFlow adds float16 along another axis slice by slice).
+    rows = vectors_last(y_true, y_pred, axis, dtype) \
+        if last or not (label_smoothing and smoothing_reads_width) else None
+    if job is None and rows is not None:
         job = rows_job(lambda t, p: formula(t, p, from_logits, label_smoothing, -1, epsilon),
-                       np.moveaxis(y_true, axis, -1), np.moveaxis(y_pred, axis, -1), dtype,
-                       epsilon=epsilon)
+                       *rows, dtype, epsilon=epsilon)
     return Plan(reference, job)
 
 

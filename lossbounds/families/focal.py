@@ -52,6 +52,7 @@ from ..engine import (
     clip,
     make_job,
     require_rank,
+    vectors_last,
 )
 from ..options import AXIS, COUNTS, FROM_LOGITS, LABEL_SMOOTHING, N_CLASSES, SAMPLE_WEIGHT, Y_TRUE, Option
 from ..registry import LossDefinition, Plateau, Setting, UndefinedBound, register
@@ -280,19 +281,6 @@ def _softmax(x: np.ndarray, axis: int, backend: Backend = _TENSORFLOW) -> np.nda
     return np.moveaxis(out, -1, axis)
 
 
-def _vectors_last(y_true: np.ndarray, y_pred: np.ndarray, axis: int, dtype: np.dtype
-                  ) -> tuple[np.ndarray, np.ndarray, int]:
-    """The inputs with `axis` moved last, as views, and -1: each vector a row, so rows stream.
-
-    The other axes keep their order, and so the losses theirs. float16 along
-    another axis keeps its inputs and `axis` (and so the whole-array
-    formula): there TensorFlow reduces in another order.
-    """
-    if np.dtype(dtype) == np.float16:
-        return y_true, y_pred, axis
-    return np.moveaxis(y_true, axis, -1), np.moveaxis(y_pred, axis, -1), -1
-
-
 def _mean(x: np.ndarray, axis: int, backend: Backend = _TENSORFLOW) -> np.ndarray:
     with warnings.catch_warnings():  # an empty axis: NaN, as in Keras
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -408,9 +396,9 @@ def _plan_binary(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
         dtype, from_logits=from_logits, gamma=gamma, alpha=alpha,
         apply_class_balancing=apply_class_balancing, label_smoothing=label_smoothing,
         epsilon=epsilon)
-    truth_rows, prediction_rows, along = _vectors_last(y_true, y_pred, axis, dtype)
-    return Plan(reference, last_axis_rows(formula, truth_rows, prediction_rows, dtype, along,
-                                          fused, row_terms="mean"))
+    rows = vectors_last(y_true, y_pred, axis, dtype)
+    return Plan(reference, last_axis_rows(formula, *rows, dtype, -1, fused, row_terms="mean")
+                if rows is not None else None)
 
 
 def binary_focal_crossentropy(
@@ -605,10 +593,10 @@ def _plan_categorical(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *
         dtype, from_logits=from_logits, gamma=gamma, alpha=alpha,
         label_smoothing=label_smoothing, epsilon=epsilon)
     # (label smoothing divides by the last axis' length, Keras' quirk: its rows stay whole)
-    truth_rows, prediction_rows, along = (y_true, y_pred, axis) if label_smoothing else \
-        _vectors_last(y_true, y_pred, axis, dtype)
-    return Plan(reference, last_axis_rows(formula, truth_rows, prediction_rows, dtype, along,
-                                          fused))
+    rows = vectors_last(y_true, y_pred, axis, dtype) \
+        if axis == y_pred.ndim - 1 or not label_smoothing else None
+    return Plan(reference, last_axis_rows(formula, *rows, dtype, -1, fused)
+                if rows is not None else None)
 
 
 def categorical_focal_crossentropy(

@@ -20,7 +20,7 @@ from numpy.typing import ArrayLike
 from .. import _tfmath
 from ..backends import Backend
 from ..checks import EPSILON, check_axis
-from ..engine import Plan, broadcast_shape, cast, rows_job, same_rank
+from ..engine import Plan, broadcast_shape, cast, rows_job, same_rank, vectors_last
 from ..fused import CHUNK_ROWS, Fused, compile, float64_sum, row_adder
 from ..options import AXIS, SAMPLE_WEIGHT, Y_TRUE
 from ..registry import LossDefinition, Setting, register
@@ -124,15 +124,11 @@ def _cosine_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *, axi
     def reference() -> tuple[np.ndarray, None]:
         return formula(cast(y_true, dtype), cast(y_pred, dtype)), None
 
-    # Each vector's value is its own, so the vectors stream as rows: along another axis,
-    # moved last as a view (the other axes keep their order, and so the losses theirs).
-    # Not in float16, where TensorFlow's sums along another axis take another order.
+    # Each vector's value is its own, so the vectors stream as rows (`vectors_last`)
     fused = _COSINE_FUSED.using(1.0 / epsilon) if normalize is _normalize else None
-    along = where["y_pred"]
-    movable = along == -1 or np.dtype(dtype) != np.float16
-    job = rows_job(lambda y, p: formula(y, p, -1), np.moveaxis(y_true, along, -1),
-                   np.moveaxis(y_pred, along, -1), dtype,
-                   fused=fused) if y_pred.ndim and movable else None
+    rows = vectors_last(y_true, y_pred, where["y_pred"], dtype) if y_pred.ndim else None
+    job = rows_job(lambda y, p: formula(y, p, -1), *rows, dtype,
+                   fused=fused) if rows is not None else None
     return Plan(reference, job)
 
 
