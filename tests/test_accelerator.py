@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from unittest import mock
@@ -386,6 +387,41 @@ def test_a_reordered_sum_is_not_inlined():
     with pytest.raises(ValueError, match="reassociate=True needs inline=False"):
         fused.compile(total, inline=True, reassociate=True)
     assert fused.compile(total, reassociate=True)(np.arange(40.0)) == 780.0
+
+
+def _has_avx512() -> bool:
+    with open("/proc/cpuinfo") as cpuinfo:
+        return "avx512f" in cpuinfo.read().split()
+
+
+def test_kernels_use_the_widest_vectors():
+    # LLVM's default for Intel CPUs with AVX-512 is 256-bit vectors; every compiled function
+    # (a kernel or a helper it calls) asks for 512, as numpy's own loops use (and the
+    # reordered sums, compiled with other flags, too). Where the CPU has AVX-512, the
+    # machine code then uses its 512-bit registers.
+    def total(values):
+        acc = np.zeros(16, np.float32)
+        for i in range(0, values.size - 15, 16):
+            for j in range(16):
+                acc[j] += values[i + j] * values[i + j]
+        return acc
+
+    from numba.core.caching import NullCache
+
+    for options in ({}, {"reassociate": True}):
+        compiled = fused.compile(total, **options)
+        compiled._cache = NullCache()  # (numba cannot show the code of a function it loads)
+        values = np.arange(64, dtype=np.float32)
+        np.testing.assert_array_equal(compiled(values), (values * values).reshape(4, 16).sum(0))
+        (llvm,) = compiled.inspect_llvm().values()
+        kernel = next(line for line in llvm.splitlines()
+                      if line.startswith("define") and "cpython" not in line)
+        group = re.search(r"#(\d+) \{$", kernel)  # the function's attribute group, if any
+        assert group, f"no attributes on {kernel}"
+        assert f'attributes #{group.group(1)} = {{ "prefer-vector-width"="512"' in llvm
+        if _has_avx512():
+            (assembly,) = compiled.inspect_asm().values()
+            assert "zmm" in assembly
 
 
 _CACHED_RUN = """
