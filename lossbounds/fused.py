@@ -192,10 +192,12 @@ def compile(python_function: Callable[..., Any], *, inline: bool = False,  # noq
 
 # LLVM's function attribute for the widest vectors its loop and SLP vectorisers use. On
 # Intel CPUs with AVX-512 LLVM's default is 256 bits (to spare older ones the clock drop of
-# 512-bit instructions); numpy's own loops (np.exp, np.sum) use 512. The kernels' loops at
-# 512 bits took 0.6-0.9x the time on such a CPU (an Intel Xeon with AVX-512, 2026: one
-# exp-and-add pass over 10**7 float32 values 5.0 -> 2.2 ms). Where there is no AVX-512 the
-# attribute changes nothing. Without fastmath, the width does not change any value.
+# 512-bit instructions); numpy's own loops (np.exp, np.sum) use 512. The kernels at 512 bits
+# took 0.6-1.0x the time on such a CPU (an Intel Xeon with AVX-512, 2026: one exp-and-add
+# pass over 10**7 float32 values 5.0 -> 2.2 ms; the benchmark's memory-bound cases as
+# before). Where there is no AVX-512 the attribute changes nothing. Without fastmath the
+# width changes no value; the reordered sums (`reassociate`) may add in another order, which
+# they allow (on the test table's inputs, none changed).
 _VECTOR_WIDTH = '"prefer-vector-width"="512"'
 
 
