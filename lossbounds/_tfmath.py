@@ -29,7 +29,7 @@ _F32 = np.float32
 # 8 * 200 values (LeafSize<half> = 200). Found by matching tf.reduce_sum on
 # random float16 rows of length 2..32000; see tests/test_tfmath.py.
 _LANES = 8
-_ACCUMULATORS = 4
+ACCUMULATORS = 4
 _TREE_ABOVE = _LANES * 200
 
 
@@ -49,16 +49,16 @@ def _packet_total(packet: np.ndarray) -> np.ndarray:
 def _leaf_sum(rows: np.ndarray) -> np.ndarray:
     count = rows.shape[1]
     packets = count // _LANES
-    unrolled = packets // _ACCUMULATORS * _ACCUMULATORS
+    unrolled = packets // ACCUMULATORS * ACCUMULATORS
     scalar = np.zeros(rows.shape[0], _F16)
     for j in range(packets * _LANES, count):
         scalar = _add(scalar, rows[:, j])
     if packets == 0:
         return scalar
     blocks = rows[:, : packets * _LANES].reshape(rows.shape[0], packets, _LANES)
-    accumulators = [np.zeros((rows.shape[0], _LANES), _F16) for _ in range(_ACCUMULATORS)]
+    accumulators = [np.zeros((rows.shape[0], _LANES), _F16) for _ in range(ACCUMULATORS)]
     for b in range(unrolled):
-        accumulators[b % _ACCUMULATORS] = _add(accumulators[b % _ACCUMULATORS], blocks[:, b])
+        accumulators[b % ACCUMULATORS] = _add(accumulators[b % ACCUMULATORS], blocks[:, b])
     total = accumulators[0]
     for other in accumulators[1:]:
         total = _add(total, other)
@@ -115,8 +115,8 @@ def column_sums(x: np.ndarray) -> np.ndarray:
     rows = np.transpose(x, (1, 0, 2)).reshape(terms, k0 * k2)
     out = in_order_sum(rows, 0)
     if terms >= 16:
-        whole = terms // _ACCUMULATORS * _ACCUMULATORS
-        parts = [in_order_sum(rows[j:whole:_ACCUMULATORS], 0) for j in range(_ACCUMULATORS)]
+        whole = terms // ACCUMULATORS * ACCUMULATORS
+        parts = [in_order_sum(rows[j:whole:ACCUMULATORS], 0) for j in range(ACCUMULATORS)]
         out = vectorised_packets(out, parts, rows[whole:], k2)
     return out.reshape(k0, k2)
 

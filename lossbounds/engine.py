@@ -682,16 +682,19 @@ def make_job(
         **options,
     )
 
-def vectors_last(y_true: np.ndarray, y_pred: np.ndarray, axis: int, dtype: np.dtype
-                 ) -> tuple[np.ndarray, np.ndarray] | None:
+def vectors_last(y_true: np.ndarray, y_pred: np.ndarray, axis: int, dtype: np.dtype, *,
+                 reads_last_length: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
     """`y_true` and `y_pred` with `axis` moved last, as views: each vector a row, for `rows_job`.
 
     For a loss whose value for a vector along `axis` depends on that vector
     alone: the other axes keep their order, and so the losses theirs. None
-    for float16 along another axis: there TensorFlow adds float16 in its own
-    order (`_tfmath.half_sum`), which only the whole-array formula keeps.
+    along another axis for float16 (there TensorFlow adds float16 in its own
+    order, `_tfmath.half_sum`) and where the loss `reads_last_length`
+    (categorical label smoothing divides by the last axis' length, whatever
+    `axis` is): only the whole-array formula keeps those.
     """
-    if axis % max(y_pred.ndim, 1) != y_pred.ndim - 1 and np.dtype(dtype) == np.float16:
+    if axis % max(y_pred.ndim, 1) != y_pred.ndim - 1 and (
+            np.dtype(dtype) == np.float16 or reads_last_length):
         return None
     return np.moveaxis(y_true, axis, -1), np.moveaxis(y_pred, axis, -1)
 

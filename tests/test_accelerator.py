@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from loss_table import CASES, ROWS, as_logits, case_inputs, inputs, row_cases
 
 import lossbounds
-from lossbounds import engine, fused
+from lossbounds import _tfmath, engine, fused
 from lossbounds.families import crossentropy_fused, sequence
 
 
@@ -389,11 +389,6 @@ def test_a_reordered_sum_is_not_inlined():
     assert fused.compile(total, reassociate=True)(np.arange(40.0)) == 780.0
 
 
-def _has_avx512() -> bool:
-    with open("/proc/cpuinfo") as cpuinfo:
-        return "avx512f" in cpuinfo.read().split()
-
-
 def test_kernels_use_the_widest_vectors():
     # LLVM's default for Intel CPUs with AVX-512 is 256-bit vectors; every compiled function
     # (a kernel or a helper it calls) asks for 512, as numpy's own loops use (and the
@@ -419,7 +414,7 @@ def test_kernels_use_the_widest_vectors():
         group = re.search(r"#(\d+) \{$", kernel)  # the function's attribute group, if any
         assert group, f"no attributes on {kernel}"
         assert f'attributes #{group.group(1)} = {{ "prefer-vector-width"="512"' in llvm
-        if _has_avx512():
+        if "avx512f" in _tfmath._cpu_flags():
             (assembly,) = compiled.inspect_asm().values()
             assert "zmm" in assembly
 

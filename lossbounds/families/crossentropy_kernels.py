@@ -677,11 +677,9 @@ def _smoothable_plan(formula, kernels, y_true, y_pred, dtype, *, from_logits, la
                    epsilon=epsilon, label_smoothing=label_smoothing)
     # No kernel (a clip below the square root of the smallest normal number, or the
     # class axis not last): the reference itself, a block of rows at a time, so that
-    # memory stays flat. A class axis elsewhere is moved last as a view (`vectors_last`),
-    # but for categorical label smoothing (Keras divides by the last axis' size).
-    last = axis == y_pred.ndim - 1
-    rows = vectors_last(y_true, y_pred, axis, dtype) \
-        if last or not (label_smoothing and smoothing_reads_width) else None
+    # memory stays flat. A class axis elsewhere is moved last as a view (`vectors_last`).
+    rows = vectors_last(y_true, y_pred, axis, dtype,
+                        reads_last_length=bool(label_smoothing) and smoothing_reads_width)
     if job is None and rows is not None:
         job = rows_job(lambda t, p: formula(t, p, from_logits, label_smoothing, -1, epsilon),
                        *rows, dtype, epsilon=epsilon)

@@ -593,8 +593,7 @@ def _plan_categorical(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *
         dtype, from_logits=from_logits, gamma=gamma, alpha=alpha,
         label_smoothing=label_smoothing, epsilon=epsilon)
     # (label smoothing divides by the last axis' length, Keras' quirk: its rows stay whole)
-    rows = vectors_last(y_true, y_pred, axis, dtype) \
-        if axis == y_pred.ndim - 1 or not label_smoothing else None
+    rows = vectors_last(y_true, y_pred, axis, dtype, reads_last_length=bool(label_smoothing))
     return Plan(reference, last_axis_rows(formula, *rows, dtype, -1, fused)
                 if rows is not None else None)
 

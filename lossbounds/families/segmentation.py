@@ -40,7 +40,14 @@ from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import ArrayLike
 
 from .. import _tfmath
-from .._tfmath import PACKET_LANES, column_sums, in_order_sum, merged_axes, vectorised_packets
+from .._tfmath import (
+    ACCUMULATORS,
+    PACKET_LANES,
+    column_sums,
+    in_order_sum,
+    merged_axes,
+    vectorised_packets,
+)
 from ..checks import (
     EPSILON,
     check_axis,
@@ -157,9 +164,6 @@ def _weights(alpha: float, beta: float) -> tuple[float, float]:
 # bit for bit (TensorFlow 2.21 on x86), in float16, float32 and float64, for
 # every pattern of reduced axes.
 
-#: Eigen's packets on these wheels (AVX): 8 floats or halves, 4 doubles.
-_LANES = PACKET_LANES
-_ACCUMULATORS = 4
 _LEAF_PACKETS = 1024  # a row longer than this many packets is halved recursively
 
 
@@ -329,7 +333,7 @@ def _layout(firsts: Any, counts: Any, lanes: int, *, chained: bool = False,
 def _full_layout(count: int, dtype: np.dtype, threads: int) -> _Layout:
     """The layout of one sum over `count` values (the same shapes come batch after batch)."""
     firsts, counts, remainder = _pieces(count, dtype, threads)
-    return _layout(firsts, counts, _LANES[dtype], chained=len(firsts) > 1, remainder=remainder)
+    return _layout(firsts, counts, PACKET_LANES[dtype], chained=len(firsts) > 1, remainder=remainder)
 
 
 def _rows_layout(rows: int, count: int, dtype: np.dtype, phase: int = 0) -> _Layout:
@@ -338,7 +342,7 @@ def _rows_layout(rows: int, count: int, dtype: np.dtype, phase: int = 0) -> _Lay
     The first row starts `phase` values into a packet (where the trees split
     depends on it); the offsets returned count from that row's start.
     """
-    layout = _layout(phase + np.arange(rows) * count, np.full(rows, count), _LANES[dtype])
+    layout = _layout(phase + np.arange(rows) * count, np.full(rows, count), PACKET_LANES[dtype])
     return dataclasses.replace(layout, starts=layout.starts - phase)
 
 
@@ -353,7 +357,7 @@ def _row_parts(rows: int, count: int, dtype: np.dtype) -> list[_Part]:
     (and one more the last); a row longer than a block is a layout of its own,
     for its start's place in a packet.
     """
-    lanes = _LANES[dtype]
+    lanes = PACKET_LANES[dtype]
     if count > _BLOCK:
         phases = {phase: _rows_layout(1, count, dtype, phase)
                   for phase in {row * count % lanes for row in range(min(rows, lanes))}}
@@ -377,11 +381,11 @@ def _leaf_sums(arrays: tuple[np.ndarray, ...], lengths: np.ndarray) -> np.ndarra
     non-contiguous axis, which numpy adds in order.
     """
     dtype = arrays[0].dtype
-    lanes = _LANES[dtype]
-    group = lanes * _ACCUMULATORS  # the values one accumulator step takes
+    lanes = PACKET_LANES[dtype]
+    group = lanes * ACCUMULATORS  # the values one accumulator step takes
     packets = lengths // lanes
-    steps = packets // _ACCUMULATORS
-    extra, tail = packets - steps * _ACCUMULATORS, lengths - packets * lanes
+    steps = packets // ACCUMULATORS
+    extra, tail = packets - steps * ACCUMULATORS, lengths - packets * lanes
     out = np.empty((len(arrays), lengths.size), dtype)
     for step in np.unique(steps):
         chosen = steps == step
@@ -391,7 +395,7 @@ def _leaf_sums(arrays: tuple[np.ndarray, ...], lengths: np.ndarray) -> np.ndarra
         after = min(group - 1, int(lengths[rows].max()) - start)
         if step:
             parts = np.stack([np.add.reduce(
-                array[rows, :start].reshape(count, int(step), _ACCUMULATORS, lanes),
+                array[rows, :start].reshape(count, int(step), ACCUMULATORS, lanes),
                 axis=1, initial=0) for array in arrays])  # (0 + x0) + x1 ...: 0 + -0.0 is +0.0
             total = ((parts[:, :, 0] + parts[:, :, 1]) + parts[:, :, 2]) + parts[:, :, 3]
         else:
@@ -627,7 +631,7 @@ def _compiled_sums(kernel: Callable[..., None], formula: int, truth: _Flat, pred
                    starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """The leaves' sums (3, leaves) of one block, by the compiled `_leaf_pass`."""
     first, stop = int(starts[0]), int(starts[-1] + lengths[-1])
-    dtype, lanes = truth.dtype, _LANES[truth.dtype]
+    dtype, lanes = truth.dtype, PACKET_LANES[truth.dtype]
     out = np.empty((3, starts.size), dtype)
     kernel(truth.piece(first, stop), prediction.piece(first, stop), starts - first, lengths,
            lanes, dtype.type(1), formula, out)
@@ -776,7 +780,7 @@ def _column_sums(terms: _Terms, y: np.ndarray, p: np.ndarray, dtype: np.dtype
     R a block at a time (`_column_block_sums`).
     """
     k0, _, k2 = y.shape
-    lanes = _LANES[np.dtype(dtype)]
+    lanes = PACKET_LANES[np.dtype(dtype)]
     if k0 * k2 <= _COLUMN_OUTPUTS:
         return _column_block_sums(terms, y, p, dtype)
     if k0 > 1:  # ranges of b rows: b * K2 values, a multiple of the lanes
@@ -803,8 +807,8 @@ def _column_block_sums(terms: _Terms, y: np.ndarray, p: np.ndarray, dtype: np.dt
     """
     k0, count, k2 = y.shape
     outputs = k0 * k2
-    step = max(_ACCUMULATORS, _BLOCK // outputs // _ACCUMULATORS * _ACCUMULATORS)
-    whole = count // _ACCUMULATORS * _ACCUMULATORS if count >= 16 else 0
+    step = max(ACCUMULATORS, _BLOCK // outputs // ACCUMULATORS * ACCUMULATORS)
+    whole = count // ACCUMULATORS * ACCUMULATORS if count >= 16 else 0
     zero = np.zeros(outputs, dtype)
     in_order: list[np.ndarray] = []  # per term: its sums one term after another
     parts: list[list[np.ndarray]] = []  # per term: the four accumulators
@@ -823,13 +827,13 @@ def _column_block_sums(terms: _Terms, y: np.ndarray, p: np.ndarray, dtype: np.dt
             rows = np.transpose(term, (1, 0, 2)).reshape(stop - start, outputs)
             if start == 0:
                 in_order.append(zero)
-                parts.append([zero] * _ACCUMULATORS)
+                parts.append([zero] * ACCUMULATORS)
                 tails.append([])
             in_order[t] = added(in_order[t], rows)
             if whole:
                 vectorised = rows[: max(0, min(stop, whole) - start)]
-                parts[t] = [added(parts[t][j], vectorised[j::_ACCUMULATORS])
-                            for j in range(_ACCUMULATORS)]
+                parts[t] = [added(parts[t][j], vectorised[j::ACCUMULATORS])
+                            for j in range(ACCUMULATORS)]
                 tails[t] += list(rows[max(0, whole - start):])
     if not whole:
         return in_order
