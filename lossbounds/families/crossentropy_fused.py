@@ -1120,10 +1120,12 @@ def _onehot_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
                    ) -> tuple[int, int, float]:
         # The nonzero targets' count and the sum of their positions (integer sums: vectorised,
         # exact), and the predictions' sum in lanes; the target itself is read afterwards.
-        # Predictions k and k + lanes of each 2 * lanes are added in the dtype first (as in
-        # `_sparse_probabilities`' wide rows): one rounding, 2**-24 of the sum of their
-        # magnitudes, before the sum is itself rounded to the dtype (Keras' own float32 sum
-        # rounds more). In cache, 1000 classes: 0.39 -> 0.20 ns an element with both changes.
+        # Predictions k and k + lanes of each 2 * lanes are added in the dtype first: one
+        # rounding, 2**-24 of the sum of their magnitudes, before the sum is itself rounded to
+        # the dtype (Keras' own float32 sum rounds more). In cache, 1000 classes: 0.39 -> 0.20
+        # ns an element with both changes. (`_narrow_hot_sum`'s one reordered loop, as sparse
+        # CCE now sums its rows, was no faster here from memory: 0.8-1.2x from 128 to 32000
+        # classes.)
         width = y.size
         acc[:] = 0.0
         count = 0
@@ -1260,14 +1262,14 @@ def _narrow_hot_sum() -> Callable[[np.ndarray, np.ndarray], tuple[float, int, in
 
 
 @functools.cache
-def _narrow_clipped_sum() -> Callable[[np.ndarray, Any, Any], float]:
-    """Compiled: the float64 sum of a narrow row's values clipped to [low, high], in any order.
+def _clipped_sum() -> Callable[[np.ndarray, Any, Any], float]:
+    """Compiled: the float64 sum of a row's values clipped to [low, high], in any order.
 
     Reordered so that the compiler vectorises it across the row (a row of 40
     float32 values 2.3x faster than in order): the values lie in [low, high],
-    within (0, 1), and there are fewer than 128 (`_sparse_probabilities`'
-    narrow rows), so any order rounds the sum by at most 128 float64 ulp of
-    itself, far below the dtype's rounding.
+    within (0, 1), and there are at most 2**15 (`_sparse_probabilities`'
+    rows), so any order rounds the sum by at most 2**15 float64 ulp of
+    itself (4e-12 relative), far below the dtype's rounding.
     """
     return compile(_clipped_row_sum, reassociate=True)
 
@@ -1282,56 +1284,24 @@ def _sparse_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
     taken there, as the numpy kernel does (in float32 the log is
     TensorFlow's own): the sum's, the division's and the log's roundings
     are 3 of the 4 ulp `_NEAR_ONE_WIDTH`'s bound allows. (In float64, 1e6
-    rows of 10 classes took 8-14% longer.)
+    rows of 10 classes took 8-14% longer.) Every row's sum is one reordered
+    loop (`_clipped_sum`), which the compiler vectorises: from memory, on
+    2.5e7 values in one thread, 1.2x faster at 1000 and 4000 classes and
+    1.4x at 128 than float64 lanes fed with pairs of values added in the
+    dtype (an Intel Xeon with AVX-512, 2026).
     """
     kind = np.dtype(dtype).type
     log = _logs(dtype)
-    lane_sum, chunk_sum, outside = float64_sum(), _chunk_sum(), _outside()
-    narrow_sum = _narrow_clipped_sum()
-
-    def wide_sum(p: np.ndarray, low: Any, high: Any, lanes: int, acc: np.ndarray) -> float:
-        # Elements k and k + lanes of each 2 * lanes are added in the dtype before the float64
-        # lanes: a quarter fewer operations, which this compute-bound loop needs to keep up
-        # with memory. The one rounding moves the sum by 2**-24 of itself at most, its log by
-        # 2**-24: the last of the 4 ulp `_NEAR_ONE_WIDTH`'s bound allows (numpy's float32 row
-        # sums round more).
-        width = p.size
-        acc[:] = 0.0
-        span = 2 * lanes
-        paired = width - width % span
-        for c in range(paired // span):
-            first, second = p[c * span : c * span + lanes], p[c * span + lanes : (c + 1) * span]
-            for k in range(lanes):
-                v, w = first[k], second[k]
-                v = low if v < low else v  # np.clip: NaN stays NaN
-                w = low if w < low else w
-                acc[k] += np.float64((high if v > high else v) + (high if w > high else w))
-        rest = p[paired:]
-        for c in range((rest.size + lanes - 1) // lanes):
-            part = rest[c * lanes : min((c + 1) * lanes, rest.size)]
-            for k in range(part.size):
-                v = part[k]
-                v = low if v < low else v
-                acc[k] += np.float64(high if v > high else v)
-        return lane_sum(acc, lanes)
-
-    clipped_sum = compile(wide_sum, inline=True)
+    chunk_sum, outside, clipped_sum = _chunk_sum(), _outside(), _clipped_sum()
 
     def kernel(labels: np.ndarray, y_pred: np.ndarray, constants: np.ndarray,
                out: np.ndarray) -> tuple[float, bool]:
         rows, width = y_pred.shape
-        lanes, low, high = int(constants[0]), constants[1], constants[2]
-        # Rows with pairs to add, from 2 * lanes wide, are summed in lanes, element pairs
-        # added in the dtype first (K = 1000: 1.6x faster than the reordered sum of narrow
-        # rows; an in-order sum, which waits an add's latency for each element, 10x slower);
-        # narrower ones, which the lanes' loop takes an element at a time, reordered (K = 100:
-        # 47 -> 24 ms on 10**8 values)
-        wide = width >= 2 * lanes
+        low, high = constants[0], constants[1]
         chunk = max(1, min(CHUNK_ROWS, _CHUNK // width))  # rows per chunk
         ratio = np.empty(chunk)
         target = np.empty(chunk, y_pred.dtype)
         values = np.empty(chunk, y_pred.dtype)
-        acc = np.empty(lanes)
         flat = y_pred.reshape(-1)
         total = 0.0
         for part in range((rows + chunk - 1) // chunk):
@@ -1339,21 +1309,12 @@ def _sparse_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
             n = min(chunk, rows - start)
             if outside(labels[start : start + n], width):
                 return 0.0, False
-            if wide:  # each row's clipped sum
-                for r in range(n):
-                    ratio[r] = clipped_sum(flat[(start + r) * width : (start + r + 1) * width],
-                                           low, high, lanes, acc)
-                for r in range(n):  # and its target
-                    v = flat[(start + r) * width + labels[start + r]]
-                    v = low if v < low else v
-                    target[r] = high if v > high else v
-            else:
-                for r in range(n):
-                    row = flat[(start + r) * width : (start + r + 1) * width]
-                    ratio[r] = narrow_sum(row, low, high)
-                    v = row[labels[start + r]]
-                    v = low if v < low else v
-                    target[r] = high if v > high else v
+            for r in range(n):  # each row's clipped sum, then its clipped target
+                row = flat[(start + r) * width : (start + r + 1) * width]
+                ratio[r] = clipped_sum(row, low, high)
+                v = row[labels[start + r]]
+                v = low if v < low else v
+                target[r] = high if v > high else v
             usable = True  # then the checks, divisions and logs in one vectorised loop
             for r in range(n):
                 usable &= 0.5 <= ratio[r] <= 2.0
@@ -1436,7 +1397,7 @@ def _wide_sparse_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bo
 def fused_sparse_probabilities(near_one_width: int) -> Fused:
     """Sparse cross-entropy on probabilities, for rows of at most `near_one_width` classes."""
     def options(job: Any) -> tuple[float, ...] | None:
-        return None if job.width > near_one_width else (_LANES, job.low, job.high)
+        return None if job.width > near_one_width else (job.low, job.high)
 
     return Fused(_sparse_probabilities, options=options)
 
