@@ -322,6 +322,36 @@ def test_narrow_float32_logits_rows_against_float64(width, scale, one_hot):
     assert np.all(np.abs(fused_values - exact) <= bound), np.max(np.abs(fused_values - exact) / bound)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("width", [1, 2, 3, 7, 10, 15, 16, 17, 40, 1000])
+def test_probability_rows_clip_every_value(dtype, width):
+    # Sparse CCE on probabilities clips every value to [eps, 1 - eps], then takes
+    # log(sum_k clip(p_k) / clip(p_c)). Each row's smallest value is replaced by one far out
+    # of range (negative, 0, above 1, infinite; the target for a third of the rows), so an
+    # unclipped value would move the sum by up to its whole size. Float32 rows of up to 16
+    # values are clipped and summed in one masked vector register: rows end the array and
+    # each chunk of rows, so a load past a row would add the next row's values. Against
+    # float64 (u: the dtype's unit roundoff): the sum's, the division's and the log's
+    # roundings.
+    rng = np.random.default_rng(width)
+    rows = 3 * 4096 // width + 5
+    p = rng.dirichlet(np.ones(width), rows)
+    smallest = np.argmin(p, axis=1)
+    far = np.array([-0.3, 0.0, 1e-30, -np.inf, 3.0, np.inf])
+    p[np.arange(rows), smallest] = far[rng.integers(0 if width > 1 else 4, far.size, rows)]
+    p = p.astype(dtype)
+    labels = np.where(np.arange(rows) % 3 == 0, smallest, rng.integers(0, width, rows))
+    low, high = np.float64(dtype(1e-7)), np.float64(dtype(1 - 1e-7))
+    clipped = np.clip(p.astype(np.float64), low, high)
+    exact = np.log(clipped.sum(axis=1) / clipped[np.arange(rows), labels])
+    _, fused_values = _both(lossbounds.sparse_categorical_crossentropy, labels, p)
+    answers = _fused_answers(lossbounds.loss, "sparse_categorical_crossentropy", labels, p)
+    assert answers and all(answers)  # (not declined: every clipped sum lies in [1/2, 2])
+    u = np.finfo(dtype).eps / 2
+    error = np.abs(fused_values - exact)
+    assert np.all(error <= 4 * u + 2 * u * np.abs(exact)), np.max(error / (u + u * np.abs(exact)))
+
+
 @pytest.mark.filterwarnings("ignore:categorical_crossentropy with a single class")
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("width", [1, 3, 10, 16, 17, 40, 200])
