@@ -58,7 +58,8 @@ import numpy as np
 
 __all__ = ["CHUNK_ROWS", "MIN_ELEMENTS", "Fused", "accelerates", "accelerator", "accelerator_enabled",
            "available", "compile", "elementwise_mean", "float64_sum", "row_adder", "row_max",
-           "row_sum", "set_accelerator", "tensorflow_exp_log1p", "tensorflow_log", "weighted_sums"]
+           "row_sum", "set_accelerator", "tensorflow_exp_log1p", "tensorflow_log", "waiters",
+           "weighted_sums"]
 
 #: Values of LOSSBOUNDS_ACCELERATOR that switch the accelerator off.
 _OFF = frozenset({"0", "off", "false", "no", "numpy"})
@@ -531,6 +532,95 @@ def _float64_exp(x: Any) -> Any:
 
 def _float64_log1p(x: Any) -> Any:
     return np.log1p(x)
+
+
+def _counts_load(typing_context: Any, counts: Any, index: Any) -> Any:
+    """``counts[index]`` read from memory every time (an atomic load: another thread writes it)."""
+    from numba.core import types
+
+    def codegen(context: Any, builder: Any, signature: Any, arguments: Any) -> Any:
+        array = context.make_array(signature.args[0])(context, builder, arguments[0])
+        pointer = builder.gep(array.data, [arguments[1]])
+        return builder.load_atomic(pointer, ordering="acquire", align=8)
+
+    return types.int64(counts, types.intp), codegen
+
+
+def _counts_add(typing_context: Any, counts: Any, index: Any) -> Any:
+    """``counts[index] += 1`` as one atomic operation (other threads read and add to it)."""
+    from llvmlite import ir
+    from numba.core import types
+
+    def codegen(context: Any, builder: Any, signature: Any, arguments: Any) -> Any:
+        array = context.make_array(signature.args[0])(context, builder, arguments[0])
+        pointer = builder.gep(array.data, [arguments[1]])
+        return builder.atomic_rmw("add", pointer, ir.Constant(ir.IntType(64), 1), "seq_cst")
+
+    return types.int64(counts, types.intp), codegen
+
+
+@functools.cache
+def waiters() -> tuple[Callable[..., bool], Callable[..., bool]]:
+    """Compiled waits that spin without the GIL (`lossbounds.threads`' helpers and callers).
+
+    ``wait(counts, i, j, checks)`` returns whether ``counts[i] > counts[j]``
+    came within `checks` looks; ``signal_and_wait(signal, counts, i, j,
+    checks)`` first adds 1 to ``signal[0]``, then waits likewise. The
+    counts are int64 arrays that other threads change; they are read from
+    memory each time, and the signal is added atomically, once the GIL is
+    released: a thread that sees it can take the GIL at once. Each look that
+    fails pauses the core briefly (x86's ``pause``), as spinning locks do.
+    """
+    import platform
+
+    from numba.extending import intrinsic
+
+    load: Any = intrinsic(_counts_load)  # (called in compiled code: no typing_context)
+    add: Any = intrinsic(_counts_add)
+    x86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86")
+    pause = _pause() if x86 else None
+
+    if pause is None:
+        def wait(counts: np.ndarray, i: int, j: int, checks: int) -> bool:
+            for _ in range(checks):
+                if load(counts, i) > load(counts, j):
+                    return True
+            return False
+    else:
+        def wait(counts: np.ndarray, i: int, j: int, checks: int) -> bool:
+            for _ in range(checks):
+                if load(counts, i) > load(counts, j):
+                    return True
+                pause()
+            return False
+
+    waiting = compile(wait, inline=True)
+
+    def signal_and_wait(signal: np.ndarray, counts: np.ndarray, i: int, j: int, checks: int,
+                        ) -> bool:
+        add(signal, 0)
+        return waiting(counts, i, j, checks)
+
+    return compile(wait), compile(signal_and_wait)
+
+
+def _pause() -> Any:
+    """x86's ``pause`` hint for spin loops, as a numba intrinsic."""
+    from llvmlite import ir
+    from numba.core import cgutils, types
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def pause(typing_context: Any) -> Any:
+        def codegen(context: Any, builder: Any, signature: Any, arguments: Any) -> Any:
+            hint = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), []),
+                                                  "llvm.x86.sse2.pause")
+            builder.call(hint, [])
+            return context.get_dummy_value()
+
+        return types.none(), codegen
+
+    return pause
 
 
 @functools.cache

@@ -12,6 +12,7 @@ import itertools
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -22,24 +23,85 @@ __all__ = ["THREADS", "run_on_threads", "run_pieces"]
 #: Threads a pass uses: two where the machine has them (more gained nothing measured).
 THREADS = max(1, min(2, os.cpu_count() or 1))
 
-#: A task for a helper: the worker, and the queue its outcome goes to (None, or the error).
-_Task = tuple[Callable[[], None], "queue.SimpleQueue[BaseException | None]"]
+#: A task for a helper: the worker, the queue its outcome goes to (None, or the error), and
+#: the call's counts (`_Spin`): helpers that have finished, and how many must, less one.
+_Task = tuple[Callable[[], None], "queue.SimpleQueue[BaseException | None]", np.ndarray]
 
 _tasks: list[queue.SimpleQueue[_Task]] = []  # one queue the helpers share, once started
 _start_lock = threading.Lock()
 _state = threading.local()  # ``helping``: this thread is a helper, running a worker
 
 
+class _Spin:
+    """Waits that spin, without the GIL, before they sleep: where the accelerator is on.
+
+    A thread asleep took 45-70 us to wake here (a virtual machine, 2026):
+    a caller waiting for its helper's end paid that on each threaded pass
+    (~45 us of the ~330 of a 2**20 element MSE). So a helper, its task done,
+    signals it with the GIL released and then watches for the next task for
+    `HELPER_SECONDS` before it sleeps; the caller watches for the signal for
+    up to `CALLER_SECONDS` (it would sleep meanwhile anyway) and then takes
+    the GIL, which the helper does not hold. The watching is
+    `lossbounds.fused.waiters`' compiled loop; without numba, or with the
+    accelerator off from the start, every wait sleeps at once, as before.
+    A helper's watch keeps a core busy up to `HELPER_SECONDS` after each task
+    (OpenMP's threads spin likewise).
+    """
+
+    HELPER_SECONDS = 3e-4
+    CALLER_SECONDS = 5e-3
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()  # (`posted` changes under it: += is several bytecodes)
+        self.posted = np.zeros(2, np.int64)  # tasks posted, tasks taken
+        self.wait: Callable[..., bool] | None = None
+        self.signal_and_wait: Callable[..., bool] | None = None
+        self.helper_checks = self.caller_checks = 0
+
+    def ready(self) -> Callable[..., bool] | None:
+        """The compiled wait if waits spin (made where the accelerator is on, numba), else None."""
+        if self.wait is None:
+            from . import fused  # (numba only where the accelerator is on)
+
+            if not fused.accelerator_enabled():
+                return None
+            wait, signal_and_wait = fused.waiters()
+            idle = np.zeros(2, np.int64)
+            wait(idle, 0, 1, 1)  # (loaded: the timing below is of the loop alone)
+            start = time.perf_counter()
+            wait(idle, 0, 1, 10_000)
+            seconds = max(time.perf_counter() - start, 1e-6) / 10_000  # a look (~12 ns here)
+            self.helper_checks = int(self.HELPER_SECONDS / seconds)
+            self.caller_checks = int(self.CALLER_SECONDS / seconds)
+            self.signal_and_wait = signal_and_wait
+            self.wait = wait
+        return self.wait
+
+    def add(self, count: int = 1) -> None:
+        """`count` more tasks posted."""
+        with self.lock:
+            self.posted[0] += count
+
+
+_spin = _Spin()
+
+
 def _serve(tasks: queue.SimpleQueue[_Task]) -> None:
     _state.helping = True
     while True:
-        worker, done = tasks.get()
+        worker, done, finished = tasks.get()
+        with _spin.lock:
+            _spin.posted[1] += 1
+        outcome = None
         try:
             worker()
         except BaseException as error:  # (handed to the caller, which raises it)
-            done.put(error)
+            outcome = error
+        done.put(outcome)
+        if _spin.signal_and_wait is not None:  # the end, then the next task, watched for
+            _spin.signal_and_wait(finished, _spin.posted, 0, 1, _spin.helper_checks)
         else:
-            done.put(None)
+            finished[0] += 1  # (read only by spinning callers: none)
 
 
 def _helpers() -> queue.SimpleQueue[_Task]:
@@ -66,6 +128,7 @@ def _helpers() -> queue.SimpleQueue[_Task]:
 def _forget_helpers() -> None:
     global _start_lock
     _start_lock = threading.Lock()  # (another thread of the parent may have held it)
+    _spin.lock = threading.Lock()
     _tasks.clear()  # the parent's threads do not exist in a forked child
 
 
@@ -84,12 +147,17 @@ def run_on_threads(worker: Callable[[], None], threads: int) -> None:
         worker()
         return
     tasks = _helpers()
+    wait = _spin.ready()
     done: queue.SimpleQueue[BaseException | None] = queue.SimpleQueue()
+    finished = np.array([0, threads - 2], np.int64)  # all have when finished[0] > finished[1]
     for _ in range(1, threads):
-        tasks.put((worker, done))
+        tasks.put((worker, done, finished))
+    _spin.add(threads - 1)
     try:
         worker()
     finally:
+        if wait is not None:  # the helpers' end, watched for before sleeping
+            wait(finished, 0, 1, _spin.caller_checks)
         errors = [done.get() for _ in range(1, threads)]  # (waits for each)
     for error in errors:
         if error is not None:

@@ -70,6 +70,42 @@ def test_import_does_not_import_numba():
     assert out.strip() == "False"
 
 
+def test_waits_read_what_another_thread_writes():
+    # lossbounds.threads' helpers and callers spin, without the GIL, on counts that other
+    # threads change: each look must read memory (a load hoisted out of the loop would never
+    # see the change), and signals from two threads at once must all count.
+    import threading
+    import time
+
+    wait, signal_and_wait = fused.waiters()
+    counts = np.zeros(2, np.int64)
+    assert wait(counts, 0, 1, 1000) is False
+    counts[0] = 1
+    assert wait(counts, 0, 1, 1) is True
+    signal = np.zeros(1, np.int64)
+    assert signal_and_wait(signal, counts, 1, 0, 10) is False and signal[0] == 1
+    counts[:] = 0
+    timer = threading.Timer(0.05, counts.__setitem__, (0, 1))
+    timer.start()
+    start = time.perf_counter()
+    assert wait(counts, 0, 1, 10**9)  # (seconds, if it never saw the change)
+    assert time.perf_counter() - start < 2
+    timer.join()
+    signal[0] = 0
+
+    def signals():
+        for _ in range(20_000):
+            signal_and_wait(signal, counts, 0, 1, 1)
+
+    others = [threading.Thread(target=signals) for _ in range(2)]
+    for thread in others:
+        thread.start()
+    signals()
+    for thread in others:
+        thread.join()
+    assert signal[0] == 60_000
+
+
 def test_small_inputs_do_not_load_the_compiler():
     """Below `MIN_ELEMENTS` every loss takes numpy's kernels: loading the compiled ones costs
     0.3-0.4 s a process, numpy a millisecond on these inputs (the table's, per sample and

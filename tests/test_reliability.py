@@ -314,6 +314,49 @@ def test_an_error_on_the_helper_thread_is_raised_in_the_caller():
     assert len(set(helped)) == 2
 
 
+def test_helper_ends_are_seen_after_any_wait():
+    # With the accelerator on, a caller spins a few milliseconds for its helper's end, then
+    # sleeps until it comes (`lossbounds.threads._Spin`); a helper spins for its next task,
+    # then sleeps. Ends within and beyond the spin, and tasks after a long idle, all arrive.
+    from lossbounds import threads
+
+    assert threads._spin.ready() is not None  # (the accelerator is on in the test run)
+    caller = threading.get_ident()
+    for seconds in (0.0, 0.001, 0.02, 0.0, 0.05):
+        ran = []
+
+        def worker(seconds=seconds, ran=ran):
+            if threading.get_ident() != caller:
+                time.sleep(seconds)
+            ran.append(threading.get_ident())
+
+        threads.run_on_threads(worker, 2)
+        assert len(ran) == 2 and caller in ran
+        if seconds:
+            assert ran[-1] != caller  # (the helper's end, after its sleep)
+        time.sleep(seconds)  # (the helper asleep again before the next task)
+    assert _large_mse(3) == _large_mse(3)
+
+
+def test_waits_sleep_where_the_accelerator_is_off():
+    # Off from the start, numba is never imported, for the waits either: two-thread passes
+    # sleep on their queues, as without numba.
+    code = """if True:
+        import sys
+        import numpy as np
+        import lossbounds
+        from lossbounds import threads
+        rng = np.random.default_rng(0)
+        y, p = rng.random((2, 2**21, 1), np.float32)
+        value = lossbounds.loss("mse", y, p)
+        print("numba" in sys.modules, threads._spin.wait is None, value == value)
+    """
+    env = dict(os.environ, LOSSBOUNDS_ACCELERATOR="off")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True, timeout=120).stdout
+    assert out.split() == ["False", "True", "True"]
+
+
 def _child_mse(queue):
     queue.put(_large_mse(1))
 
