@@ -24,11 +24,14 @@ import numpy as np
 _F16 = np.float16
 _F32 = np.float32
 
+#: Eigen's packets on the TensorFlow wheels (AVX): 8 floats or halves, 4 doubles.
+PACKET_LANES = {np.dtype(np.float16): 8, np.dtype(np.float32): 8, np.dtype(np.float64): 4}
+
 # Eigen's inner-most reducer on x86 CPUs: 8-lane half packets, 4 packet
 # accumulators in the unrolled loop, and a recursive halving above
 # 8 * 200 values (LeafSize<half> = 200). Found by matching tf.reduce_sum on
-# random float16 rows of length 2..32000; see tests/test_tfmath.py.
-_LANES = 8
+# random float16 rows of length 2..32000 (tests/test_halfreduce.py checks it).
+_LANES = PACKET_LANES[np.dtype(np.float16)]
 ACCUMULATORS = 4
 _TREE_ABOVE = _LANES * 200
 
@@ -87,8 +90,6 @@ def _tree_sum(rows: np.ndarray, first: int) -> np.ndarray:
     return total
 
 
-#: Eigen's packets on the TensorFlow wheels (AVX): 8 floats or halves, 4 doubles.
-PACKET_LANES = {np.dtype(np.float16): 8, np.dtype(np.float32): 8, np.dtype(np.float64): 4}
 
 
 def in_order_sum(x: np.ndarray, axis: int) -> np.ndarray:
