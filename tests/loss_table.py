@@ -18,14 +18,21 @@ import numpy as np
 F32 = np.float32
 
 
+def _one_hot_rows(labels: np.ndarray, k: int, dtype: type = F32) -> np.ndarray:
+    """Rows of k classes, 1 at each label (without np.eye(k): k**2 values)."""
+    rows = np.zeros((labels.size, k), dtype)
+    rows[np.arange(labels.size), labels] = 1
+    return rows
+
+
 def _probabilities(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
     rows = rng.dirichlet(np.full(k, 0.5), n)
-    rows[rng.random(n) < 0.2] = np.eye(k)[rng.integers(0, k, 1)]  # some exactly one-hot
+    rows[rng.random(n) < 0.2] = _one_hot_rows(rng.integers(0, k, 1), k, np.float64)  # some one-hot
     return rows.astype(F32)
 
 
 def _onehot(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
-    return np.eye(k, dtype=F32)[rng.integers(0, k, n)]
+    return _one_hot_rows(rng.integers(0, k, n), k)
 
 
 @dataclass(frozen=True)
