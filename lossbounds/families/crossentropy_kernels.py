@@ -678,11 +678,12 @@ def _smoothable_plan(formula, kernels, y_true, y_pred, dtype, *, from_logits, la
     # No kernel (a clip below the square root of the smallest normal number, or the
     # class axis not last): the reference itself, a block of rows at a time, so that
     # memory stays flat. A class axis elsewhere is moved last as a view (`vectors_last`).
-    rows = vectors_last(y_true, y_pred, axis, dtype,
-                        reads_last_length=bool(label_smoothing) and smoothing_reads_width)
-    if job is None and rows is not None:
-        job = rows_job(lambda t, p: formula(t, p, from_logits, label_smoothing, -1, epsilon),
-                       *rows, dtype, epsilon=epsilon)
+    if job is None:
+        rows = vectors_last(y_true, y_pred, axis, dtype,
+                            reads_last_length=bool(label_smoothing) and smoothing_reads_width)
+        if rows is not None:
+            job = rows_job(lambda t, p: formula(t, p, from_logits, label_smoothing, -1, epsilon),
+                           *rows, dtype, epsilon=epsilon)
     return Plan(reference, job)
 
 
