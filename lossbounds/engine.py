@@ -312,7 +312,8 @@ class Workspace:
 
     def row_offsets(self, rows: int) -> np.ndarray:
         """Flat index of each row's first element in a block: gathers become one np.take."""
-        width, block = self.job.width, self.job.block_rows
+        # (no block holds more rows than the job: a small batch makes a small array)
+        width, block = self.job.width, min(self.job.block_rows, self.job.n_rows)
         return self.constant("offsets", lambda: np.arange(block, dtype=np.int64) * width)[:rows]
 
 
