@@ -24,7 +24,8 @@ __all__ = ["THREADS", "run_on_threads", "run_pieces"]
 THREADS = max(1, min(2, os.cpu_count() or 1))
 
 #: A task for a helper: the worker, the queue its outcome goes to (None, or the error), and
-#: the call's counts (`_Spin`): helpers that have finished, and how many must, less one.
+#: the call's counts (`_Spin`): helpers that have finished, how many must less one, and
+#: helpers that have started.
 _Task = tuple[Callable[[], None], "queue.SimpleQueue[BaseException | None]", np.ndarray]
 
 _tasks: list[queue.SimpleQueue[_Task]] = []  # one queue the helpers share, once started
@@ -39,9 +40,10 @@ class _Spin:
     a caller waiting for its helper's end paid that on each threaded pass
     (~45 us of the ~330 of a 2**20 element MSE). So a helper, its task done,
     signals it with the GIL released and then watches for the next task for
-    `HELPER_SECONDS` before it sleeps; the caller watches for the signal for
-    up to `CALLER_SECONDS` (it would sleep meanwhile anyway) and then takes
-    the GIL, which the helper does not hold. The watching is
+    `HELPER_SECONDS` before it sleeps; the caller, where a helper has started
+    its task (not one still queued behind other callers'), watches for the
+    signal for up to `CALLER_SECONDS` (it would sleep meanwhile anyway) and
+    then takes the GIL, which the helper does not hold. The watching is
     `lossbounds.fused.waiters`' compiled loop; without numba, or with the
     accelerator off from the start, every wait sleeps at once, as before.
     A helper's watch keeps a core busy up to `HELPER_SECONDS` after each task
@@ -92,6 +94,7 @@ def _serve(tasks: queue.SimpleQueue[_Task]) -> None:
         worker, done, finished = tasks.get()
         with _spin.lock:
             _spin.posted[1] += 1
+            finished[2] += 1
         outcome = None
         try:
             worker()
@@ -149,14 +152,17 @@ def run_on_threads(worker: Callable[[], None], threads: int) -> None:
     tasks = _helpers()
     wait = _spin.ready()
     done: queue.SimpleQueue[BaseException | None] = queue.SimpleQueue()
-    finished = np.array([0, threads - 2], np.int64)  # all have when finished[0] > finished[1]
+    # helpers finished (all have when finished[0] > finished[1]), and helpers started
+    finished = np.array([0, threads - 2, 0], np.int64)
     for _ in range(1, threads):
         tasks.put((worker, done, finished))
     _spin.add(threads - 1)
     try:
         worker()
     finally:
-        if wait is not None:  # the helpers' end, watched for before sleeping
+        if wait is not None and finished[2]:
+            # the helpers' end, watched for before sleeping: where one is running this
+            # worker (a helper busy with other callers' tasks would keep this one spinning)
             wait(finished, 0, 1, _spin.caller_checks)
         errors = [done.get() for _ in range(1, threads)]  # (waits for each)
     for error in errors:
