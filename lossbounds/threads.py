@@ -59,17 +59,23 @@ class _Spin:
         self.wait: Callable[..., bool] | None = None
         self.signal_and_wait: Callable[..., bool] | None = None
         self.helper_checks = self.caller_checks = 0
+        self.broken = False  # the compiled waits failed to load: never spin
 
     def ready(self) -> Callable[..., bool] | None:
         """The compiled wait if waits spin (made where the accelerator is on, numba), else None."""
         if self.wait is None:
             from . import fused  # (numba only where the accelerator is on)
 
-            if not fused.accelerator_enabled():
+            if self.broken or not fused.accelerator_enabled():
                 return None
-            wait, signal_and_wait = fused.waiters()
             idle = np.zeros(2, np.int64)
-            wait(idle, 0, 1, 1)  # (loaded: the timing below is of the loop alone)
+            try:  # (loaded here: a helper's first signal must not be its first compile)
+                wait, signal_and_wait = fused.waiters()
+                wait(idle, 0, 1, 1)
+                signal_and_wait(np.zeros(1, np.int64), idle, 0, 1, 1)
+            except Exception:  # (no spinning then: the waits sleep, as without numba)
+                self.broken = True
+                return None
             start = time.perf_counter()
             wait(idle, 0, 1, 10_000)
             seconds = max(time.perf_counter() - start, 1e-6) / 10_000  # a look (~12 ns here)

@@ -338,6 +338,24 @@ def test_helper_ends_are_seen_after_any_wait():
     assert _large_mse(3) == _large_mse(3)
 
 
+def test_waits_that_fail_to_load_sleep(monkeypatch):
+    # The spinning waits are an optimisation: if numba cannot load them, two-thread passes
+    # sleep on their queues, and losses come out as before (a helper must never die of it).
+    from lossbounds import fused, threads
+
+    def broken():
+        raise RuntimeError("no compiled waits here")
+
+    monkeypatch.setattr(fused, "waiters", broken)
+    spin = threads._Spin()
+    assert spin.ready() is None and spin.broken
+    monkeypatch.setattr(threads, "_spin", spin)
+    helped = []
+    threads.run_on_threads(lambda: helped.append(threading.get_ident()), 2)
+    assert len(set(helped)) == 2
+    assert _large_mse(4) == _large_mse(4)
+
+
 def test_waits_sleep_where_the_accelerator_is_off():
     # Off from the start, numba is never imported, for the waits either: two-thread passes
     # sleep on their queues, as without numba.
