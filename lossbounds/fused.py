@@ -577,22 +577,14 @@ def waiters() -> tuple[Callable[..., bool], Callable[..., bool]]:
 
     load: Any = intrinsic(_counts_load)  # (called in compiled code: no typing_context)
     add: Any = intrinsic(_counts_add)
-    x86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86")
-    pause = _pause() if x86 else None
+    pause = _pause(platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86"))
 
-    if pause is None:
-        def wait(counts: np.ndarray, i: int, j: int, checks: int) -> bool:
-            for _ in range(checks):
-                if load(counts, i) > load(counts, j):
-                    return True
-            return False
-    else:
-        def wait(counts: np.ndarray, i: int, j: int, checks: int) -> bool:
-            for _ in range(checks):
-                if load(counts, i) > load(counts, j):
-                    return True
-                pause()
-            return False
+    def wait(counts: np.ndarray, i: int, j: int, checks: int) -> bool:
+        for _ in range(checks):
+            if load(counts, i) > load(counts, j):
+                return True
+            pause()
+        return False
 
     waiting = compile(wait, inline=True)
 
@@ -604,8 +596,8 @@ def waiters() -> tuple[Callable[..., bool], Callable[..., bool]]:
     return compile(wait), compile(signal_and_wait)
 
 
-def _pause() -> Any:
-    """x86's ``pause`` hint for spin loops, as a numba intrinsic."""
+def _pause(x86: bool) -> Any:
+    """x86's ``pause`` hint for spin loops, as a numba intrinsic (nothing elsewhere)."""
     from llvmlite import ir
     from numba.core import cgutils, types
     from numba.extending import intrinsic
@@ -613,9 +605,10 @@ def _pause() -> Any:
     @intrinsic
     def pause(typing_context: Any) -> Any:
         def codegen(context: Any, builder: Any, signature: Any, arguments: Any) -> Any:
-            hint = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), []),
-                                                  "llvm.x86.sse2.pause")
-            builder.call(hint, [])
+            if x86:
+                hint = cgutils.get_or_insert_function(
+                    builder.module, ir.FunctionType(ir.VoidType(), []), "llvm.x86.sse2.pause")
+                builder.call(hint, [])
             return context.get_dummy_value()
 
         return types.none(), codegen

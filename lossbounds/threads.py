@@ -107,10 +107,10 @@ def _serve(tasks: queue.SimpleQueue[_Task]) -> None:
         except BaseException as error:  # (handed to the caller, which raises it)
             outcome = error
         done.put(outcome)
-        if _spin.signal_and_wait is not None:  # the end, then the next task, watched for
+        # The end, then the next task, watched for. (Without spinning, no caller reads
+        # `finished`: `_Spin.ready` sets signal_and_wait before the caller's wait.)
+        if _spin.signal_and_wait is not None:
             _spin.signal_and_wait(finished, _spin.posted, 0, 1, _spin.helper_checks)
-        else:
-            finished[0] += 1  # (read only by spinning callers: none)
 
 
 def _helpers() -> queue.SimpleQueue[_Task]:

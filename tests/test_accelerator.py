@@ -18,6 +18,8 @@ import os
 import re
 import subprocess
 import sys
+import threading
+import time
 from unittest import mock
 
 import numpy as np
@@ -74,9 +76,6 @@ def test_waits_read_what_another_thread_writes():
     # lossbounds.threads' helpers and callers spin, without the GIL, on counts that other
     # threads change: each look must read memory (a load hoisted out of the loop would never
     # see the change), and signals from two threads at once must all count.
-    import threading
-    import time
-
     wait, signal_and_wait = fused.waiters()
     counts = np.zeros(2, np.int64)
     assert wait(counts, 0, 1, 1000) is False

@@ -129,6 +129,15 @@ def _fused_multiply_add() -> Any:
     return intrinsic(_multiply_add)
 
 
+def _splat(builder: Any, scalar: Any, vector: Any) -> Any:
+    """LLVM code: `scalar` in every lane of a vector of type `vector` (insert, then shuffle)."""
+    from llvmlite import ir
+
+    first = builder.insert_element(vector(ir.Undefined), scalar, ir.Constant(ir.IntType(32), 0))
+    lanes = ir.Constant(ir.VectorType(ir.IntType(32), vector.count), [0] * vector.count)
+    return builder.shuffle_vector(first, vector(ir.Undefined), lanes)
+
+
 def _masked_row(context: Any, builder: Any, signature: Any, arguments: Any) -> tuple[Any, Any]:
     """LLVM code loading a row of at most `_VECTOR_ROW` values into one vector: ``(row, mask)``.
 
@@ -151,10 +160,7 @@ def _masked_row(context: Any, builder: Any, signature: Any, arguments: Any) -> t
     else:  # typed pointers: the load's is to the vector
         pointer, suffix = builder.bitcast(pointer, vector.as_pointer()), f"p0v{lanes}{name}"
     indices = ir.VectorType(ir.IntType(64), lanes)
-    width = builder.insert_element(indices(ir.Undefined), arguments[2],
-                                   ir.Constant(ir.IntType(32), 0))
-    width = builder.shuffle_vector(width, indices(ir.Undefined),
-                                   ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes))
+    width = _splat(builder, arguments[2], indices)
     mask = builder.icmp_unsigned("<", ir.Constant(indices, list(range(lanes))), width)
     load = cgutils.get_or_insert_function(
         builder.module, ir.FunctionType(vector, [pointer.type, ir.IntType(32), mask.type, vector]),
@@ -197,14 +203,7 @@ def _masked_clipped_sum(typing_context: Any, values: Any, start: Any, width: Any
 
     def codegen(context: Any, builder: Any, signature: Any, arguments: Any) -> Any:
         row, mask = _masked_row(context, builder, signature, arguments[:3])
-        everywhere = ir.Constant(ir.VectorType(ir.IntType(32), _VECTOR_ROW), [0] * _VECTOR_ROW)
-
-        def spread(scalar: Any) -> Any:
-            first = builder.insert_element(row.type(ir.Undefined), scalar,
-                                           ir.Constant(ir.IntType(32), 0))
-            return builder.shuffle_vector(first, row.type(ir.Undefined), everywhere)
-
-        bottom, top = spread(arguments[3]), spread(arguments[4])
+        bottom, top = _splat(builder, arguments[3], row.type), _splat(builder, arguments[4], row.type)
         clipped = builder.select(builder.fcmp_ordered("<", row, bottom), bottom, row)
         clipped = builder.select(builder.fcmp_ordered(">", clipped, top), top, clipped)
         clipped = builder.select(mask, clipped, ir.Constant(row.type, [0.0] * _VECTOR_ROW))
