@@ -40,7 +40,7 @@ from ..options import N_CLASSES, Option
 from ..registry import LossDefinition, Setting, UndefinedBound, register
 from ..text import PRINT_ATOL, Note, loss_value, number
 from ..threads import run_pieces
-from .crossentropy_fused import fast_exp, log1p_unit
+from .crossentropy_fused import fast_exp, float64_log, log1p_unit
 
 # The per-sample functions: lossbounds exports them.
 __all__ = ["ctc"]
@@ -233,7 +233,7 @@ def _ctc_reference(labels: np.ndarray, logits: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------
-# TensorFlow's CTC in one compiled pass (the fused accelerator, `lossbounds.fused`)
+# Each backend's CTC in one compiled pass (the fused accelerator, `lossbounds.fused`)
 #
 # numpy runs the backward pass a frame at a time over the whole batch: about
 # fifteen calls a frame, each over every sample's states, with temporaries,
@@ -241,18 +241,26 @@ def _ctc_reference(labels: np.ndarray, logits: np.ndarray) -> np.ndarray:
 # Compiled, a group of samples runs in cache, a chunk of frames at a time:
 # each sample's log-softmax of the chunk (float32, the exps summed in
 # float64), the NaN rules, then the group's states frame by frame, in
-# float64 with exp and log that the compiler vectorises over the group. The log-probabilities are within an
-# ulp or two of numpy's float32 ones, and each log-sum within float64's
-# rounding of np.logaddexp's, so the values agree to Keras' tolerance (1.1e-7
-# relative at most on 1000 random sequences); two threads share the groups.
-# 1000 sequences of 50 frames over 30 classes: 55 ms with numpy, 6.1 compiled.
+# float64 with exp and log that the compiler vectorises over the group. The
+# log-probabilities are within an ulp or two of numpy's float32 ones, and
+# each log-sum within float64's rounding of np.logaddexp's, so TensorFlow's
+# values agree to Keras' tolerance (1.1e-7 relative at most on 1000 random
+# sequences); two threads share the groups. JAX's (and NumPy's) forward pass
+# from optax and PyTorch's run the same way, in float64 where those backends
+# add in float32 (the difference is their float32 rounding). 1000 sequences
+# of 50 frames over 30 classes: TensorFlow 55 ms with numpy, 6.1 compiled;
+# JAX and NumPy 36 -> 6.2 ms; PyTorch 19 -> 6.2 ms.
 
 #: Samples a thread takes at a time: enough that the Python between pieces is small.
 _CTC_PIECE = 64
 
 
-def _fused_ctc(labels: np.ndarray, logits: np.ndarray) -> np.ndarray | None:
-    """`_ctc_reference` compiled, for float32 logits where the accelerator takes them, else None."""
+def _fused_ctc(labels: np.ndarray, logits: np.ndarray, backend: str = "tensorflow",
+               ) -> np.ndarray | None:
+    """The backend's CTC compiled (`_FUSED_KERNELS`), for float32 logits where the accelerator takes them.
+
+    Else None. Values in float64.
+    """
     if logits.dtype != np.float32 or not accelerates(logits.size):
         return None
     n, frames, _ = logits.shape
@@ -260,12 +268,12 @@ def _fused_ctc(labels: np.ndarray, logits: np.ndarray) -> np.ndarray | None:
     lengths = np.count_nonzero(labels, axis=1).astype(np.int64)
     logits = np.ascontiguousarray(logits)
     values = np.empty(n)
-    kernel = _ctc_kernel()
+    kernel, log_zero = _FUSED_KERNELS.get(backend, _FUSED_KERNELS["tensorflow"])
     pieces = range(0, n, _CTC_PIECE)
 
     def piece(i: int, _: None) -> None:
         first = pieces[i]
-        kernel(labels, lengths, logits, TF_LOG_ZERO, values, first, min(first + _CTC_PIECE, n))
+        kernel()(labels, lengths, logits, log_zero, values, first, min(first + _CTC_PIECE, n))
 
     run_pieces(len(pieces), piece)
     return values
@@ -291,6 +299,78 @@ _CTC_CHUNK = 4096
 
 
 @functools.cache
+def _ctc_frames() -> tuple[Callable[..., Any], Callable[..., None]]:
+    """Compiled, inlined: ``(scratch, read)``, the log-probabilities a CTC reads, a chunk of frames at a time.
+
+    ``chunk, buffers, blank_logp, label_logp = scratch(logits, labels)``: the
+    frames a chunk holds (`_CTC_CHUNK` logits, in cache) and its buffers, for
+    a group of `_CTC_GROUP` samples. ``read(logits, labels,
+    i, low, last, g, buffers, blank_logp, label_logp, one_hot)``: for sample
+    i's frames ``low:last``, the log-probabilities of the blank,
+    ``blank_logp[f, g]``, and of each label position p, ``label_logp[f, p,
+    g]`` (frame ``low + f``, in float64). With `one_hot`, a label's is read
+    as TensorFlow and optax read it, ``sum_k logp_k one_hot_k``: NaN where
+    another class's is not finite (its 0 * inf). ``buffers[4][f]`` is then
+    the frame's count of log-probabilities that are inf or NaN.
+
+    The log-probabilities are float32, as `_log_softmax` computes them, x -
+    max - ln(sum(exp(x - max))), the exps in one map and summed in float64
+    (an ulp or two from numpy's). (A NaN logit, whether or not it is a
+    frame's max here, makes its exp and so the frame's sum NaN, and every
+    log-probability: numpy's max is NaN.)
+    """
+    exp32 = fast_exp(np.dtype(np.float32))
+    largest, lane_sum = row_max(), float64_sum()
+    lanes, chunk_size, group = 8, _CTC_CHUNK, _CTC_GROUP
+
+    def scratch(logits: np.ndarray, labels: np.ndarray) -> tuple[Any, ...]:
+        _, frames, classes = logits.shape
+        chunk = max(1, min(frames, chunk_size // max(classes, 1)))  # frames a chunk
+        return chunk, (np.empty(chunk * classes, np.float32),  # shifted logits
+                       np.empty(chunk * classes, np.float32),  # their exps
+                       np.empty(chunk * classes, np.float32),  # log-probabilities
+                       np.empty(lanes, np.float32), np.empty(chunk, np.int32)), \
+            np.empty((chunk, group)), np.empty((chunk, labels.shape[1], group))
+
+    def read(logits: np.ndarray, labels: np.ndarray, i: int, low: int, last: int, g: int,
+             buffers: tuple[np.ndarray, ...], blank_logp: np.ndarray, label_logp: np.ndarray,
+             one_hot: bool) -> None:
+        shifted, terms, logp, maxima, nonfinite = buffers
+        classes = logits.shape[2]
+        size = (last - low) * classes
+        block = logits[i, low:last].reshape(-1)
+        for f in range(last - low):
+            row = block[f * classes : (f + 1) * classes]
+            if classes >= lanes:
+                top = largest(row, lanes, maxima)
+            else:
+                top = row[0]
+                for k in range(1, classes):
+                    top = row[k] if row[k] > top else top
+            for k in range(classes):
+                shifted[f * classes + k] = row[k] - top
+        for j in range(size):
+            terms[j] = exp32(shifted[j])
+        for f in range(last - low):
+            log_sum = np.log(np.float32(lane_sum(terms[f * classes :], classes)))
+            count = 0
+            for k in range(f * classes, (f + 1) * classes):
+                logp[k] = shifted[k] - log_sum
+                count += np.int32(logp[k] - logp[k] != 0)  # (inf and NaN)
+            nonfinite[f] = count
+            frame = logp[f * classes : (f + 1) * classes]  # (read while in cache)
+            blank_logp[f, g] = np.float64(frame[0])
+            for p in range(labels.shape[1]):
+                label_logp[f, p, g] = np.float64(frame[labels[i, p]])
+            if one_hot and count:
+                for p in range(labels.shape[1]):
+                    if count - (not np.isfinite(label_logp[f, p, g])) > 0:
+                        label_logp[f, p, g] = np.nan
+
+    return compile(scratch, inline=True), compile(read, inline=True)
+
+
+@functools.cache
 def _ctc_kernel() -> Callable[..., None]:
     """Compiled ``kernel(labels, lengths, logits, log_zero, values, first, stop)``: samples first..stop-1.
 
@@ -302,23 +382,16 @@ def _ctc_kernel() -> Callable[..., None]:
     the group's states frame by frame, every loop over the group's samples
     (the vectorised loops).
     """
-    exp32, exp64 = fast_exp(np.dtype(np.float32)), fast_exp(np.dtype(np.float64))
-    log1p = log1p_unit(np.dtype(np.float64))
-    add = compile(_log_add, inline=True)
-    largest, lane_sum = row_max(), float64_sum()
-    minus_inf, group, lanes, chunk_size = -np.inf, _CTC_GROUP, 8, _CTC_CHUNK
+    exp64, log1p = fast_exp(np.dtype(np.float64)), log1p_unit(np.dtype(np.float64))
+    add, (scratch, read) = compile(_log_add, inline=True), _ctc_frames()
+    minus_inf, group = -np.inf, _CTC_GROUP
 
     def kernel(labels: np.ndarray, lengths: np.ndarray, logits: np.ndarray, log_zero: float,
                values: np.ndarray, first: int, stop: int) -> None:
-        _, frames, classes = logits.shape
+        frames = logits.shape[1]
         width = labels.shape[1]
-        chunk = max(1, min(frames, chunk_size // max(classes, 1)))  # frames a chunk
-        shifted = np.empty(chunk * classes, np.float32)
-        terms = np.empty(chunk * classes, np.float32)
-        logp = np.empty(chunk * classes, np.float32)
-        maxima = np.empty(lanes, np.float32)
-        label_logp = np.empty((chunk, width, group))
-        blank_logp = np.empty((chunk, group))
+        chunk, buffers, blank_logp, label_logp = scratch(logits, labels)
+        nonfinite = buffers[4]
         step = np.zeros((width + 1, group))
         beta_label, beta_blank = np.empty((width + 1, group)), np.empty((width + 1, group))
         emit_label, emit_blank = np.empty((width + 1, group)), np.empty((width + 1, group))
@@ -337,43 +410,14 @@ def _ctc_kernel() -> Callable[..., None]:
                 emit_label[0, g] = minus_inf  # the start state emits nothing
             for last in range(frames, 0, -chunk):
                 low = max(0, last - chunk)
-                size = (last - low) * classes
                 for g in range(group):
                     i = start + (g if g < taken else 0)
-                    # log_softmax in float32, x - max - ln(sum(exp(x - max))), of each frame
-                    block = logits[i, low:last].reshape(-1)
+                    read(logits, labels, i, low, last, g, buffers, blank_logp, label_logp, True)
                     for f in range(last - low):
-                        row = block[f * classes : (f + 1) * classes]
-                        if classes >= lanes:
-                            top = largest(row, lanes, maxima)
-                        else:
-                            top = row[0]
-                            for k in range(1, classes):
-                                top = row[k] if row[k] > top else top
-                        for k in range(classes):
-                            shifted[f * classes + k] = row[k] - top
-                    # (a NaN logit, whether or not it is a row's max here, makes its exp and
-                    # so the row's sum NaN, and all its log-probabilities: numpy's max is NaN)
-                    for j in range(size):
-                        terms[j] = exp32(shifted[j])
-                    for f in range(last - low):
-                        log_sum = np.log(np.float32(lane_sum(terms[f * classes :], classes)))
-                        nonfinite = 0
-                        for k in range(f * classes, (f + 1) * classes):
-                            logp[k] = shifted[k] - log_sum
-                            nonfinite += np.int32(logp[k] - logp[k] != 0)  # (inf and NaN)
-                        frame = logp[f * classes : (f + 1) * classes]
-                        blank_logp[f, g] = np.float64(frame[0])
-                        for p in range(width):
-                            label_logp[f, p, g] = np.float64(frame[labels[i, p]])
-                        if nonfinite:
-                            nan_row[g] |= np.isnan(frame[0])
+                        if nonfinite[f]:  # (a NaN read makes the sample's value NaN)
+                            nan_row[g] |= np.isnan(blank_logp[f, g])
                             for p in range(width):
-                                # TensorFlow reads label p as sum_k logp_k one_hot_k: NaN if
-                                # another class is not finite (its 0 * inf), or its own is NaN
-                                own = frame[labels[i, p]]
-                                nan_row[g] |= (np.isnan(own)
-                                               or nonfinite - (not np.isfinite(own)) > 0)
+                                nan_row[g] |= np.isnan(label_logp[f, p, g])
                 for f in range(last - low - 1, -1, -1):
                     for s in range(1, width + 1):
                         for g in range(group):
@@ -503,6 +547,164 @@ _REFERENCES = {"jax": _optax_ctc_reference, "numpy": _optax_ctc_reference,
                "torch": _torch_ctc_reference}
 
 
+def _nan_max(a: float, b: float) -> float:
+    """np.maximum(a, b): NaN if either is NaN."""
+    return a if a > b or a != a else b
+
+
+@functools.cache
+def _optax_ctc_kernel() -> Callable[..., None]:
+    """Compiled ``kernel(labels, lengths, logits, log_epsilon, values, first, stop)``: `_optax_ctc_reference`.
+
+    The same forward pass, stand-in for ln 0 (``log_epsilon``) and one-hot
+    NaN rules, in float64 where the reference and Keras add in float32 (the
+    difference is their rounding: a few float32 ulp of the value), in groups
+    of `_CTC_GROUP` samples a chunk of frames at a time, from the first, as
+    `_ctc_kernel` runs them.
+    """
+    exp64, log1p = fast_exp(np.dtype(np.float64)), log1p_unit(np.dtype(np.float64))
+    add, (scratch, read) = compile(_log_add, inline=True), _ctc_frames()
+    group = _CTC_GROUP
+
+    def kernel(labels: np.ndarray, lengths: np.ndarray, logits: np.ndarray, log_eps: float,
+               values: np.ndarray, first: int, stop: int) -> None:
+        frames = logits.shape[1]
+        width = labels.shape[1]
+        chunk, buffers, blank_logp, emit_logp = scratch(logits, labels)
+        same, differ = np.empty((width, group)), np.empty((width, group))  # log_eps * repeat, ...
+        phi, previous = np.empty((width + 1, group)), np.empty((width + 1, group))
+        next_phi = np.empty((width + 1, group))
+        emit, next_emit = np.empty((width, group)), np.empty((width, group))
+        for start in range(first, stop, group):
+            taken = min(group, stop - start)
+            for g in range(group):
+                i = start + (g if g < taken else 0)
+                for s in range(width):
+                    repeat = 1.0 if s < width - 1 and labels[i, s] == labels[i, s + 1] else 0.0
+                    same[s, g] = log_eps * repeat
+                    differ[s, g] = log_eps * (1.0 - repeat)
+                    emit[s, g] = log_eps
+                phi[0, g] = 0.0
+                for s in range(1, width + 1):
+                    phi[s, g] = log_eps
+            for low in range(0, frames, chunk):
+                last = min(frames, low + chunk)
+                for g in range(group):
+                    i = start + (g if g < taken else 0)
+                    read(logits, labels, i, low, last, g, buffers, blank_logp, emit_logp, True)
+                for f in range(last - low):
+                    for s in range(width + 1):
+                        for g in range(group):
+                            previous[s, g] = phi[s, g]
+                    for s in range(width):
+                        for g in range(group):
+                            phi[s + 1, g] = add(phi[s + 1, g], emit[s, g] + same[s, g], exp64, log1p)
+                        for g in range(group):
+                            next_emit[s, g] = add(phi[s, g] + emit_logp[f, s, g],
+                                                  emit[s, g] + emit_logp[f, s, g], exp64, log1p)
+                    for s in range(width + 1):
+                        for g in range(group):
+                            next_phi[s, g] = phi[s, g] + blank_logp[f, g]
+                    for s in range(width):
+                        for g in range(group):
+                            next_phi[s + 1, g] = add(next_phi[s + 1, g],
+                                                     emit[s, g] + blank_logp[f, g] + differ[s, g],
+                                                     exp64, log1p)
+                    # every frame is valid (Keras' pad 0), but 0 * inf is NaN
+                    for s in range(width):
+                        for g in range(group):
+                            emit[s, g] = 0.0 * emit[s, g] + next_emit[s, g]
+                    for s in range(width + 1):
+                        for g in range(group):
+                            phi[s, g] = 0.0 * previous[s, g] + next_phi[s, g]
+            for s in range(width):
+                for g in range(group):
+                    phi[s + 1, g] = add(phi[s + 1, g], emit[s, g], exp64, log1p)
+            for g in range(taken):
+                total = 0.0  # the one-hot pick of position L: NaN where another is not finite
+                for s in range(width + 1):
+                    total += phi[s, g] * (1.0 if s == lengths[start + g] else 0.0)
+                values[start + g] = -total
+
+    return compile(kernel)
+
+
+@functools.cache
+def _torch_ctc_kernel() -> Callable[..., None]:
+    """Compiled ``kernel(labels, lengths, logits, log_zero, values, first, stop)``: `_torch_ctc_reference`.
+
+    The same forward pass over the label with blanks interleaved, ln 0 being
+    ``log_zero`` (-inf), in float64 where the reference and torch add in
+    float32, in groups of `_CTC_GROUP` samples a chunk of frames at a time, as
+    `_ctc_kernel` runs them. Each step's log-sum of up to three predecessors
+    is ``log(sum exp(a - max)) + max``, the max NaN where any is NaN, and -inf
+    where all are (torch's max taken as 0 there).
+    """
+    exp64, log64 = fast_exp(np.dtype(np.float64)), float64_log()
+    maximum, (scratch, read) = compile(_nan_max, inline=True), _ctc_frames()
+    group = _CTC_GROUP
+
+    def kernel(labels: np.ndarray, lengths: np.ndarray, logits: np.ndarray, log_zero: float,
+               values: np.ndarray, first: int, stop: int) -> None:
+        frames = logits.shape[1]
+        width = labels.shape[1]
+        states = 2 * width + 1
+        chunk, buffers, blank_logp, label_logp = scratch(logits, labels)
+        skip = np.empty((states, group), np.bool_)  # s - 2 -> s: a label unlike the one before
+        alpha, new = np.empty((states, group)), np.empty((states, group))
+        for start in range(first, stop, group):
+            taken = min(group, stop - start)
+            for g in range(group):
+                i = start + (g if g < taken else 0)
+                for s in range(states):
+                    skip[s, g] = s >= 3 and s % 2 == 1 and labels[i, s // 2] != labels[i, s // 2 - 1]
+                    alpha[s, g] = log_zero
+            for low in range(0, frames, chunk):
+                last = min(frames, low + chunk)
+                for g in range(group):
+                    i = start + (g if g < taken else 0)
+                    # (only the blank's and the label's log-probabilities: no one-hot reads)
+                    read(logits, labels, i, low, last, g, buffers, blank_logp, label_logp, False)
+                for f in range(last - low):
+                    if low + f == 0:
+                        for g in range(group):
+                            alpha[0, g] = blank_logp[f, g]
+                            length = lengths[start + (g if g < taken else 0)]
+                            alpha[1, g] = label_logp[f, 0, g] if length and width else log_zero
+                        continue
+                    for s in range(states):
+                        for g in range(group):
+                            one = alpha[s, g]
+                            two = alpha[s - 1, g] if s >= 1 else log_zero
+                            three = alpha[s - 2, g] if s >= 2 and skip[s, g] else log_zero
+                            top = maximum(maximum(one, two), three)
+                            # (NaN and -inf are themselves: the exps would be NaN and 0)
+                            total = top if not top > log_zero else log64(
+                                exp64(one - top) + exp64(two - top) + exp64(three - top)) + top
+                            # (state s emits the blank, or label position s // 2)
+                            new[s, g] = total + (label_logp[f, s // 2, g] if s % 2
+                                                 else blank_logp[f, g])
+                    for s in range(states):
+                        for g in range(group):
+                            alpha[s, g] = new[s, g]
+            for g in range(taken):
+                length = lengths[start + g]
+                final = alpha[2 * length, g]
+                before = alpha[2 * length - 1, g] if length else log_zero
+                top = maximum(final, before)
+                both = top if not top > log_zero else log64(
+                    exp64(final - top) + exp64(before - top)) + top
+                values[start + g] = -(both if length else final)
+
+    return compile(kernel)
+
+
+#: Each Keras backend's compiled CTC (the others TensorFlow's), and its stand-in for ln 0.
+_FUSED_KERNELS: dict[str, tuple[Callable[[], Callable[..., None]], float]] = {
+    "tensorflow": (_ctc_kernel, TF_LOG_ZERO), "jax": (_optax_ctc_kernel, OPTAX_LOG_EPSILON),
+    "numpy": (_optax_ctc_kernel, OPTAX_LOG_EPSILON), "torch": (_torch_ctc_kernel, -math.inf)}
+
+
 def _plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
           epsilon: float = EPSILON, label_dtype: np.dtype | None = None,
           backend: str = "tensorflow") -> Plan:
@@ -524,10 +726,8 @@ def _plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
         return values.astype(result), None
 
     def fused() -> tuple[np.ndarray, None] | None:
-        if formula is not None:
-            return None
         with np.errstate(all="ignore"):
-            values = _fused_ctc(labels, cast(cast(y_pred, dtype), np.dtype(np.float32)))
+            values = _fused_ctc(labels, cast(cast(y_pred, dtype), np.dtype(np.float32)), backend)
         return None if values is None else (values.astype(np.float32).astype(result), None)
 
     return Plan(reference, fused=fused)
