@@ -793,6 +793,87 @@ def test_ctc_fused_pass_equals_numpy(n, frames, k, width, special, backend):
         assert_close(fused_values, numpy_values, context=f"{special} {dtype.__name__}", rtol=rtol)
 
 
+@pytest.mark.parametrize("backend", ["jax", "torch", "numpy"])
+@pytest.mark.parametrize("from_logits", [False, True])
+@pytest.mark.parametrize("label_smoothing", [0.0, 0.2])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(300, 7), (5000, 1), (3, 4099)])
+@pytest.mark.parametrize("epsilon", [1e-7, 1e-50])
+def test_binary_crossentropy_off_tensorflow_fused_equals_numpy(backend, from_logits,
+                                                               label_smoothing, dtype, shape,
+                                                               epsilon):
+    # JAX's, PyTorch's and NumPy's binary cross-entropy have fused kernels of their own
+    # (`crossentropy_fused.FUSED_BINARY_ON`): each element's cost as that backend computes
+    # it, with TensorFlow's log, exp and log1p (an ulp from theirs), hard and soft
+    # targets, the exact edges of each kind of input, NaN, and a clip at 1e-50 (PyTorch's
+    # float64 function then reaches its costs' clamp at 100; in float32, where loss() computes
+    # on all three, the bound is 0, which keeps numpy's kernel, as a subnormal bound does).
+    # NumPy's logits keep numpy's kernel: its float32 sigmoid's last bit, magnified by 1 - p,
+    # is numpy's exp's own.
+    rng = np.random.default_rng(sum(shape) + 7 * from_logits)
+    y = (rng.random(shape) < 0.5).astype(dtype) if label_smoothing == 0 else \
+        rng.random(shape).astype(dtype)  # (soft targets where smoothed)
+    if from_logits:
+        p = (rng.standard_normal(shape) * 4).astype(dtype)
+        edges = [0.0, -0.0, 1e-30, -1e4, 1e4, np.inf, -np.inf, 88.5, -88.5, 100.0, -100.0, np.nan]
+    else:
+        p = rng.random(shape).astype(dtype)
+        edges = [0.0, 1.0, 1e-8, 1 - 1e-8, 1e-45, 0.5] + ([np.nan] if backend != "torch" else [])
+    clean, where = p.copy(), rng.random(shape) < 0.05
+    p[where] = np.asarray(edges, dtype)[rng.integers(0, len(edges), int(where.sum()))]
+    options = {"from_logits": from_logits, "label_smoothing": label_smoothing,
+               "backend": backend, "epsilon": epsilon}
+    context = f"{backend} {options} {dtype.__name__} {shape}"
+    numpy_values, fused_values = _both(lossbounds.binary_crossentropy, y, p, **options)
+    assert_close(fused_values, numpy_values, context=context)
+    for predictions in (p, clean):  # (a NaN among the edges makes the first NaN)
+        numpy_loss, fused_loss = _both(lossbounds.loss, "bce", y, predictions, **options)
+        assert_close(fused_loss, np.asarray(numpy_loss, np.float64), check_dtype=False,
+                     rtol=4e-6, context=context)
+    fused_kernel = (backend != "numpy") if from_logits else np.float32(epsilon) > 0
+    answers = _fused_answers(lossbounds.loss, "bce", y, p, **options)
+    assert answers == [True] * len(answers) and bool(answers) == fused_kernel, context
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch", "numpy"])
+@pytest.mark.parametrize("name", ["categorical_crossentropy", "sparse_categorical_crossentropy"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("n", "k"), [(3000, 2), (500, 10), (100, 131), (3, 4099)])
+@pytest.mark.parametrize("edges", ["kept", "-inf", "inf", "huge"])
+def test_categorical_logits_off_tensorflow_fused_equals_numpy(backend, name, dtype, n, k, edges):
+    # From logits, JAX, PyTorch and NumPy take log_softmax and then the target's: TensorFlow's
+    # fused kernels give it. Where a -inf log-probability makes their value NaN (a one-hot
+    # row's 0 * -inf: categorical everywhere, sparse on JAX and NumPy, whose one-hot pick
+    # meets every class) the kernel declines, and numpy's kernel gives the NaN. A logit of
+    # -inf is such a log-probability; so is every other class's beside a logit of +inf, and
+    # two logits 6e38 apart (their difference overflows). With the other edges (NaN among
+    # them) the kernel takes every block.
+    rng = np.random.default_rng(n + k)
+    labels = rng.integers(0, k, n)
+    y = labels if name.startswith("sparse") else np.eye(k, dtype=dtype)[labels]
+    p = clean = (rng.standard_normal((n, k)) * 4).astype(dtype)
+    values = {"kept": [0.0, -0.0, 1e-30, -1e4, 1e4, 1e30, -1e30, np.nan],
+              "-inf": [-np.inf], "inf": [np.inf], "huge": [3e38, -3e38]}[edges]
+    where = rng.random((n, k)) < 0.03
+    p = clean.copy()
+    p[where] = np.asarray(values, dtype)[rng.integers(0, len(values), int(where.sum()))]
+    options = {"from_logits": True, "backend": backend}
+    context = f"{backend} {name} {dtype.__name__} {p.shape} {edges}"
+    numpy_values, fused_values = _both(getattr(lossbounds, name), y, p, **options)
+    assert_close(fused_values, numpy_values, context=context)
+    numpy_loss, fused_loss = _both(lossbounds.loss, name, y, p, **options)
+    assert_close(fused_loss, np.asarray(numpy_loss, np.float64), check_dtype=False,
+                 rtol=4e-6, context=context)
+    answers = _fused_answers(lossbounds.loss, name, y, p, **options)
+    declines = edges != "kept" and (name.startswith("categorical") or backend != "torch")
+    assert answers and all(answers) != declines, (context, answers)
+    if name.startswith("categorical"):  # smoothed targets are not one-hot: numpy's kernel
+        numpy_loss, fused_loss = _both(lossbounds.loss, name, y, clean, label_smoothing=0.1,
+                                       **options)
+        assert_close(fused_loss, np.asarray(numpy_loss, np.float64), check_dtype=False,
+                     rtol=4e-6, context=f"{context} smoothed")
+
+
 def test_ctc_log_add_is_numpys_logaddexp():
     # The backward pass' log-sum, compiled, against np.logaddexp (which it replaces) on
     # special values: infinities of either sign (equal ones too), NaN, equal and distant

@@ -54,10 +54,21 @@ import numpy as np
 
 from .._tfmath import flush_subnormals
 from ..backends import Backend
-from ..fused import CHUNK_ROWS, Fused, compile, float64_sum, row_max, row_sum, tensorflow_log
+from ..fused import (
+    CHUNK_ROWS,
+    Fused,
+    compile,
+    elementwise_mean,
+    float64_sum,
+    row_max,
+    row_sum,
+    tensorflow_exp_log1p,
+    tensorflow_log,
+)
 
-__all__ = ["FUSED_BINARY", "FUSED_CATEGORICAL", "FUSED_SPARSE", "FUSED_TWO_CLASS_CATEGORICAL",
-           "FUSED_TWO_CLASS_SPARSE", "FUSED_WIDE_SPARSE", "fast_exp", "float64_log", "fused_binary_focal",
+__all__ = ["FUSED_BINARY", "FUSED_BINARY_ON", "FUSED_CATEGORICAL", "FUSED_SPARSE",
+           "FUSED_SPARSE_ON", "FUSED_TWO_CLASS_CATEGORICAL", "FUSED_TWO_CLASS_SPARSE", "FUSED_WIDE_SPARSE",
+           "binary_smoothing", "fast_exp", "float64_log", "fused_binary_focal",
            "fused_categorical_focal", "fused_generalized", "fused_sparse_probabilities",
            "lanes_sum", "log1p_unit"]
 
@@ -399,12 +410,16 @@ def log1p_unit(dtype: np.dtype) -> Callable[[Any], Any]:
 # Options: each kernel's constants from the job (`Fused`'s `options`), lanes first.
 
 
-def _binary_smoothing(job: Any) -> tuple[float, float]:
+def binary_smoothing(dtype: np.dtype, label_smoothing: float) -> tuple[float, float]:
     """``(scale, shift)``: `crossentropy_kernels.smooth_binary` is y * scale + shift (1 and 0 for
     no smoothing, which change no target)."""
-    kind, a = job.dtype.type, job.label_smoothing
+    kind, a = np.dtype(dtype).type, label_smoothing
     shift = flush_subnormals(np.asarray(kind(0.5 * a)))[()]  # TensorFlow reads a subnormal as 0
     return float(kind(1.0 - a)), float(shift)
+
+
+def _binary_smoothing(job: Any) -> tuple[float, float]:
+    return binary_smoothing(job.dtype, job.label_smoothing)
 
 
 def _categorical_smoothing(job: Any) -> tuple[float, float]:
@@ -889,6 +904,83 @@ FUSED_BINARY = {
 
 
 # --------------------------------------------------------------------------
+# Binary cross-entropy on JAX, PyTorch and NumPy: each element's term as
+# `crossentropy_kernels.binary_elementwise` computes it there, averaged over
+# each row (`lossbounds.fused.elementwise_mean`). The options are the label
+# smoothing's (scale, shift) and the clip bounds (low, high), in the dtype.
+# The logs and exps are TensorFlow's (`tensorflow_log`): within an ulp of
+# those backends' own, as numpy's are.
+
+
+def _binary_costs_term(clamped: bool) -> Callable[[np.dtype], Callable[..., Any]]:
+    """``t (-log p) + (1 - t) (-log(1 - p))``, p the clipped probability, t the smoothed target.
+
+    `clamped`: PyTorch's costs, ``min(-log p, 100)`` and ``min(-log1p(-p),
+    100)``.
+    """
+    def term_of(dtype: np.dtype) -> Callable[..., Any]:
+        kind = np.dtype(dtype).type
+        one, hundred = kind(1), kind(100)
+        log, log1p = tensorflow_log(dtype), tensorflow_exp_log1p(dtype)[1]
+
+        def term(y: Any, p: Any, options: tuple[Any, ...]) -> Any:
+            t = y * options[0] + options[1]
+            q = options[3] if p > options[3] else p  # np.minimum, then np.maximum
+            q = options[2] if q < options[2] else q
+            if clamped:  # (np.minimum, but no NaN: PyTorch refuses one first, `check_unit_targets`)
+                positive, negative = min(-log(q), hundred), min(-log1p(-q), hundred)
+            else:
+                positive, negative = -log(q), -log(one - q)
+            return t * positive + (one - t) * negative
+
+        return term
+
+    return term_of
+
+
+def _jax_logits_term(dtype: np.dtype) -> Callable[..., Any]:
+    """JAX's ``t softplus(-x) + (1 - t) softplus(x)``, softplus(+-x) = max(+-x, 0) + log1p(exp(-|x|))."""
+    kind = np.dtype(dtype).type
+    one, zero = kind(1), kind(0)
+    exp, log1p = tensorflow_exp_log1p(dtype)
+
+    def term(y: Any, x: Any, options: tuple[Any, ...]) -> Any:
+        t = y * options[0] + options[1]
+        tail = log1p(exp(-abs(x)))  # (NaN for a NaN x: np.maximum's NaN need not be kept)
+        return t * (max(-x, zero) + tail) + (one - t) * (max(x, zero) + tail)
+
+    return term
+
+
+def _torch_logits_term(dtype: np.dtype) -> Callable[..., Any]:
+    """PyTorch's ``(1 - t) x - log_sigmoid(x)``, log_sigmoid(x) = min(x, 0) - log1p(exp(-|x|))."""
+    kind = np.dtype(dtype).type
+    one, zero = kind(1), kind(0)
+    exp, log1p = tensorflow_exp_log1p(dtype)
+
+    def term(y: Any, x: Any, options: tuple[Any, ...]) -> Any:
+        t = y * options[0] + options[1]
+        # (np.minimum's NaN need not be kept: the log1p of a NaN x is NaN)
+        return (one - t) * x - (min(x, zero) - log1p(exp(-abs(x))))
+
+    return term
+
+
+#: Binary cross-entropy's fused kernels off TensorFlow, by (backend, from_logits): bound to
+#: a call's options with `Fused.using` (smoothing scale and shift, then the clip bounds).
+#: None from logits on NumPy: its sigmoid is numpy's float32 exp, whose last bit 1 - p
+#: magnifies where the prediction is confident (TensorFlow's exp there: 1.2e-6 relative
+#: apart at p = 0.97), so numpy's kernel computes it.
+FUSED_BINARY_ON = {
+    ("jax", False): Fused(elementwise_mean(_binary_costs_term(False), per_dtype=True)),
+    ("torch", False): Fused(elementwise_mean(_binary_costs_term(True), per_dtype=True)),
+    ("jax", True): Fused(elementwise_mean(_jax_logits_term, per_dtype=True)),
+    ("torch", True): Fused(elementwise_mean(_torch_logits_term, per_dtype=True)),
+}
+FUSED_BINARY_ON["numpy", False] = FUSED_BINARY_ON["jax", False]
+
+
+# --------------------------------------------------------------------------
 # Categorical and sparse cross-entropy from logits: TensorFlow's softmax
 # cross-entropy, log(sum_k exp(z_k - max)) - (z_y - max), the sum in float64.
 
@@ -997,7 +1089,8 @@ def _row_targets(one_hot: bool) -> Callable[..., bool]:
     return compile(hot, inline=True)
 
 
-def _logits_kernel(dtype: np.dtype, one_hot: bool) -> Callable[..., tuple[float, bool]]:
+def _logits_kernel(dtype: np.dtype, one_hot: bool, finite: bool = False,
+                   ) -> Callable[..., tuple[float, bool]]:
     """The fused kernel from logits, with integer labels or one-hot rows (`one_hot`).
 
     A chunk of rows (or one wide row) at a time: the rows' targets, then one
@@ -1010,7 +1103,9 @@ def _logits_kernel(dtype: np.dtype, one_hot: bool) -> Callable[..., tuple[float,
     rounded to the dtype). A logit of -inf makes TensorFlow's one-hot sum NaN
     (0 * inf, its zero target times the -inf log-softmax): with one-hot
     targets such blocks are declined (the exp map flags them), as are rows
-    that are not one-hot. NaN and +inf logits give NaN, as in TensorFlow.
+    that are not one-hot; with `finite`, labels' blocks too (JAX and NumPy
+    pick a label with a one-hot row: any -inf log-probability makes the
+    row's value NaN). NaN and +inf logits give NaN, as in TensorFlow.
     Wide rows' sums of exps are taken by `_tree_add`, from the terms in cache.
     """
     kind = np.dtype(dtype).type
@@ -1050,7 +1145,7 @@ def _logits_kernel(dtype: np.dtype, one_hot: bool) -> Callable[..., tuple[float,
             n = min(chunk, rows - start)
             block = flat[start * width : (start + n) * width]
             # the exps first (wide rows in order: the prefetcher then keeps up)
-            if row_exp(block, zero, terms) and one_hot:
+            if row_exp(block, zero, terms) and (one_hot or finite):
                 return 0.0, False  # a -inf logit: TensorFlow's 0 * inf, the numpy kernel's NaN
             # the targets (narrow one-hot rows': with their sums, below)
             if (wide or not one_hot) and not targets_of(y_true, start, n, block, weight, target):
@@ -1071,7 +1166,7 @@ def _logits_kernel(dtype: np.dtype, one_hot: bool) -> Callable[..., tuple[float,
                                 best = z[k] if z[k] > best else best
                         shift[r] = best
                         infinite |= row_exp(z, best, terms[r * width : (r + 1) * width])
-                    if infinite and one_hot:
+                    if infinite and (one_hot or finite):
                         return 0.0, False  # 0 * inf: TensorFlow's NaN, left to the numpy kernel
                 if wide:  # (the terms are in cache: `_tree_add`)
                     for r in range(n):
@@ -1136,6 +1231,10 @@ def _sparse_logits(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
 
 def _onehot_logits(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
     return _logits_kernel(dtype, True)
+
+
+def _finite_sparse_logits(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
+    return _logits_kernel(dtype, False, finite=True)
 
 
 # --------------------------------------------------------------------------
@@ -1661,6 +1760,13 @@ FUSED_CATEGORICAL = {False: Fused(_onehot_probabilities, options=_clipped),
                                  else _logits_options(job))}
 #: Sparse categorical cross-entropy from logits (probabilities: `fused_sparse_probabilities`).
 FUSED_SPARSE = Fused(_sparse_logits, options=_logits_options)
+#: The same off TensorFlow, by backend: log_softmax, then the label's (PyTorch gathers it,
+#: as TensorFlow does; JAX and NumPy contract a one-hot row with it, so a -inf anywhere in
+#: the row is NaN, which the kernel leaves to numpy's). Categorical cross-entropy from
+#: logits is TensorFlow's one-hot kernel on every backend (`FUSED_CATEGORICAL`).
+FUSED_SPARSE_ON = {"torch": FUSED_SPARSE,
+                   "jax": Fused(_finite_sparse_logits, options=_logits_options)}
+FUSED_SPARSE_ON["numpy"] = FUSED_SPARSE_ON["jax"]
 #: Sparse categorical cross-entropy on probabilities, rows wider than `_NEAR_ONE_WIDTH`.
 FUSED_WIDE_SPARSE = Fused(_wide_sparse_probabilities,
                           options=lambda job: (_LANES, job.low, job.high))
