@@ -938,32 +938,29 @@ def _binary_costs_term(clamped: bool) -> Callable[[np.dtype], Callable[..., Any]
     return term_of
 
 
-def _jax_logits_term(dtype: np.dtype) -> Callable[..., Any]:
-    """JAX's ``t softplus(-x) + (1 - t) softplus(x)``, softplus(+-x) = max(+-x, 0) + log1p(exp(-|x|))."""
-    kind = np.dtype(dtype).type
-    one, zero = kind(1), kind(0)
-    exp, log1p = tensorflow_exp_log1p(dtype)
+def _softplus_costs_term(pytorch: bool) -> Callable[[np.dtype], Callable[..., Any]]:
+    """Binary cross-entropy from logits x, with softplus's tail log1p(exp(-|x|)).
 
-    def term(y: Any, x: Any, options: tuple[Any, ...]) -> Any:
-        t = y * options[0] + options[1]
-        tail = log1p(exp(-abs(x)))  # (NaN for a NaN x: np.maximum's NaN need not be kept)
-        return t * (max(-x, zero) + tail) + (one - t) * (max(x, zero) + tail)
+    JAX's ``t softplus(-x) + (1 - t) softplus(x)``, softplus(+-x) = max(+-x,
+    0) + the tail; or (`pytorch`) PyTorch's ``(1 - t) x - log_sigmoid(x)``,
+    log_sigmoid(x) = min(x, 0) - the tail. (np.maximum's and np.minimum's
+    NaN need not be kept: the tail of a NaN x is NaN.)
+    """
+    def term_of(dtype: np.dtype) -> Callable[..., Any]:
+        kind = np.dtype(dtype).type
+        one, zero = kind(1), kind(0)
+        exp, log1p = tensorflow_exp_log1p(dtype)
 
-    return term
+        def term(y: Any, x: Any, options: tuple[Any, ...]) -> Any:
+            t = y * options[0] + options[1]
+            tail = log1p(exp(-abs(x)))
+            if pytorch:
+                return (one - t) * x - (min(x, zero) - tail)
+            return t * (max(-x, zero) + tail) + (one - t) * (max(x, zero) + tail)
 
+        return term
 
-def _torch_logits_term(dtype: np.dtype) -> Callable[..., Any]:
-    """PyTorch's ``(1 - t) x - log_sigmoid(x)``, log_sigmoid(x) = min(x, 0) - log1p(exp(-|x|))."""
-    kind = np.dtype(dtype).type
-    one, zero = kind(1), kind(0)
-    exp, log1p = tensorflow_exp_log1p(dtype)
-
-    def term(y: Any, x: Any, options: tuple[Any, ...]) -> Any:
-        t = y * options[0] + options[1]
-        # (np.minimum's NaN need not be kept: the log1p of a NaN x is NaN)
-        return (one - t) * x - (min(x, zero) - log1p(exp(-abs(x))))
-
-    return term
+    return term_of
 
 
 #: Binary cross-entropy's fused kernels off TensorFlow, by (backend, from_logits): bound to
@@ -974,8 +971,8 @@ def _torch_logits_term(dtype: np.dtype) -> Callable[..., Any]:
 FUSED_BINARY_ON = {
     ("jax", False): Fused(elementwise_mean(_binary_costs_term(False), per_dtype=True)),
     ("torch", False): Fused(elementwise_mean(_binary_costs_term(True), per_dtype=True)),
-    ("jax", True): Fused(elementwise_mean(_jax_logits_term, per_dtype=True)),
-    ("torch", True): Fused(elementwise_mean(_torch_logits_term, per_dtype=True)),
+    ("jax", True): Fused(elementwise_mean(_softplus_costs_term(False), per_dtype=True)),
+    ("torch", True): Fused(elementwise_mean(_softplus_costs_term(True), per_dtype=True)),
 }
 FUSED_BINARY_ON["numpy", False] = FUSED_BINARY_ON["jax", False]
 
