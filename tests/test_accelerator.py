@@ -874,6 +874,64 @@ def test_categorical_logits_off_tensorflow_fused_equals_numpy(backend, name, dty
                      rtol=4e-6, context=f"{context} smoothed")
 
 
+def _focal_cases(rng, n, k, dtype, edges):
+    """(name, y_true, y_pred, options, takes TensorFlow's kernel off TensorFlow) of the focal
+    and generalized cross-entropies; with `edges`, exact edge probabilities mixed in (zeros,
+    ones, subnormals: where a backend keeps a subnormal, the clip lifts it to epsilon)."""
+    labels = rng.integers(0, k, n)
+    one_hot = np.eye(k, dtype=dtype)[labels]
+    probabilities = rng.random((n, k)).astype(dtype)
+    binary = rng.random((n, k)).astype(dtype)
+    if edges:
+        for p in (probabilities, binary):
+            where = rng.random((n, k)) < 0.05
+            values = np.asarray([0.0, 1.0, 1e-8, 1 - 1e-8, 1e-45, 1e-310], dtype)
+            p[where] = values[rng.integers(0, len(values), int(where.sum()))]
+    probabilities /= np.maximum(probabilities.sum(axis=1, keepdims=True), 1)
+    logits = (rng.standard_normal((n, k)) * 3).astype(dtype)
+    targets = (rng.random((n, k)) < 0.5).astype(dtype)
+    balanced = {"gamma": 0.5, "alpha": 0.3}
+    return [
+        *[("binary_focal_crossentropy", targets, binary, options, True)
+          for options in ({}, {**balanced, "apply_class_balancing": True},
+                          {"label_smoothing": 0.1})],
+        ("binary_focal_crossentropy", targets, logits, {"from_logits": True}, False),
+        *[("categorical_focal_crossentropy", one_hot, p, dict(options, from_logits=logits_),
+           True) for p, logits_ in ((probabilities, False), (logits, True))
+          for options in ({}, balanced)],
+        ("categorical_focal_crossentropy", one_hot, probabilities, {"label_smoothing": 0.1},
+         False),
+        ("categorical_generalized_cross_entropy", labels, probabilities, {"q": 0.7}, True),
+    ]
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch", "numpy"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("n", "k"), [(2000, 3), (300, 10), (3, 4099)])
+@pytest.mark.parametrize("edges", [False, True])
+def test_focal_losses_off_tensorflow_take_tensorflows_kernels(backend, dtype, n, k, edges):
+    # Off TensorFlow, binary focal cross-entropy from probabilities and categorical focal
+    # cross-entropy compute TensorFlow's formulas (`focal._tensorflow_kernel_fits`): its
+    # fused kernels give their values (PyTorch's in float32, where gamma and alpha stay
+    # exact; PyTorch's float64 and binary logits, which these backends' sigmoid takes to
+    # a clipped probability, keep numpy's kernels). Generalized cross-entropy takes it
+    # where the backend reads subnormal probabilities as 0, as TensorFlow does: JAX.
+    for name, y, p, options, fits in _focal_cases(np.random.default_rng(n + k), n, k, dtype,
+                                                  edges):
+        options = {**options, "backend": backend}
+        context = f"{name} {options} {dtype.__name__} {p.shape} edges={edges}"
+        numpy_values, fused_values = _both(getattr(lossbounds, name), y, p, **options)
+        assert_close(fused_values, numpy_values, context=context)
+        numpy_loss, fused_loss = _both(lossbounds.loss, name, y, p, **options)
+        assert_close(fused_loss, np.asarray(numpy_loss, np.float64), check_dtype=False,
+                     rtol=4e-6, context=context)
+        if name == "categorical_generalized_cross_entropy":
+            fits = backend == "jax"
+        fits = fits and not (backend == "torch" and dtype == np.float64)
+        answers = _fused_answers(getattr(lossbounds, name), y, p, **options)
+        assert bool(answers) == fits, (context, answers)
+
+
 def test_ctc_log_add_is_numpys_logaddexp():
     # The backward pass' log-sum, compiled, against np.logaddexp (which it replaces) on
     # special values: infinities of either sign (equal ones too), NaN, equal and distant

@@ -249,6 +249,26 @@ def _tensor_scalar(value: Any, dtype: np.dtype, backend: Backend) -> Any:
     return value
 
 
+def _tensorflow_kernel_fits(backend: Backend, dtype: np.dtype, from_logits: bool, *,
+                            softmax: bool = False) -> bool:
+    """Whether TensorFlow's fused focal kernel gives `backend`'s values, for `dtype` jobs.
+
+    Off TensorFlow the probabilities' formulas are TensorFlow's: the binary
+    costs (PyTorch's clamp at 100 lies beyond a normal float32 clip bound's
+    -log 1.2e-38 = 87.3) and the categorical rescaling, to an ulp (JAX
+    multiplies by the sum's reciprocal; PyTorch and NumPy keep subnormal
+    probabilities, which the clip lifts to epsilon either way). Not from
+    binary logits, whose sigmoid those backends clip (`keras_sigmoid`), nor
+    for PyTorch's float64, where gamma and alpha are rounded to float32
+    (`_tensor_scalar`) and the clamp can be reached. (The softmax of
+    categorical logits is TensorFlow's in float32 and float64: `_softmax`.)
+    """
+    if backend is _TENSORFLOW:
+        return True
+    return backend.name in ("jax", "numpy", "torch") and (softmax or not from_logits) and not (
+        backend.clamps_logs and np.dtype(dtype) == np.float64)
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     """``tf.nn.sigmoid``: e / (1 + e) with e = exp(x), and 1 where e overflows.
 
@@ -392,7 +412,7 @@ def _plan_binary(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
         report()
         check_unit_targets(backend, y_true, y_pred, dtype, from_logits=False,
                            label_smoothing=label_smoothing, epsilon=epsilon)
-    fused = None if backend is not _TENSORFLOW else fused_binary_focal(
+    fused = None if not _tensorflow_kernel_fits(backend, dtype, from_logits) else fused_binary_focal(
         dtype, from_logits=from_logits, gamma=gamma, alpha=alpha,
         apply_class_balancing=apply_class_balancing, label_smoothing=label_smoothing,
         epsilon=epsilon)
@@ -589,7 +609,8 @@ def _plan_categorical(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *
     if isinstance(alpha, _PerClass) or _promoted(
             _promoted(np.dtype(dtype), gamma), alpha) != np.dtype(dtype):
         return Plan(reference)
-    fused = None if backend is not _TENSORFLOW else fused_categorical_focal(
+    fused = None if not _tensorflow_kernel_fits(backend, dtype, from_logits, softmax=True) \
+        else fused_categorical_focal(
         dtype, from_logits=from_logits, gamma=gamma, alpha=alpha,
         label_smoothing=label_smoothing, epsilon=epsilon)
     # (label smoothing divides by the last axis' length, Keras' quirk: its rows stay whole)
@@ -800,7 +821,7 @@ def _plan_generalized(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *
     # Rows stream (a row's value is its own) unless a numpy q widens the result's dtype.
     job = None
     if _promoted(np.dtype(dtype), q) == np.dtype(dtype):
-        fused = fused_generalized(q) if backend is _TENSORFLOW else None
+        fused = fused_generalized(q) if backend.name in _FLUSHING else None
         job = make_job(lambda width: Kernel(formula, threads=True, fused=fused), y_true, y_pred,
                        dtype, from_logits=True, labels=_CheckedLabels(), reference=formula)
     return Plan(reference, job)
