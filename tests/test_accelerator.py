@@ -902,6 +902,10 @@ def _focal_cases(rng, n, k, dtype, edges):
         ("categorical_focal_crossentropy", one_hot, probabilities, {"label_smoothing": 0.1},
          False),
         ("categorical_generalized_cross_entropy", labels, probabilities, {"q": 0.7}, True),
+        ("categorical_generalized_cross_entropy", labels, probabilities, {"q": 0.5}, True),
+        # (a small q tells a kept subnormal p from 0: p = 1.4e-45 with q = 0.1 costs 9.99966,
+        # not 10; a smaller one makes 1 - p**q lose the digits that tell the two apart)
+        ("categorical_generalized_cross_entropy", labels, probabilities, {"q": 0.1}, True),
     ]
 
 
@@ -914,8 +918,10 @@ def test_focal_losses_off_tensorflow_take_tensorflows_kernels(backend, dtype, n,
     # cross-entropy compute TensorFlow's formulas (`focal._tensorflow_kernel_fits`): its
     # fused kernels give their values (PyTorch's in float32, where gamma and alpha stay
     # exact; PyTorch's float64 and binary logits, which these backends' sigmoid takes to
-    # a clipped probability, keep numpy's kernels). Generalized cross-entropy takes it
-    # where the backend reads subnormal probabilities as 0, as TensorFlow does: JAX.
+    # a clipped probability, keep numpy's kernels). Generalized cross-entropy takes it on
+    # every backend, reading subnormal probabilities as 0 where the backend does (JAX, as
+    # TensorFlow) and keeping them on PyTorch and NumPy; PyTorch's float64 rounds q to
+    # float32 for the power only, and keeps numpy's kernel unless q is a float32 (0.5).
     for name, y, p, options, fits in _focal_cases(np.random.default_rng(n + k), n, k, dtype,
                                                   edges):
         options = {**options, "backend": backend}
@@ -925,9 +931,10 @@ def test_focal_losses_off_tensorflow_take_tensorflows_kernels(backend, dtype, n,
         numpy_loss, fused_loss = _both(lossbounds.loss, name, y, p, **options)
         assert_close(fused_loss, np.asarray(numpy_loss, np.float64), check_dtype=False,
                      rtol=4e-6, context=context)
-        if name == "categorical_generalized_cross_entropy":
-            fits = backend == "jax"
-        fits = fits and not (backend == "torch" and dtype == np.float64)
+        rounded = backend == "torch" and dtype == np.float64 and not (
+            name == "categorical_generalized_cross_entropy"
+            and float(np.float32(options["q"])) == options["q"])
+        fits = fits and not rounded
         answers = _fused_answers(getattr(lossbounds, name), y, p, **options)
         assert bool(answers) == fits, (context, answers)
 

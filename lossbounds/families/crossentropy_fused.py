@@ -1976,7 +1976,8 @@ def fused_categorical_focal(dtype: np.dtype, *, from_logits: bool, gamma: float,
 def _generalized(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
     """Keras' generalized cross-entropy (1 - p**q) / q, p the label's probability.
 
-    TensorFlow reads a subnormal p as 0. Its p is sum_k p_k one_hot_k, NaN
+    TensorFlow (and JAX) read a subnormal p as 0, where the constants' third
+    is nonzero; PyTorch and NumPy keep it. Its p is sum_k p_k one_hot_k, NaN
     where another class is inf or NaN: blocks with a non-finite prediction
     are declined.
     """
@@ -1989,6 +1990,7 @@ def _generalized(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
                out: np.ndarray) -> tuple[float, bool]:
         rows, width = y_pred.shape
         lanes, q = int(constants[0]), constants[1]
+        smallest = tiny if constants[2] else zero  # (p >= 0: nothing is below 0)
         flat = y_pred.reshape(-1)
         infinite = False
         for j in range(flat.size):
@@ -2005,7 +2007,7 @@ def _generalized(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
                 values[i] = flat[(start + i) * width + int(labels[start + i])]
             for i in range(n):
                 p = values[i]
-                p = zero if p < tiny else p
+                p = zero if p < smallest else p
                 values[i] = (one - power(p, q)) / q
             total += summed(values, lanes, acc)
         return total, True
@@ -2016,6 +2018,6 @@ def _generalized(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
 _GENERALIZED = Fused(_generalized)
 
 
-def fused_generalized(q: float) -> Fused:
-    """The generalized cross-entropy with this q, on TensorFlow."""
-    return _GENERALIZED.using(_LANES, q)
+def fused_generalized(q: float, *, flushes: bool = True) -> Fused:
+    """The generalized cross-entropy with this q, on a backend that reads subnormal p as 0 or not."""
+    return _GENERALIZED.using(_LANES, q, float(flushes))

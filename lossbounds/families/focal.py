@@ -821,7 +821,9 @@ def _plan_generalized(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *
     # Rows stream (a row's value is its own) unless a numpy q widens the result's dtype.
     job = None
     if _promoted(np.dtype(dtype), q) == np.dtype(dtype):
-        fused = fused_generalized(q) if backend.name in _FLUSHING else None
+        # (PyTorch rounds q to float32 for the power of a float64 p, not for the division)
+        fused = fused_generalized(q, flushes=backend.name in _FLUSHING) \
+            if _tensor_scalar(q, dtype, backend) == q else None
         job = make_job(lambda width: Kernel(formula, threads=True, fused=fused), y_true, y_pred,
                        dtype, from_logits=True, labels=_CheckedLabels(), reference=formula)
     return Plan(reference, job)
