@@ -939,6 +939,31 @@ def test_focal_losses_off_tensorflow_take_tensorflows_kernels(backend, dtype, n,
         assert bool(answers) == fits, (context, answers)
 
 
+@pytest.mark.parametrize("backend", ["numpy", "jax"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("n", "k"), [(3000, 3), (300, 10), (3, 4099)])
+def test_cosine_similarity_on_numpy_takes_the_fused_kernel(backend, dtype, n, k):
+    # The NumPy backend divides each vector by its exact norm, a zero norm counting as 1,
+    # where the others multiply by its inverse capped at 1/epsilon: the fused kernel does
+    # either (`similarity._cosine_kernel`'s constants). Zero, tiny (their squares
+    # underflow), huge (they overflow) and subnormal entries, whole zero and tiny vectors.
+    rng = np.random.default_rng(n + k)
+    y, p = (rng.standard_normal((n, k)).astype(dtype) for _ in range(2))
+    for x in (y, p):
+        where = rng.random((n, k)) < 0.05
+        values = np.asarray([0.0, -0.0, 1e-30, 1e-45, 1e20, -1e20, 3e38, 1e-8], dtype)
+        x[where] = values[rng.integers(0, len(values), int(where.sum()))]
+    y[::17], p[5::23], y[7::29] = 0, 1e-30, 1e-8
+    context = f"{backend} {dtype.__name__} {(n, k)}"
+    numpy_values, fused_values = _both(lossbounds.cosine_similarity, y, p, backend=backend)
+    assert_close(fused_values, numpy_values, context=context)
+    numpy_loss, fused_loss = _both(lossbounds.loss, "cosine_similarity", y, p, backend=backend)
+    assert_close(fused_loss, np.asarray(numpy_loss, np.float64), check_dtype=False, rtol=4e-6,
+                 context=context)
+    answers = _fused_answers(lossbounds.loss, "cosine_similarity", y, p, backend=backend)
+    assert answers and all(answers), context
+
+
 def test_ctc_log_add_is_numpys_logaddexp():
     # The backward pass' log-sum, compiled, against np.logaddexp (which it replaces) on
     # special values: infinities of either sign (equal ones too), NaN, equal and distant

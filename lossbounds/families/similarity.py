@@ -125,7 +125,9 @@ def _cosine_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *, axi
         return formula(cast(y_true, dtype), cast(y_pred, dtype)), None
 
     # Each vector's value is its own, so the vectors stream as rows (`vectors_last`)
-    fused = _COSINE_FUSED.using(1.0 / epsilon) if normalize is _normalize else None
+    # (the inverse norm's cap, and whether a zero norm counts as 1: NumPy's)
+    fused = _COSINE_FUSED.using(1.0 / epsilon, 0.0) if normalize is _normalize else \
+        _COSINE_FUSED.using(np.inf, 1.0) if normalize is _normalize_numpy else None
     rows = vectors_last(y_true, y_pred, where["y_pred"], dtype) if y_pred.ndim else None
     job = rows_job(lambda y, p: formula(y, p, -1), *rows, dtype,
                    fused=fused) if rows is not None else None
@@ -185,7 +187,10 @@ def _cosine_kernel(dtype: np.dtype) -> Any:
     As `_normalize`: the squared norms are summed (TensorFlow's float32 sum of
     non-negative terms, to which a rounded float64 sum is as close as its own
     order), their inverse square root correctly rounded, capped at
-    1/epsilon; then minus the sum of the normalised products. float32 rows
+    1/epsilon (the constants' first); then minus the sum of the normalised
+    products. As `_normalize_numpy` with the constants (inf, 1): no cap, and
+    a zero norm counts as 1 (a product with the inverse norm, where NumPy
+    divides by the norm: an ulp apart). float32 rows
     are summed in whatever order the compiler vectorises (a float64 sum of
     float32 terms, rounded to float32: the order moves it by far less than
     that rounding), twice as fast as eight lanes in order; float64
@@ -214,7 +219,7 @@ def _cosine_kernel(dtype: np.dtype) -> Any:
     def kernel(y_true: np.ndarray, y_pred: np.ndarray, constants: np.ndarray,
                out: np.ndarray) -> tuple[float, bool]:
         rows, width = y_pred.shape
-        cap = constants[0]
+        cap, zero_is_one = constants[0], constants[1] != 0
         rounded = np.empty(4, y_pred.dtype)  # rounds float64 to the dtype
         terms = np.empty(min(width, _CHUNK), y_pred.dtype)  # float64 terms, a chunk at a time
         values = np.empty(CHUNK_ROWS, y_pred.dtype)  # (`row_adder`)
@@ -230,6 +235,9 @@ def _cosine_kernel(dtype: np.dtype) -> Any:
             rounded[3] = 1.0 / np.sqrt(np.float64(rounded[1]))
             inverse_y = cap if rounded[2] > cap else rounded[2]  # np.minimum: NaN stays NaN
             inverse_p = cap if rounded[3] > cap else rounded[3]
+            if zero_is_one:
+                inverse_y = 1.0 if rounded[0] == 0 else inverse_y
+                inverse_p = 1.0 if rounded[1] == 0 else inverse_p
             if any_order:
                 rounded[0] = products(y, p, inverse_y, inverse_p)
             else:
