@@ -149,6 +149,24 @@ def _both(function, *args, **kwargs):
     return numpy_value, fused_value
 
 
+def _fused_values_and_loss_agree(name, y_true, y_pred, context, **options):
+    """The per-sample values and the reduced loss of `name`, fused and numpy, agree."""
+    numpy_values, fused_values = _both(getattr(lossbounds, name), y_true, y_pred, **options)
+    assert_close(fused_values, numpy_values, context=context)
+    numpy_loss, fused_loss = _both(lossbounds.loss, name, y_true, y_pred, **options)
+    # a sum of N values is as close as each value, relative to the sum of their sizes
+    assert_close(fused_loss, np.asarray(numpy_loss, np.float64), check_dtype=False, rtol=4e-6,
+                 context=context)
+
+
+def _with_random_edges(x, values, rng, share):
+    """`x` with about `share` of its entries replaced by `values`, drawn at random."""
+    x = x.copy()
+    where = rng.random(x.shape) < share
+    x[where] = np.asarray(values, x.dtype)[rng.integers(0, len(values), int(where.sum()))]
+    return x
+
+
 def _fused_answers(function, *args, everywhere=True, **kwargs):
     """Whether the fused kernel took each block it was given, in a call of `function`.
 
@@ -819,17 +837,12 @@ def test_binary_crossentropy_off_tensorflow_fused_equals_numpy(backend, from_log
     else:
         p = rng.random(shape).astype(dtype)
         edges = [0.0, 1.0, 1e-8, 1 - 1e-8, 1e-45, 0.5] + ([np.nan] if backend != "torch" else [])
-    clean, where = p.copy(), rng.random(shape) < 0.05
-    p[where] = np.asarray(edges, dtype)[rng.integers(0, len(edges), int(where.sum()))]
+    clean, p = p, _with_random_edges(p, edges, rng, 0.05)
     options = {"from_logits": from_logits, "label_smoothing": label_smoothing,
                "backend": backend, "epsilon": epsilon}
     context = f"{backend} {options} {dtype.__name__} {shape}"
-    numpy_values, fused_values = _both(lossbounds.binary_crossentropy, y, p, **options)
-    assert_close(fused_values, numpy_values, context=context)
-    for predictions in (p, clean):  # (a NaN among the edges makes the first NaN)
-        numpy_loss, fused_loss = _both(lossbounds.loss, "bce", y, predictions, **options)
-        assert_close(fused_loss, np.asarray(numpy_loss, np.float64), check_dtype=False,
-                     rtol=4e-6, context=context)
+    for predictions in (p, clean):  # (a NaN among the edges makes the first loss NaN)
+        _fused_values_and_loss_agree("binary_crossentropy", y, predictions, context, **options)
     fused_kernel = (backend != "numpy") if from_logits else np.float32(epsilon) > 0
     answers = _fused_answers(lossbounds.loss, "bce", y, p, **options)
     assert answers == [True] * len(answers) and bool(answers) == fused_kernel, context
@@ -854,24 +867,16 @@ def test_categorical_logits_off_tensorflow_fused_equals_numpy(backend, name, dty
     p = clean = (rng.standard_normal((n, k)) * 4).astype(dtype)
     values = {"kept": [0.0, -0.0, 1e-30, -1e4, 1e4, 1e30, -1e30, np.nan],
               "-inf": [-np.inf], "inf": [np.inf], "huge": [3e38, -3e38]}[edges]
-    where = rng.random((n, k)) < 0.03
-    p = clean.copy()
-    p[where] = np.asarray(values, dtype)[rng.integers(0, len(values), int(where.sum()))]
+    p = _with_random_edges(clean, values, rng, 0.03)
     options = {"from_logits": True, "backend": backend}
     context = f"{backend} {name} {dtype.__name__} {p.shape} {edges}"
-    numpy_values, fused_values = _both(getattr(lossbounds, name), y, p, **options)
-    assert_close(fused_values, numpy_values, context=context)
-    numpy_loss, fused_loss = _both(lossbounds.loss, name, y, p, **options)
-    assert_close(fused_loss, np.asarray(numpy_loss, np.float64), check_dtype=False,
-                 rtol=4e-6, context=context)
+    _fused_values_and_loss_agree(name, y, p, context, **options)
     answers = _fused_answers(lossbounds.loss, name, y, p, **options)
     declines = edges != "kept" and (name.startswith("categorical") or backend != "torch")
     assert answers and all(answers) != declines, (context, answers)
     if name.startswith("categorical"):  # smoothed targets are not one-hot: numpy's kernel
-        numpy_loss, fused_loss = _both(lossbounds.loss, name, y, clean, label_smoothing=0.1,
-                                       **options)
-        assert_close(fused_loss, np.asarray(numpy_loss, np.float64), check_dtype=False,
-                     rtol=4e-6, context=f"{context} smoothed")
+        _fused_values_and_loss_agree(name, y, clean, f"{context} smoothed", label_smoothing=0.1,
+                                     **options)
 
 
 def _focal_cases(rng, n, k, dtype, edges):
@@ -883,10 +888,9 @@ def _focal_cases(rng, n, k, dtype, edges):
     probabilities = rng.random((n, k)).astype(dtype)
     binary = rng.random((n, k)).astype(dtype)
     if edges:
-        for p in (probabilities, binary):
-            where = rng.random((n, k)) < 0.05
-            values = np.asarray([0.0, 1.0, 1e-8, 1 - 1e-8, 1e-45, 1e-310], dtype)
-            p[where] = values[rng.integers(0, len(values), int(where.sum()))]
+        values = [0.0, 1.0, 1e-8, 1 - 1e-8, 1e-45, 1e-310]
+        probabilities, binary = (_with_random_edges(p, values, rng, 0.05)
+                                 for p in (probabilities, binary))
     probabilities /= np.maximum(probabilities.sum(axis=1, keepdims=True), 1)
     logits = (rng.standard_normal((n, k)) * 3).astype(dtype)
     targets = (rng.random((n, k)) < 0.5).astype(dtype)
@@ -926,11 +930,7 @@ def test_focal_losses_off_tensorflow_take_tensorflows_kernels(backend, dtype, n,
                                                   edges):
         options = {**options, "backend": backend}
         context = f"{name} {options} {dtype.__name__} {p.shape} edges={edges}"
-        numpy_values, fused_values = _both(getattr(lossbounds, name), y, p, **options)
-        assert_close(fused_values, numpy_values, context=context)
-        numpy_loss, fused_loss = _both(lossbounds.loss, name, y, p, **options)
-        assert_close(fused_loss, np.asarray(numpy_loss, np.float64), check_dtype=False,
-                     rtol=4e-6, context=context)
+        _fused_values_and_loss_agree(name, y, p, context, **options)
         rounded = backend == "torch" and dtype == np.float64 and not (
             name == "categorical_generalized_cross_entropy"
             and float(np.float32(options["q"])) == options["q"])
@@ -948,18 +948,12 @@ def test_cosine_similarity_on_numpy_takes_the_fused_kernel(backend, dtype, n, k)
     # either (`similarity._cosine_kernel`'s constants). Zero, tiny (their squares
     # underflow), huge (they overflow) and subnormal entries, whole zero and tiny vectors.
     rng = np.random.default_rng(n + k)
-    y, p = (rng.standard_normal((n, k)).astype(dtype) for _ in range(2))
-    for x in (y, p):
-        where = rng.random((n, k)) < 0.05
-        values = np.asarray([0.0, -0.0, 1e-30, 1e-45, 1e20, -1e20, 3e38, 1e-8], dtype)
-        x[where] = values[rng.integers(0, len(values), int(where.sum()))]
+    values = [0.0, -0.0, 1e-30, 1e-45, 1e20, -1e20, 3e38, 1e-8]
+    y, p = (_with_random_edges(rng.standard_normal((n, k)).astype(dtype), values, rng, 0.05)
+            for _ in range(2))
     y[::17], p[5::23], y[7::29] = 0, 1e-30, 1e-8
     context = f"{backend} {dtype.__name__} {(n, k)}"
-    numpy_values, fused_values = _both(lossbounds.cosine_similarity, y, p, backend=backend)
-    assert_close(fused_values, numpy_values, context=context)
-    numpy_loss, fused_loss = _both(lossbounds.loss, "cosine_similarity", y, p, backend=backend)
-    assert_close(fused_loss, np.asarray(numpy_loss, np.float64), check_dtype=False, rtol=4e-6,
-                 context=context)
+    _fused_values_and_loss_agree("cosine_similarity", y, p, context, backend=backend)
     answers = _fused_answers(lossbounds.loss, "cosine_similarity", y, p, backend=backend)
     assert answers and all(answers), context
 
