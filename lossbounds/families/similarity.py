@@ -233,11 +233,11 @@ def _cosine_kernel(dtype: np.dtype) -> Any:
                 rounded[1] = chunked_sum(p, p, 1.0, 1.0, terms)
             rounded[2] = 1.0 / np.sqrt(np.float64(rounded[0]))
             rounded[3] = 1.0 / np.sqrt(np.float64(rounded[1]))
+            if zero_is_one:  # (into `rounded`: the inverses stay in the dtype)
+                rounded[2] = 1.0 if rounded[0] == 0 else rounded[2]
+                rounded[3] = 1.0 if rounded[1] == 0 else rounded[3]
             inverse_y = cap if rounded[2] > cap else rounded[2]  # np.minimum: NaN stays NaN
             inverse_p = cap if rounded[3] > cap else rounded[3]
-            if zero_is_one:
-                inverse_y = 1.0 if rounded[0] == 0 else inverse_y
-                inverse_p = 1.0 if rounded[1] == 0 else inverse_p
             if any_order:
                 rounded[0] = products(y, p, inverse_y, inverse_p)
             else:
