@@ -255,11 +255,11 @@ def _ctc_reference(labels: np.ndarray, logits: np.ndarray) -> np.ndarray:
 _CTC_PIECE = 64
 
 
-def _fused_ctc(labels: np.ndarray, logits: np.ndarray, backend: str = "tensorflow",
-               ) -> np.ndarray | None:
-    """The backend's CTC compiled (`_FUSED_KERNELS`), for float32 logits where the accelerator takes them.
+def _fused_ctc(labels: np.ndarray, logits: np.ndarray, kernel: Callable[[], Callable[..., None]],
+               log_zero: float) -> np.ndarray | None:
+    """A backend's compiled CTC (`_BACKEND_CTC`: its kernel and ln 0), for float32 logits.
 
-    Else None. Values in float64.
+    None where the accelerator does not take them. Values in float64.
     """
     if logits.dtype != np.float32 or not accelerates(logits.size):
         return None
@@ -268,12 +268,12 @@ def _fused_ctc(labels: np.ndarray, logits: np.ndarray, backend: str = "tensorflo
     lengths = np.count_nonzero(labels, axis=1).astype(np.int64)
     logits = np.ascontiguousarray(logits)
     values = np.empty(n)
-    kernel, log_zero = _FUSED_KERNELS.get(backend, _FUSED_KERNELS["tensorflow"])
+    compiled = kernel()
     pieces = range(0, n, _CTC_PIECE)
 
     def piece(i: int, _: None) -> None:
         first = pieces[i]
-        kernel()(labels, lengths, logits, log_zero, values, first, min(first + _CTC_PIECE, n))
+        compiled(labels, lengths, logits, log_zero, values, first, min(first + _CTC_PIECE, n))
 
     run_pieces(len(pieces), piece)
     return values
@@ -542,11 +542,6 @@ def _torch_ctc_reference(labels: np.ndarray, logits: np.ndarray) -> np.ndarray:
     return -np.where(lengths > 0, both, last)
 
 
-#: The CTC each Keras backend runs, and the dtype it returns for float64 logits.
-_REFERENCES = {"jax": _optax_ctc_reference, "numpy": _optax_ctc_reference,
-               "torch": _torch_ctc_reference}
-
-
 def _nan_max(a: float, b: float) -> float:
     """np.maximum(a, b): NaN if either is NaN."""
     return a if a > b or a != a else b
@@ -670,7 +665,7 @@ def _torch_ctc_kernel() -> Callable[..., None]:
                         for g in range(group):
                             alpha[0, g] = blank_logp[f, g]
                             length = lengths[start + (g if g < taken else 0)]
-                            alpha[1, g] = label_logp[f, 0, g] if length and width else log_zero
+                            alpha[1, g] = label_logp[f, 0, g] if length else log_zero
                         continue
                     for s in range(states):
                         for g in range(group):
@@ -699,10 +694,14 @@ def _torch_ctc_kernel() -> Callable[..., None]:
     return compile(kernel)
 
 
-#: Each Keras backend's compiled CTC (the others TensorFlow's), and its stand-in for ln 0.
-_FUSED_KERNELS: dict[str, tuple[Callable[[], Callable[..., None]], float]] = {
-    "tensorflow": (_ctc_kernel, TF_LOG_ZERO), "jax": (_optax_ctc_kernel, OPTAX_LOG_EPSILON),
-    "numpy": (_optax_ctc_kernel, OPTAX_LOG_EPSILON), "torch": (_torch_ctc_kernel, -math.inf)}
+#: The CTC each Keras backend runs (legacy tf.keras: TensorFlow's): its numpy reference, its
+#: compiled pass, and the stand-in for ln 0 that pass takes.
+_BACKEND_CTC: dict[str, tuple[Callable[[np.ndarray, np.ndarray], np.ndarray],
+                              Callable[[], Callable[..., None]], float]] = {
+    "tensorflow": (_ctc_reference, _ctc_kernel, TF_LOG_ZERO),
+    "jax": (_optax_ctc_reference, _optax_ctc_kernel, OPTAX_LOG_EPSILON),
+    "numpy": (_optax_ctc_reference, _optax_ctc_kernel, OPTAX_LOG_EPSILON),
+    "torch": (_torch_ctc_reference, _torch_ctc_kernel, -math.inf)}
 
 
 def _plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
@@ -714,20 +713,18 @@ def _plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype, *,
     # float64 stays float64 (on TensorFlow; the other backends compute float64
     # inputs as float32 before this), the rest is float32.
     result = np.dtype(np.float64 if np.dtype(dtype) == np.float64 else np.float32)
-    formula = _REFERENCES.get(backend)
+    formula, kernel, log_zero = _BACKEND_CTC.get(backend, _BACKEND_CTC["tensorflow"])
 
     def reference() -> tuple[np.ndarray, None]:
         with np.errstate(all="ignore"):  # inf and NaN as Keras gives them
             logits = cast(cast(y_pred, dtype), np.dtype(np.float32))
-            if formula is None:
-                values = _ctc_reference(labels, logits).astype(np.float32)
-            else:
-                values = formula(labels, logits).astype(np.float32)
+            values = formula(labels, logits).astype(np.float32)
         return values.astype(result), None
 
     def fused() -> tuple[np.ndarray, None] | None:
         with np.errstate(all="ignore"):
-            values = _fused_ctc(labels, cast(cast(y_pred, dtype), np.dtype(np.float32)), backend)
+            values = _fused_ctc(labels, cast(cast(y_pred, dtype), np.dtype(np.float32)), kernel,
+                                log_zero)
         return None if values is None else (values.astype(np.float32).astype(result), None)
 
     return Plan(reference, fused=fused)
