@@ -596,6 +596,37 @@ def waiters() -> tuple[Callable[..., bool], Callable[..., bool]]:
     return compile(wait), compile(signal_and_wait)
 
 
+@functools.cache
+def prefetch() -> Any:
+    """``prefetch(array, i)``: ask the processor to fetch ``array[i]``'s cache line now.
+
+    A hint (LLVM's ``llvm.prefetch``, x86's ``prefetcht0``): it never faults,
+    whatever `i`, and changes no value. The address is that of a C-contiguous
+    array's element i (for other layouts, some other address: a wasted hint).
+    """
+    from llvmlite import ir
+    from numba.core import cgutils, types
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def fetch(typing_context: Any, array: Any, index: Any) -> Any:
+        def codegen(context: Any, builder: Any, signature: Any, arguments: Any) -> Any:
+            data = context.make_array(signature.args[0])(context, builder, arguments[0]).data
+            byte = ir.IntType(8).as_pointer()
+            address = builder.bitcast(builder.gep(data, [arguments[1]]), byte)
+            word = ir.IntType(32)
+            hint = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), [byte, word, word, word]),
+                "llvm.prefetch.p0")
+            # (read, keep in every cache level, data)
+            builder.call(hint, [address, word(0), word(3), word(1)])
+            return context.get_dummy_value()
+
+        return types.none(array, types.intp), codegen
+
+    return fetch
+
+
 def _pause(x86: bool) -> Any:
     """x86's ``pause`` hint for spin loops, as a numba intrinsic (nothing elsewhere)."""
     from llvmlite import ir
@@ -714,6 +745,15 @@ def _eigen_exp_log1p() -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
 #: float64 accumulators of `elementwise_mean`: enough that the compiler vectorises the
 #: loop into independent vector adds (with 8 or 16 it does not, and runs 2-4x slower).
 _LANES = 64
+#: How far ahead of its reads `elementwise_mean`'s straight loop prefetches each cache line
+#: (`prefetch`), in bytes. The hardware prefetchers alone leave the loop waiting on memory:
+#: MSE on 10**7 float32 values, two threads, from the 480 MiB L3 cache of an Intel Xeon
+#: (2026), medians of alternate processes 1.69-1.74 -> 1.64-1.68 ms (Huber 1.72-1.82 ->
+#: 1.66); 1 KiB ahead or 16 KiB were no better, one line in four a little worse, and
+#: ``prefetchnta`` (past the L2 cache) took 4.1 ms.
+_AHEAD = 4096
+#: The cache line the prefetches step by, in bytes (x86's; elsewhere at worst a line twice).
+_LINE = 64
 #: Options an elementwise term may read (`elementwise_mean`).
 _OPTIONS = 8
 
@@ -781,6 +821,8 @@ def elementwise_mean(scalar: Callable[..., Any], *, scaled: bool = False, averag
         lane_sum, add_terms = float64_sum(), row_sum(dtype)
         lanes, chunk_size = _LANES, _CHUNK
         straight = not (per_dtype or staged)
+        fetch = prefetch()
+        ahead, line_size = _AHEAD // np.dtype(dtype).itemsize, _LINE // np.dtype(dtype).itemsize
 
         def kernel(y_true: np.ndarray, y_pred: np.ndarray, constants: np.ndarray,
                    out: np.ndarray) -> tuple[float, bool]:
@@ -819,6 +861,9 @@ def elementwise_mean(scalar: Callable[..., Any], *, scaled: bool = False, averag
             if straight and not store:  # the terms straight into the lanes
                 packed = size - size % lanes
                 for b in range(0, packed, lanes):
+                    for line in range(0, lanes, line_size):
+                        fetch(y, b + ahead + line)
+                        fetch(p, b + ahead + line)
                     y_part, p_part = y[b : b + lanes], p[b : b + lanes]
                     for k in range(lanes):
                         acc[k] += np.float64(term(y_part[k], p_part[k], options))

@@ -502,6 +502,31 @@ def test_kernels_use_the_widest_vectors():
             assert "zmm" in assembly
 
 
+def test_prefetch_reads_ahead_and_changes_no_value():
+    # `fused.prefetch` is a hint for the cache line of an element, however far past the
+    # array's end (it never faults): a loop with it gives the loop's values, and its machine
+    # code has the x86 instruction where the machine is x86.
+    fetch = fused.prefetch()
+
+    def total(values, ahead):
+        acc = 0.0
+        for i in range(values.size):
+            fetch(values, i + ahead)
+            acc += values[i]
+        return acc
+
+    from numba.core.caching import NullCache
+
+    compiled = fused.compile(total)
+    compiled._cache = NullCache()  # (numba cannot show the code of a function it loads)
+    values = np.arange(1000, dtype=np.float32)
+    for ahead in (0, 1024, 10**12, -(10**12)):
+        assert compiled(values, ahead) == 499500.0
+    if "sse2" in _tfmath._cpu_flags():  # (x86)
+        (assembly,) = compiled.inspect_asm().values()
+        assert "prefetcht0" in assembly
+
+
 _CACHED_RUN = """
 import json, numpy as np, lossbounds
 from lossbounds.families import crossentropy_fused, regression
