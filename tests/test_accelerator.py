@@ -673,10 +673,11 @@ def test_weighted_and_masked_losses_take_one_pass(name, options, weighted):
     assert sum(calls) == 3 * n
 
 
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])  # (NumPy's are JAX's)
 @pytest.mark.parametrize("from_logits", [False, True])
 @pytest.mark.parametrize("k", [2, 10, 100, 250])  # (100: narrow rows, 250: in lanes)
 @pytest.mark.parametrize("label_dtype", [np.int64, np.int32, np.uint8])
-def test_fused_kernels_check_the_labels_they_read(from_logits, k, label_dtype):
+def test_fused_kernels_check_the_labels_they_read(backend, from_logits, k, label_dtype):
     # The fused sparse kernels read the labels unread (`LabelReader.unread`): a label outside
     # [0, K) must make them decline, so that the numpy kernel raises its error; in range,
     # any integer dtype gives numpy's value. Long blocks (`Job.fused_rows`) too.
@@ -685,18 +686,21 @@ def test_fused_kernels_check_the_labels_they_read(from_logits, k, label_dtype):
     if not from_logits:
         p /= p.sum(axis=1, keepdims=True)
     labels = rng.integers(0, k, 40_000).astype(label_dtype)
+    options = {"from_logits": from_logits, "backend": backend}
     numpy_loss, fused_loss = _both(lossbounds.loss, "sparse_categorical_crossentropy", labels, p,
-                                   from_logits=from_logits)
+                                   **options)
     assert_close(fused_loss, np.asarray(numpy_loss), check_dtype=False, rtol=4e-6)
+    assert _fused_answers(lossbounds.loss, "sparse_categorical_crossentropy", labels, p,
+                          **options)
     bad = [k, 255] if label_dtype == np.uint8 else [k, -1, 2**40 if label_dtype == np.int64 else -7]
     for label in bad:
         wrong = labels.copy()
         wrong[31_337] = label
         with accelerator(True), mock.patch.object(engine, "_FUSED_BLOCK_ELEMENTS", 2**15), \
                 pytest.raises(ValueError, match=rf"label {label} in `y_true` lies outside \[0, {k}\)"):
-            lossbounds.loss("sparse_categorical_crossentropy", wrong, p, from_logits=from_logits)
+            lossbounds.loss("sparse_categorical_crossentropy", wrong, p, **options)
         with accelerator(True), pytest.raises(ValueError, match=rf"label {label} in `y_true`"):
-            lossbounds.sparse_categorical_crossentropy(wrong, p, from_logits=from_logits)
+            lossbounds.sparse_categorical_crossentropy(wrong, p, **options)
 
 
 @pytest.mark.parametrize("k", [10, 131, 4_099])
@@ -902,6 +906,77 @@ def test_categorical_logits_off_tensorflow_fused_equals_numpy(backend, name, dty
     if name.startswith("categorical"):  # smoothed targets are not one-hot: numpy's kernel
         _fused_values_and_loss_agree(name, y, clean, f"{context} smoothed", label_smoothing=0.1,
                                      **options)
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch", "numpy"])
+@pytest.mark.parametrize("name", ["categorical_crossentropy", "sparse_categorical_crossentropy"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("n", "k"), [(3000, 2), (500, 10), (300, 64), (100, 131), (3, 4099)])
+@pytest.mark.parametrize("edges", ["kept", "zero row", "tiny row", "nan", "inf"])
+def test_categorical_probabilities_off_tensorflow_fused_equals_numpy(backend, name, dtype, n, k,
+                                                                    edges):
+    # From probabilities, JAX, PyTorch and NumPy rescale each row by its sum (JAX multiplies
+    # by the sum's reciprocal), clip, and take the target's log, which a label picks on
+    # every backend (a clipped log is finite): the fused kernels compute it from the row's
+    # float64 sum. Exact zeros and ones, subnormals (JAX reads them as 0, the others keep
+    # them: a usable row's quotient of one is below any clip), and probabilities that do
+    # not add up to 1 keep the kernel; it declines a row whose sum is 0, below sqrt(tiny),
+    # NaN or inf, and numpy's kernel gives the backend's NaN or value there.
+    rng = np.random.default_rng(n + k)
+    labels = rng.integers(0, k, n)
+    y = labels if name.startswith("sparse") else np.eye(k, dtype=dtype)[labels]
+    p = rng.random((n, k)).astype(dtype)
+    p /= p.sum(axis=1, keepdims=True) * dtype(rng.uniform(0.5, 2.0))
+    subnormal = 1e-45 if dtype == np.float32 else 5e-324
+    p = _with_random_edges(p, [0.0, 1.0, subnormal, 1e-8, 1 - 1e-8], rng, 0.05)
+    p[p.sum(axis=1) < 1e-6, 0] = 0.5  # (rows of zeros and subnormals only are the edges below)
+    row = rng.integers(0, n)
+    if edges == "zero row":
+        p[row] = 0
+    elif edges == "tiny row":
+        p[row] = 1e-30
+    elif edges in ("nan", "inf"):
+        p[row, rng.integers(0, k)] = float(edges)
+    options = {"backend": backend}
+    context = f"{backend} {name} {dtype.__name__} {p.shape} {edges}"
+    _fused_values_and_loss_agree(name, y, p, context, **options)
+    answers = _fused_answers(lossbounds.loss, name, y, p, **options)
+    assert answers and all(answers) == (edges == "kept"), (context, answers)
+    if name.startswith("categorical"):  # smoothed targets are not one-hot: numpy's kernel
+        _fused_values_and_loss_agree(name, y, p, f"{context} smoothed", label_smoothing=0.1,
+                                     **options)
+        assert not _fused_answers(lossbounds.loss, name, y, p, label_smoothing=0.1, **options)
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch", "numpy"])
+@pytest.mark.parametrize("name", ["categorical_crossentropy", "sparse_categorical_crossentropy"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_categorical_probabilities_divide_as_the_backend_does(backend, name, dtype):
+    # JAX multiplies a probability by the reciprocal of its row's sum where PyTorch and
+    # NumPy divide by the sum: a quotient an ulp apart in some rows. A target probability t
+    # near 1, in rows [t, u] with u in [1e-5, 1e-4], has a loss near u, which that ulp moves
+    # by at least 6e-4 (float32) or 1e-12 (float64) of itself; the two-class rows' sums are
+    # rounded as these backends round them (t + u once). So each row's value must be the
+    # backend's own to a tenth of that.
+    rng = np.random.default_rng(3)
+    u = rng.uniform(1e-5, 1e-4, 4000).astype(dtype)
+    t = (1 - rng.uniform(0, 1e-3, 4000)).astype(dtype)
+    p = np.stack([t, u], axis=1)
+    labels = np.zeros(4000, np.int64)
+    y = labels if name.startswith("sparse") else np.eye(2, dtype=dtype)[labels]
+    function = getattr(lossbounds, name)
+    numpy_values, fused_values = _both(function, y, p, backend=backend)
+    kind = numpy_values.dtype.type  # (JAX, and NumPy's categorical, compute float64 in float32)
+    t, u = t.astype(kind), u.astype(kind)
+    total = t + u
+    differ = t / total != t * (kind(1) / total)
+    assert 200 < differ.sum() < 3800  # (both kinds of row)
+    ulp_effect = float(np.finfo(kind).epsneg) / 1e-4
+    np.testing.assert_allclose(fused_values, numpy_values, rtol=ulp_effect / 10, atol=0)
+    # (the test tells the two roundings apart: the other one's values are that far off)
+    other = -np.log(t / total if backend == "jax" else t * (kind(1) / total))
+    assert np.array_equal(np.abs(other - numpy_values) > numpy_values * ulp_effect / 2, differ)
+    assert _fused_answers(function, y, p, backend=backend) == [True]
 
 
 def _focal_cases(rng, n, k, dtype, edges):

@@ -41,6 +41,7 @@ from .crossentropy_fused import (
     FUSED_BINARY,
     FUSED_BINARY_ON,
     FUSED_CATEGORICAL,
+    FUSED_CATEGORICAL_ON,
     FUSED_SPARSE,
     FUSED_SPARSE_ON,
     FUSED_TWO_CLASS_CATEGORICAL,
@@ -1017,9 +1018,9 @@ def plan_categorical_on(backend, y_true, y_pred, dtype, *, from_logits, label_sm
     def reference():
         return formula(cast(y_true, dtype), cast(y_pred, dtype)), None
 
-    # From logits, one-hot rows: -sum_k y_k log_softmax_k is TensorFlow's value (its kernel
-    # declines the rows and -inf logits whose 0 * inf makes it NaN on every backend)
-    fused = FUSED_CATEGORICAL[True] if from_logits and not label_smoothing else None
+    # One-hot rows (the kernels decline the others, and the rows whose 0 * inf makes the sum
+    # NaN); smoothed targets are not one-hot
+    fused = None if label_smoothing else FUSED_CATEGORICAL_ON[backend.name, from_logits]
     return _streamed(reference, formula, y_true, y_pred, dtype, axis, fused)
 
 
@@ -1138,7 +1139,7 @@ def plan_sparse_on(backend, y_true, y_pred, dtype, *, from_logits, ignore_class,
     kernel = Kernel(lambda labels, p, ws: _scce_normalised(backend, labels, p, None, from_logits,
                                                            epsilon),
                     threads=True, elementwise=False,
-                    fused=FUSED_SPARSE_ON.get(backend.name) if from_logits else None)
+                    fused=FUSED_SPARSE_ON[backend.name, from_logits])
     job = make_job(lambda width: kernel, y_true, y_pred, dtype, from_logits=from_logits,
                    epsilon=epsilon, ignore_class=ignore_class, label_dtype=label_dtype,
                    labels=_SPARSE_LABELS)
