@@ -56,10 +56,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CHUNK_ROWS", "MIN_ELEMENTS", "Fused", "accelerates", "accelerator", "accelerator_enabled",
-           "available", "compile", "elementwise_mean", "float64_sum", "row_adder", "row_max",
-           "row_sum", "set_accelerator", "tensorflow_exp_log1p", "tensorflow_log", "waiters",
-           "weighted_sums"]
+__all__ = ["CACHE_LINE", "CHUNK_ROWS", "MIN_ELEMENTS", "PREFETCH_AHEAD", "Fused", "accelerates",
+           "accelerator", "accelerator_enabled", "available", "compile", "elementwise_mean",
+           "float64_sum", "prefetch", "row_adder", "row_max", "row_sum", "set_accelerator",
+           "tensorflow_exp_log1p", "tensorflow_log", "waiters", "weighted_sums"]
 
 #: Values of LOSSBOUNDS_ACCELERATOR that switch the accelerator off.
 _OFF = frozenset({"0", "off", "false", "no", "numpy"})
@@ -751,9 +751,9 @@ _LANES = 64
 #: (2026), medians of alternate processes 1.69-1.74 -> 1.64-1.68 ms (Huber 1.72-1.82 ->
 #: 1.66); 1 KiB ahead or 16 KiB were no better, one line in four a little worse, and
 #: ``prefetchnta`` (past the L2 cache) took 4.1 ms.
-_AHEAD = 4096
+PREFETCH_AHEAD = 4096
 #: The cache line the prefetches step by, in bytes (x86's; elsewhere at worst a line twice).
-_LINE = 64
+CACHE_LINE = 64
 #: Options an elementwise term may read (`elementwise_mean`).
 _OPTIONS = 8
 
@@ -822,7 +822,8 @@ def elementwise_mean(scalar: Callable[..., Any], *, scaled: bool = False, averag
         lanes, chunk_size = _LANES, _CHUNK
         straight = not (per_dtype or staged)
         fetch = prefetch()
-        ahead, line_size = _AHEAD // np.dtype(dtype).itemsize, _LINE // np.dtype(dtype).itemsize
+        ahead = PREFETCH_AHEAD // np.dtype(dtype).itemsize
+        line_size = CACHE_LINE // np.dtype(dtype).itemsize
 
         def kernel(y_true: np.ndarray, y_pred: np.ndarray, constants: np.ndarray,
                    out: np.ndarray) -> tuple[float, bool]:
