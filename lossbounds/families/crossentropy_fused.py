@@ -1130,6 +1130,7 @@ def _logits_kernel(dtype: np.dtype, one_hot: bool, finite: bool = False,
     exp = fast_exp(dtype)
     zero = np.dtype(dtype).type(0)
     smallest, largest = _UNSHIFTED[np.dtype(dtype)]
+    fetch, line_size = prefetch(), CACHE_LINE // np.dtype(dtype).itemsize
 
     def kernel(y_true: np.ndarray, y_pred: np.ndarray, constants: np.ndarray,
                out: np.ndarray) -> tuple[float, bool]:
@@ -1155,6 +1156,10 @@ def _logits_kernel(dtype: np.dtype, one_hot: bool, finite: bool = False,
             start = part * chunk
             n = min(chunk, rows - start)
             block = flat[start * width : (start + n) * width]
+            if one_hot and not wide:  # the next chunk's lines (labels: 1.1x slower)
+                for line in range((start + n) * width, (start + 2 * n) * width, line_size):
+                    fetch(flat, line)
+                    fetch(hot, line)
             # the exps first (wide rows in order: the prefetcher then keeps up)
             if row_exp(block, zero, terms) and (one_hot or finite):
                 return 0.0, False  # a -inf logit: TensorFlow's 0 * inf, the numpy kernel's NaN
