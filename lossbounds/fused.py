@@ -872,6 +872,9 @@ def elementwise_mean(scalar: Callable[..., Any], *, scaled: bool = False, averag
                     total += np.float64(term(y[j], p[j], options))
             else:
                 for start in range(0, size, chunk_size):
+                    for line in range(0, chunk_size, line_size):  # (a chunk 4 KiB ahead)
+                        fetch(y, start + ahead + line)
+                        fetch(p, start + ahead + line)
                     length = min(chunk_size, size - start)
                     # slices indexed from 0: the compiler then vectorises the loop
                     y_part, p_part = y[start : start + length], p[start : start + length]
