@@ -21,7 +21,16 @@ from .. import _tfmath
 from ..backends import Backend
 from ..checks import EPSILON, check_axis
 from ..engine import Plan, broadcast_shape, cast, rows_job, same_rank, vectors_last
-from ..fused import CHUNK_ROWS, Fused, compile, float64_sum, row_adder
+from ..fused import (
+    CACHE_LINE,
+    CHUNK_ROWS,
+    PREFETCH_AHEAD,
+    Fused,
+    compile,
+    float64_sum,
+    prefetch,
+    row_adder,
+)
 from ..options import AXIS, SAMPLE_WEIGHT, Y_TRUE
 from ..registry import LossDefinition, Setting, register
 from ..text import PRINT_ATOL, Note, loss_value, number
@@ -199,6 +208,8 @@ def _cosine_kernel(dtype: np.dtype) -> Any:
     """
     lane_sum, add_row = float64_sum(), row_adder()
     any_order = np.dtype(dtype) == np.float32
+    fetch = prefetch()
+    ahead, line_size = PREFETCH_AHEAD // np.dtype(dtype).itemsize, CACHE_LINE // np.dtype(dtype).itemsize
 
     def products_in_lanes(y: np.ndarray, p: np.ndarray, inverse_y: Any, inverse_p: Any,
                           terms: np.ndarray) -> float:
@@ -225,6 +236,9 @@ def _cosine_kernel(dtype: np.dtype) -> Any:
         values = np.empty(CHUNK_ROWS, y_pred.dtype)  # (`row_adder`)
         total = 0.0
         for i in range(rows):
+            for line in range(0, width, line_size):  # (the row 4 KiB ahead)
+                fetch(y_true, i * width + ahead + line)
+                fetch(y_pred, i * width + ahead + line)
             y, p = y_true[i], y_pred[i]
             if any_order:
                 rounded[0], rounded[1] = squares(y, p)
