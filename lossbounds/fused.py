@@ -745,12 +745,14 @@ def _eigen_exp_log1p() -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
 #: float64 accumulators of `elementwise_mean`: enough that the compiler vectorises the
 #: loop into independent vector adds (with 8 or 16 it does not, and runs 2-4x slower).
 _LANES = 64
-#: How far ahead of its reads `elementwise_mean`'s straight loop prefetches each cache line
-#: (`prefetch`), in bytes. The hardware prefetchers alone leave the loop waiting on memory:
-#: MSE on 10**7 float32 values, two threads, from the 480 MiB L3 cache of an Intel Xeon
-#: (2026), medians of alternate processes 1.69-1.74 -> 1.64-1.68 ms (Huber 1.72-1.82 ->
-#: 1.66); 1 KiB ahead or 16 KiB were no better, one line in four a little worse, and
-#: ``prefetchnta`` (past the L2 cache) took 4.1 ms.
+#: How far ahead of their reads the kernels that stream two inputs side by side prefetch each
+#: cache line (`prefetch`), in bytes: `elementwise_mean`'s, binary cross-entropy's, cosine
+#: similarity's, one-hot cross-entropy's from logits. The hardware prefetchers alone leave
+#: such loops waiting on memory: MSE on 10**7 float32 values, two threads, from the 480 MiB
+#: L3 cache of an Intel Xeon (2026), medians of alternate processes 1.69-1.74 -> 1.64-1.68
+#: ms (Huber 1.72-1.82 -> 1.66); 1 KiB ahead or 16 KiB were no better, one line in four a
+#: little worse, and ``prefetchnta`` (past the L2 cache) took 4.1 ms. Kernels that stream
+#: one input (sparse labels' probabilities or logits) were slower with it.
 PREFETCH_AHEAD = 4096
 #: The cache line the prefetches step by, in bytes (x86's; elsewhere at worst a line twice).
 CACHE_LINE = 64
