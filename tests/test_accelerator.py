@@ -921,7 +921,8 @@ def test_categorical_probabilities_off_tensorflow_fused_equals_numpy(backend, na
     # float64 sum. Exact zeros and ones, subnormals (JAX reads them as 0, the others keep
     # them: a usable row's quotient of one is below any clip), and probabilities that do
     # not add up to 1 keep the kernel; it declines a row whose sum is 0, below sqrt(tiny),
-    # NaN or inf, and numpy's kernel gives the backend's NaN or value there.
+    # NaN or inf, and numpy's kernel gives the backend's NaN or value there. Two classes
+    # take the two-class kernel, which takes soft targets too.
     rng = np.random.default_rng(n + k)
     labels = rng.integers(0, k, n)
     y = labels if name.startswith("sparse") else np.eye(k, dtype=dtype)[labels]
@@ -946,6 +947,11 @@ def test_categorical_probabilities_off_tensorflow_fused_equals_numpy(backend, na
         _fused_values_and_loss_agree(name, y, p, f"{context} smoothed", label_smoothing=0.1,
                                      **options)
         assert not _fused_answers(lossbounds.loss, name, y, p, label_smoothing=0.1, **options)
+    if name.startswith("categorical") and k == 2:  # two classes: any targets, in one map
+        soft = rng.random((n, k)).astype(dtype)
+        _fused_values_and_loss_agree(name, soft, p, f"{context} soft", **options)
+        answers = _fused_answers(lossbounds.loss, name, soft, p, **options)
+        assert answers and all(answers) == (edges == "kept"), (context, "soft", answers)
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch", "numpy"])

@@ -71,7 +71,7 @@ from ..fused import (
 
 __all__ = ["FUSED_BINARY", "FUSED_BINARY_ON", "FUSED_CATEGORICAL", "FUSED_CATEGORICAL_ON",
            "FUSED_SPARSE", "FUSED_SPARSE_ON", "FUSED_TWO_CLASS_CATEGORICAL",
-           "FUSED_TWO_CLASS_SPARSE", "FUSED_WIDE_SPARSE",
+           "FUSED_TWO_CLASS_CATEGORICAL_ON", "FUSED_TWO_CLASS_SPARSE", "FUSED_WIDE_SPARSE",
            "binary_smoothing", "fast_exp", "float64_log", "fused_binary_focal",
            "fused_categorical_focal", "fused_generalized", "fused_sparse_probabilities",
            "lanes_sum", "log1p_unit"]
@@ -432,6 +432,11 @@ def _categorical_smoothing(job: Any) -> tuple[float, float]:
     flushed = flush_subnormals(np.asarray(kind(a)))[()]
     shift = flush_subnormals(np.asarray(flushed / kind(job.width)))[()]
     return float(kind(1.0 - a)), float(shift)
+
+
+def _two_class_options(job: Any) -> tuple[float, ...]:
+    """The clip bounds and the smoothing's (scale, shift): the two-class kernels' constants."""
+    return (_LANES, job.low, job.high, *_categorical_smoothing(job))
 
 
 def _clipped(job: Any) -> tuple[float, ...] | None:
@@ -1772,13 +1777,16 @@ def _two_class_sparse_probabilities(dtype: np.dtype) -> Callable[..., tuple[floa
     return compile(kernel)
 
 
-def _two_class_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
+def _two_class_rescaled(dtype: np.dtype, reciprocal: bool) -> Callable[..., tuple[float, bool]]:
     """K = 2 on probabilities: -(y0 log clip(p0 / s) + y1 log clip(p1 / s)), s = p0 + p1, in the dtype.
 
-    TensorFlow's own operations in its order (its log bit for bit); rows
-    whose sum is 0, inf, NaN or below sqrt(tiny) make the kernel decline.
+    TensorFlow's own operations in its order (its log bit for bit), which
+    PyTorch and NumPy take too; with `reciprocal`, JAX's p * (1 / s). Rows
+    whose sum is 0, inf, NaN or below sqrt(tiny) make the kernel decline
+    (for subnormals, see `_rescaled_probabilities`).
     """
     kind = np.dtype(dtype).type
+    one = kind(1)
     log = _logs(dtype)
     lane_sum = float64_sum()
     info = np.finfo(dtype)
@@ -1799,7 +1807,11 @@ def _two_class_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bool
                 s = p0 + p1
                 size = s if s >= zero else -s
                 unusable |= not (smallest <= size <= largest)
-                r0, r1 = p0 / s, p1 / s
+                if reciprocal:
+                    inverse = one / s
+                    r0, r1 = p0 * inverse, p1 * inverse
+                else:
+                    r0, r1 = p0 / s, p1 / s
                 r0 = low if r0 < low else r0
                 r0 = high if r0 > high else r0
                 r1 = low if r1 < low else r1
@@ -1812,6 +1824,14 @@ def _two_class_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bool
         return total, True
 
     return compile(kernel)
+
+
+def _two_class_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
+    return _two_class_rescaled(dtype, reciprocal=False)
+
+
+def _two_class_reciprocal_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
+    return _two_class_rescaled(dtype, reciprocal=True)
 
 
 #: The widest rows the logits kernels take: they keep a row's exps (4 MiB of float32),
@@ -1855,9 +1875,16 @@ FUSED_WIDE_SPARSE = Fused(_wide_sparse_probabilities,
                           options=lambda job: (_LANES, job.low, job.high))
 #: Two-class categorical cross-entropy (any targets, label smoothing too), by `from_logits`.
 FUSED_TWO_CLASS_CATEGORICAL = {
-    False: Fused(_two_class_probabilities,
-                 options=lambda job: (_LANES, job.low, job.high, *_categorical_smoothing(job))),
+    False: Fused(_two_class_probabilities, options=_two_class_options),
     True: Fused(_two_class_logits, options=lambda job: (_LANES, *_categorical_smoothing(job))),
+}
+#: The same from probabilities off TensorFlow, by backend (PyTorch and NumPy divide as
+#: TensorFlow does, JAX multiplies by the sum's reciprocal; these backends' label smoothing
+#: keeps numpy's kernel, `FUSED_CATEGORICAL_ON`).
+FUSED_TWO_CLASS_CATEGORICAL_ON = {
+    "jax": Fused(_two_class_reciprocal_probabilities, options=_two_class_options),
+    "torch": FUSED_TWO_CLASS_CATEGORICAL[False],
+    "numpy": FUSED_TWO_CLASS_CATEGORICAL[False],
 }
 #: Two-class sparse categorical cross-entropy, by `from_logits`.
 FUSED_TWO_CLASS_SPARSE = {False: Fused(_two_class_sparse_probabilities, options=_clipped),

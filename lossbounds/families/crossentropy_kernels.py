@@ -45,6 +45,7 @@ from .crossentropy_fused import (
     FUSED_SPARSE,
     FUSED_SPARSE_ON,
     FUSED_TWO_CLASS_CATEGORICAL,
+    FUSED_TWO_CLASS_CATEGORICAL_ON,
     FUSED_TWO_CLASS_SPARSE,
     FUSED_WIDE_SPARSE,
     binary_smoothing,
@@ -1019,8 +1020,13 @@ def plan_categorical_on(backend, y_true, y_pred, dtype, *, from_logits, label_sm
         return formula(cast(y_true, dtype), cast(y_pred, dtype)), None
 
     # One-hot rows (the kernels decline the others, and the rows whose 0 * inf makes the sum
-    # NaN); smoothed targets are not one-hot
-    fused = None if label_smoothing else FUSED_CATEGORICAL_ON[backend.name, from_logits]
+    # NaN), or any targets of two classes' probabilities; these backends' smoothing is numpy's
+    if label_smoothing:
+        fused = None
+    elif not from_logits and y_pred.shape[axis] == 2:
+        fused = FUSED_TWO_CLASS_CATEGORICAL_ON[backend.name]
+    else:
+        fused = FUSED_CATEGORICAL_ON[backend.name, from_logits]
     return _streamed(reference, formula, y_true, y_pred, dtype, axis, fused)
 
 
