@@ -71,7 +71,8 @@ from ..fused import (
 
 __all__ = ["FUSED_BINARY", "FUSED_BINARY_ON", "FUSED_CATEGORICAL", "FUSED_CATEGORICAL_ON",
            "FUSED_SPARSE", "FUSED_SPARSE_ON", "FUSED_TWO_CLASS_CATEGORICAL",
-           "FUSED_TWO_CLASS_CATEGORICAL_ON", "FUSED_TWO_CLASS_SPARSE", "FUSED_WIDE_SPARSE",
+           "FUSED_TWO_CLASS_CATEGORICAL_ON", "FUSED_TWO_CLASS_SPARSE", "FUSED_TWO_CLASS_SPARSE_ON",
+           "FUSED_WIDE_SPARSE",
            "binary_smoothing", "fast_exp", "float64_log", "fused_binary_focal",
            "fused_categorical_focal", "fused_generalized", "fused_sparse_probabilities",
            "lanes_sum", "log1p_unit"]
@@ -1777,18 +1778,22 @@ def _two_class_sparse_probabilities(dtype: np.dtype) -> Callable[..., tuple[floa
     return compile(kernel)
 
 
-def _two_class_rescaled(dtype: np.dtype, reciprocal: bool) -> Callable[..., tuple[float, bool]]:
+def _two_class_rescaled(dtype: np.dtype, reciprocal: bool, labelled: bool = False,
+                        ) -> Callable[..., tuple[float, bool]]:
     """K = 2 on probabilities: -(y0 log clip(p0 / s) + y1 log clip(p1 / s)), s = p0 + p1, in the dtype.
 
     TensorFlow's own operations in its order (its log bit for bit), which
-    PyTorch and NumPy take too; with `reciprocal`, JAX's p * (1 / s). Rows
-    whose sum is 0, inf, NaN or below sqrt(tiny) make the kernel decline
-    (for subnormals, see `_rescaled_probabilities`).
+    PyTorch and NumPy take too; with `reciprocal`, JAX's p * (1 / s). With
+    `labelled`, labels (checked as `_row_targets` checks them) give y1 = the
+    label and y0 = 1 - y1: sparse categorical cross-entropy as JAX, PyTorch
+    and NumPy take it (the other class's clipped log times 0 adds -0.0, which
+    changes no value). Rows whose sum is 0, inf, NaN or below sqrt(tiny)
+    make the kernel decline (for subnormals, see `_rescaled_probabilities`).
     """
     kind = np.dtype(dtype).type
     one = kind(1)
     log = _logs(dtype)
-    lane_sum = float64_sum()
+    lane_sum, outside = float64_sum(), _outside()
     info = np.finfo(dtype)
     zero, largest, smallest = kind(0), kind(info.max), kind(np.sqrt(info.tiny))
 
@@ -1802,6 +1807,8 @@ def _two_class_rescaled(dtype: np.dtype, reciprocal: bool) -> Callable[..., tupl
             n = min(_CHUNK, rows - start)
             values = out[start : start + n] if out.size == rows else buffer[:n]
             y, p = y_true[start : start + n].reshape(-1), y_pred[start : start + n].reshape(-1)
+            if labelled and outside(y, 2):
+                return 0.0, False
             for i in range(n):
                 p0, p1 = p[2 * i], p[2 * i + 1]
                 s = p0 + p1
@@ -1816,7 +1823,11 @@ def _two_class_rescaled(dtype: np.dtype, reciprocal: bool) -> Callable[..., tupl
                 r0 = high if r0 > high else r0
                 r1 = low if r1 < low else r1
                 r1 = high if r1 > high else r1
-                y0, y1 = y[2 * i] * scale + shift, y[2 * i + 1] * scale + shift
+                if labelled:
+                    y1 = kind(y[i])
+                    y0 = one - y1
+                else:
+                    y0, y1 = y[2 * i] * scale + shift, y[2 * i + 1] * scale + shift
                 values[i] = -(log(r0) * y0 + log(r1) * y1)
             total += lane_sum(values, n)
         if unusable:
@@ -1832,6 +1843,15 @@ def _two_class_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bool
 
 def _two_class_reciprocal_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
     return _two_class_rescaled(dtype, reciprocal=True)
+
+
+def _two_class_labelled_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
+    return _two_class_rescaled(dtype, reciprocal=False, labelled=True)
+
+
+def _two_class_labelled_reciprocal_probabilities(dtype: np.dtype,
+                                                 ) -> Callable[..., tuple[float, bool]]:
+    return _two_class_rescaled(dtype, reciprocal=True, labelled=True)
 
 
 #: The widest rows the logits kernels take: they keep a row's exps (4 MiB of float32),
@@ -1886,6 +1906,14 @@ FUSED_TWO_CLASS_CATEGORICAL_ON = {
     "torch": FUSED_TWO_CLASS_CATEGORICAL[False],
     "numpy": FUSED_TWO_CLASS_CATEGORICAL[False],
 }
+#: Two-class sparse categorical cross-entropy from probabilities off TensorFlow, by backend:
+#: the same kernel, reading labels (TensorFlow's own renormalises otherwise,
+#: `FUSED_TWO_CLASS_SPARSE`).
+FUSED_TWO_CLASS_SPARSE_ON = {
+    "jax": Fused(_two_class_labelled_reciprocal_probabilities, options=_two_class_options),
+    "torch": Fused(_two_class_labelled_probabilities, options=_two_class_options),
+}
+FUSED_TWO_CLASS_SPARSE_ON["numpy"] = FUSED_TWO_CLASS_SPARSE_ON["torch"]
 #: Two-class sparse categorical cross-entropy, by `from_logits`.
 FUSED_TWO_CLASS_SPARSE = {False: Fused(_two_class_sparse_probabilities, options=_clipped),
                           True: Fused(_log_products(_two_class_sparse_logits,

@@ -47,6 +47,7 @@ from .crossentropy_fused import (
     FUSED_TWO_CLASS_CATEGORICAL,
     FUSED_TWO_CLASS_CATEGORICAL_ON,
     FUSED_TWO_CLASS_SPARSE,
+    FUSED_TWO_CLASS_SPARSE_ON,
     FUSED_WIDE_SPARSE,
     binary_smoothing,
     fused_sparse_probabilities,
@@ -1142,10 +1143,13 @@ def plan_sparse_on(backend, y_true, y_pred, dtype, *, from_logits, ignore_class,
         return Plan(reference)
     # Streamed as TensorFlow's kernels stream: labels read (and checked) block by block, the
     # ignored rows' values set to 0 after the formula
+    if n_classes == 2 and not from_logits:  # (two classes' probabilities: one map over the rows)
+        fused = FUSED_TWO_CLASS_SPARSE_ON[backend.name]
+    else:
+        fused = FUSED_SPARSE_ON[backend.name, from_logits]
     kernel = Kernel(lambda labels, p, ws: _scce_normalised(backend, labels, p, None, from_logits,
                                                            epsilon),
-                    threads=True, elementwise=False,
-                    fused=FUSED_SPARSE_ON[backend.name, from_logits])
+                    threads=True, elementwise=False, fused=fused)
     job = make_job(lambda width: kernel, y_true, y_pred, dtype, from_logits=from_logits,
                    epsilon=epsilon, ignore_class=ignore_class, label_dtype=label_dtype,
                    labels=_SPARSE_LABELS)
