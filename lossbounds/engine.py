@@ -34,7 +34,7 @@ from .allocator import settle as settle_allocator
 from .backends import Backend
 from .checks import EPSILON, MAX_ELEMENTS, to_array
 from .fused import Fused, weighted_sums
-from .threads import THREADS, run_pieces
+from .threads import THREADS, run_on_threads, run_pieces
 
 __all__ = [
     "Job", "Kernel", "LabelReader", "Plan", "RejectedBlock", "RowView", "Workspace", "as_rows",
@@ -245,20 +245,20 @@ class Job:
         """
         return self.packet > 1 and end > self.scalar_log_from
 
-    def _fused_rows(self, unit: int) -> int:
-        """Rows per block where the fused kernel sums unweighted losses (`stream_reduce`).
+    def _fused_rows(self, unit: int) -> int | None:
+        """Rows per block where the fused kernel sums unweighted losses (`run_fused`), or None.
 
         About `_FUSED_BLOCK_ELEMENTS`, in a multiple of `_THREADS` blocks of
         equal size (so two threads share the work evenly), where every block
         reads its inputs in place: C-contiguous arrays in the job's dtype, and
-        labels the kernel reads unread (`LabelReader.unread`). Otherwise `block_rows`.
+        labels the kernel reads unread (`LabelReader.unread`). Otherwise None.
         """
         def in_place(array: Any) -> bool:
             return isinstance(array, np.ndarray) and array.dtype == self.dtype and array.flags.c_contiguous
 
         if self.fused is None or self.segmented or not in_place(self.y_pred) or not (
                 self.unread_labels or (self.labels is None and in_place(self.y_true))):
-            return self.block_rows
+            return None
         blocks = -(-self.n_rows * self.width // _FUSED_BLOCK_ELEMENTS)
         blocks = -(-blocks // _THREADS) * _THREADS
         rows = -(-self.n_rows // blocks)
@@ -338,10 +338,55 @@ def run_blocks(job: Job, work: Callable[[int, int, Workspace], Any], rows: int |
         start = starts[i]
         results[i] = work(start, min(start + rows, job.n_rows), workspace)
 
-    big = job.n_rows * job.width >= _THREAD_MIN_ELEMENTS
-    run_pieces(len(starts), block, threads=_THREADS if job.kernel.threads and big else 1,
-               state=lambda: Workspace(job))
+    run_pieces(len(starts), block, threads=_threads(job), state=lambda: Workspace(job))
     return results
+
+
+def _threads(job: Job) -> int:
+    """The threads a job's blocks run on: two for kernels that gain from them, on large inputs."""
+    return _THREADS if job.kernel.threads and job.n_rows * job.width >= _THREAD_MIN_ELEMENTS else 1
+
+
+def run_fused(job: Job, redo: Callable[[int, int, Workspace], float]) -> list[float]:
+    """The float64 sum of each long block's unweighted losses (`Job.fused_rows`), by the fused kernel.
+
+    `run_blocks` for the kernels that read their blocks in place, without
+    its machinery (a workspace and numpy's error state for each thread, the
+    evaluation's checks): ~70 us less a call on the cold caches a large pass
+    leaves, 4 % of a 1e7-element MSE. A block the kernel declines, or that
+    holds TensorFlow's scalar log tail, gets them: ``redo(start, stop,
+    workspace)`` computes it (a block of `block_rows` at a time, where
+    numpy's kernel takes what the fused one declines).
+    """
+    rows = job.fused_rows
+    assert job.fused is not None and rows is not None
+    fused, y_true, y_pred = job.fused, job.y_true, job.y_pred
+    starts = range(0, job.n_rows, rows)
+    totals = [0.0] * len(starts)
+    taken = iter(range(len(starts)))  # (next() is atomic: the GIL)
+    none = np.empty(0, job.dtype)
+
+    def worker() -> None:
+        workspace = None
+        for i in taken:
+            start = starts[i]
+            stop = min(start + rows, job.n_rows)
+            ok = not job.holds_log_tail(stop * job.width)
+            if ok:
+                totals[i], ok = fused(y_true[start:stop], y_pred[start:stop], none)
+            if not ok:
+                if workspace is None:
+                    settle_allocator()
+                    workspace = Workspace(job)
+                with np.errstate(all="ignore"):
+                    totals[i] = redo(start, stop, workspace)
+
+    try:
+        run_on_threads(worker, _threads(job) if len(starts) > 1 else 1)
+    except RejectedBlock:
+        _report(job)
+        raise  # pragma: no cover - report raises
+    return totals
 
 
 class RejectedBlock(Exception):
@@ -370,16 +415,14 @@ class LabelReader(Protocol):
         ...
 
 
-def _evaluate(job: Job, start: int, stop: int, ws: Workspace, *, values_needed: bool = True,
-              fallback: bool = True):
+def _evaluate(job: Job, start: int, stop: int, ws: Workspace, *, values_needed: bool = True):
     """Per-sample losses of rows start:stop, their ``ignore_class`` mask (or None), and their sum.
 
     The job's fused kernel runs where it has one (and
     accepts the block). Without `values_needed` (a sum of unweighted losses)
     the fused kernel, if it runs, stores no values: the first item is then
     None and the third the float64 sum of the losses (otherwise the third is
-    None). Without `fallback`, where the fused kernel does not run, nothing
-    does: all three items are None.
+    None).
     """
     ws.start = start
     if job.segmented:  # rows wider than a block (several where packets need them)
@@ -410,8 +453,6 @@ def _evaluate(job: Job, start: int, stop: int, ws: Workspace, *, values_needed: 
             if valid is not None:
                 out[~valid] = 0  # Keras: where(valid, loss, 0)
             return out, valid, None
-    if not fallback:
-        return None, None, None
     if unread and reader is not None:  # declined: read (and check) them for numpy's kernel
         y_true, valid = reader.read(job, job.y_true[start:stop])
     values = job.kernel.function(y_true, y_pred, ws)
@@ -470,9 +511,14 @@ def run(job: Job, work: Callable[[int, int, Workspace], Any], rows: int | None =
     try:
         return run_blocks(job, work, rows)
     except RejectedBlock:
-        if job.labels is not None:
-            job.labels.report(job)
+        _report(job)
         raise  # pragma: no cover - report raises
+
+
+def _report(job: Job) -> None:
+    """Raise the error that names the first label a `RejectedBlock` met (`LabelReader.report`)."""
+    if job.labels is not None:
+        job.labels.report(job)
 
 
 def per_sample(job: Job) -> tuple[np.ndarray, np.ndarray | None]:
@@ -868,14 +914,6 @@ def stream_reduce(job: Job, sample_weight: Any, reduction: str) -> float | None:
         mask_weight = dtype.type(job.n_rows) / valid if valid else dtype.type(0)
 
     def work(start: int, stop: int, ws: Workspace) -> tuple[float, float]:
-        if stop - start > job.block_rows:  # a long block (`Job.fused_rows`)
-            values, valid, total = _evaluate(job, start, stop, ws, values_needed=False, fallback=False)
-            if total is not None:
-                return total, 0.0
-            # declined: numpy's kernel (or the fused one) a block of `block_rows` at a time
-            parts = [work(first, min(first + job.block_rows, stop), ws)
-                     for first in range(start, stop, job.block_rows)]
-            return _exact_sum([part[0] for part in parts]), 0.0
         values, valid, total = _evaluate(job, start, stop, ws, values_needed=weight is not None)
         if total is not None:  # the fused kernel's sum of unweighted losses
             return total, 0.0
@@ -896,7 +934,15 @@ def stream_reduce(job: Job, sample_weight: Any, reduction: str) -> float | None:
         weighted = np.multiply(values, weights, out=ws.array("weighted", values.shape))
         return sum_values(weighted), float(np.sum(weights, dtype=np.float64))
 
-    parts = run(job, work, job.fused_rows if weight is None and not masked else None)
+    if weight is None and not masked and job.fused_rows is not None:
+        def redo(start: int, stop: int, ws: Workspace) -> float:
+            # a declined long block: numpy's kernel (or the fused one) a `block_rows` at a time
+            return _exact_sum([work(first, min(first + job.block_rows, stop), ws)[0]
+                               for first in range(start, stop, job.block_rows)])
+
+        parts = [(total, 0.0) for total in run_fused(job, redo)]
+    else:
+        parts = run(job, work)
     total = _in_dtype(_exact_sum([part[0] for part in parts]), job)
     if reduction == "sum":
         return float(total)

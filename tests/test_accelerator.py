@@ -757,20 +757,24 @@ def _mse_accepted(rng):
     ("mean_squared_error", _mse_accepted, False),
 ])
 def test_long_fused_blocks_and_their_fallback(name, make, declined):
-    # An unweighted loss() runs the fused kernel on long blocks (`Job.fused_rows`); a block
-    # it declines is redone a block of `block_rows` at a time. Small blocks here, so that
-    # a test-sized input makes several long blocks.
+    # An unweighted loss() runs the fused kernel on long blocks (`Job.fused_rows`,
+    # `engine.run_fused`); a block it declines is redone a block of `block_rows` at a time
+    # (`_evaluate`, which runs for nothing else there). Small blocks here, so that a
+    # test-sized input makes several long blocks.
     y, p, options = make(np.random.default_rng(7))
     with accelerator(False):
         expected = lossbounds.loss(name, y, p, **options)
     with accelerator(True), mock.patch.object(engine, "_BLOCK_ELEMENTS", 2**10), \
             mock.patch.object(engine, "_FUSED_BLOCK_ELEMENTS", 2**13), \
+            mock.patch.object(engine, "run_fused", wraps=engine.run_fused) as run_fused, \
             mock.patch.object(engine, "_evaluate", wraps=engine._evaluate) as evaluate:
         value = lossbounds.loss(name, y, p, **options)
-    spans = [call.args[2] - call.args[1] for call in evaluate.call_args_list]
-    long_calls = [call for call in evaluate.call_args_list if call.kwargs.get("fallback") is False]
-    assert len(long_calls) >= 4 and len(long_calls) % 2 == 0  # an even split for two threads
-    assert len(set(spans)) > 1 if declined else len(spans) == len(long_calls)
+    (job, _), = [call.args for call in run_fused.call_args_list]
+    blocks = -(-job.n_rows // job.fused_rows)
+    assert blocks >= 4 and blocks % 2 == 0  # an even split for two threads
+    redone = [call.args[2] - call.args[1] for call in evaluate.call_args_list]
+    assert bool(redone) == declined
+    assert all(0 < span <= job.block_rows < job.fused_rows for span in redone)
     assert_close(value, np.asarray(expected, np.float32), context=name)
 
 
