@@ -27,8 +27,10 @@ BlockSums = tuple[float, int, float]
 
 def is_chunked(*arrays: Any) -> bool:
     """Is any of `arrays` a Dask array?"""
-    return any(type(x).__module__.partition(".")[0] == "dask" and hasattr(x, "chunks")
-               for x in arrays)
+    for x in arrays:  # (a loop, not any(): a generator costs ~3 us on cold caches)
+        if type(x).__module__.partition(".")[0] == "dask" and hasattr(x, "chunks"):
+            return True
+    return False
 
 
 def row_blocks(y_true: Any, y_pred: Any, sample_weight: Any, *, name: str,
