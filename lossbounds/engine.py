@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import struct
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -865,9 +866,10 @@ def reduce_weighted(
 
 def _exact_sum(parts: list[float]) -> float:
     """The correctly rounded sum of the block partials (so threads cannot change it)."""
-    if all(math.isfinite(part) for part in parts):
+    try:
         return math.fsum(parts)
-    return sum(parts)  # inf or NaN, as a float32 sum would give
+    except (ValueError, OverflowError):  # inf and -inf, or a sum beyond float64's range
+        return sum(parts)  # NaN or inf, as a float32 sum would give
 
 
 def _block_sum(array: np.ndarray, dtype: np.dtype) -> float:
@@ -948,7 +950,7 @@ def stream_reduce(job: Job, sample_weight: Any, reduction: str) -> float | None:
         parts = run(job, work)
     total = _in_dtype(_exact_sum([part[0] for part in parts]), job)
     if reduction == "sum":
-        return float(total)
+        return total
     if reduction == "mean_with_sample_weight" and masked:
         divisor = _in_dtype(_exact_sum([part[1] for part in parts]), job)
     elif reduction == "mean_with_sample_weight" and weight is not None:
@@ -956,22 +958,24 @@ def stream_reduce(job: Job, sample_weight: Any, reduction: str) -> float | None:
         divisor = _in_dtype(_exact_sum([part[1] for part in parts]) if weight.shape == anchor.shape
                             else _block_sum(weight, dtype), job)
     else:
-        divisor = dtype.type(job.n_rows)
-    # ops.divide_no_nan: 0 where the divisor is 0.
-    if divisor == 0:
-        return 0.0
-    if abs(divisor) >= 1 and math.isfinite(total):  # (nothing to warn of)
-        return float(total / divisor)
-    with np.errstate(all="ignore"):
-        return float(total / divisor)
+        divisor = _in_dtype(float(job.n_rows), job)  # Keras' count, in the dtype
+    # ops.divide_no_nan: 0 where the divisor is 0. The float64 quotient of two float32
+    # numbers, rounded to float32, is their float32 quotient (53 >= 2 * 24 + 2 bits).
+    return _in_dtype(total / divisor, job) if divisor != 0 else 0.0
 
 
-def _in_dtype(value: float, job: Job) -> Any:
-    """`value` rounded to the job's dtype: inf beyond its range, as Keras' float sums give."""
-    # (a Python comparison: numpy's would cast `value` to the dtype, and warn. An errstate
-    # costs ~20 us on the cold caches a large pass leaves)
-    if abs(value) <= float(job.max):
-        return job.dtype.type(value)
+#: Rounds a Python float to float32: native "f" is C's conversion to float (IEEE's, inf
+#: beyond the range; "<f" would raise there). Not numpy's scalars: each numpy scalar step
+#: costs 1-7 us on the cold caches a large pass leaves.
+_FLOAT32 = struct.Struct("f")
+
+
+def _in_dtype(value: float, job: Job) -> float:
+    """`value` rounded to the job's dtype, a Python float: inf beyond its range, as Keras' float sums give."""
+    if job.dtype == np.float64:
+        return value
+    if job.dtype == np.float32:
+        return float(_FLOAT32.unpack(_FLOAT32.pack(value))[0])
     with np.errstate(over="ignore"):
-        return job.dtype.type(value)
+        return float(job.dtype.type(value))
 

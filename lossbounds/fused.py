@@ -30,7 +30,8 @@ sends every input to the fused kernels (the test suite checks them this way on
 small inputs too).
 
 Switch it off for one process with the environment variable
-``LOSSBOUNDS_ACCELERATOR=off``, or in Python::
+``LOSSBOUNDS_ACCELERATOR=off`` (read once, at the first call that asks), or
+in Python::
 
     import lossbounds
     lossbounds.set_accelerator(False)    # numpy only, from now on
@@ -98,8 +99,18 @@ def accelerator_enabled() -> bool:
     """
     chosen = _state["enabled"]
     if chosen is None:
-        chosen = os.environ.get("LOSSBOUNDS_ACCELERATOR", "").strip().lower() not in _OFF
+        chosen = _environment() not in _OFF
     return bool(chosen) and available()
+
+
+@functools.cache
+def _environment() -> str:
+    """``LOSSBOUNDS_ACCELERATOR``, read once a process.
+
+    (A read costs ~8 us on the cold caches a large pass leaves, on each call
+    of `loss`: an unset variable is a KeyError inside ``os.environ.get``.)
+    """
+    return os.environ.get("LOSSBOUNDS_ACCELERATOR", "").strip().lower()
 
 
 def accelerates(elements: int) -> bool:
@@ -114,10 +125,7 @@ def accelerates(elements: int) -> bool:
 
 def _large_enough(elements: int) -> bool:
     """Whether an input of this many elements takes the fused kernels (`MIN_ELEMENTS`)."""
-    # (the environment only for small inputs: a read costs ~10 us on the cold
-    # caches a large pass leaves)
-    return elements >= MIN_ELEMENTS or \
-        os.environ.get("LOSSBOUNDS_ACCELERATOR", "").strip().lower() == "always"
+    return elements >= MIN_ELEMENTS or _environment() == "always"
 
 
 def set_accelerator(enabled: bool) -> bool:

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from types import SimpleNamespace
 from unittest import mock
 
 import numpy as np
@@ -640,6 +641,44 @@ def test_weighted_sums_against_exact_sums(dtype, size):
     if size:
         weights[-1] = np.nan
         assert all(map(math.isnan, fused.weighted_sums()(values, weights, dtype(tiny))))
+
+
+def _same_float(value, expected):
+    expected = float(expected)
+    assert type(value) is float
+    assert (math.isnan(value) and math.isnan(expected)) or (
+        value == expected and math.copysign(1, value) == math.copysign(1, expected)), (value, expected)
+
+
+_FLOAT32_EDGES = [float(np.finfo(np.float32).max), 3.4028235677973366e38, 3.4028236e38, 1e39,
+                  float(np.finfo(np.float32).tiny), 1e-45, 7e-46, 1e-46, 0.0, -0.0, math.inf,
+                  math.nan, 16777217.0, 1e8 + 3]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.floats(), st.sampled_from(_FLOAT32_EDGES),
+                 st.sampled_from(_FLOAT32_EDGES).map(lambda x: -x)))
+def test_reduced_sums_round_to_float32_as_numpy_does(value):
+    # stream_reduce rounds its float64 sums to float32 without numpy's scalars (struct's
+    # rounding): to the bit numpy's, inf beyond float32's range
+    with np.errstate(over="ignore"):
+        expected = np.float32(value)
+    _same_float(engine._in_dtype(value, SimpleNamespace(dtype=np.dtype(np.float32))), expected)
+    _same_float(engine._in_dtype(value, SimpleNamespace(dtype=np.dtype(np.float64))), value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(*[st.one_of(st.floats(width=32), st.sampled_from(_FLOAT32_EDGES[:1] + _FLOAT32_EDGES[4:]))
+         for _ in range(2)])
+def test_reduced_means_divide_as_float32(total, divisor):
+    # ...and divides them in Python floats, rounding the float64 quotient to float32: that is
+    # float32's own quotient (53 >= 2 * 24 + 2 bits), computed here by numpy
+    total, divisor = (float(np.float32(x)) for x in (total, divisor))
+    if divisor != 0:
+        with np.errstate(all="ignore"):
+            expected = np.float32(total) / np.float32(divisor)
+        job = SimpleNamespace(dtype=np.dtype(np.float32))
+        _same_float(engine._in_dtype(total / divisor, job), expected)
 
 
 @pytest.mark.parametrize(("name", "options", "weighted"), [
