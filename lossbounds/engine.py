@@ -351,24 +351,34 @@ def _threads(job: Job) -> int:
     return _THREADS if job.kernel.threads and job.n_rows * job.width >= _THREAD_MIN_ELEMENTS else 1
 
 
-def run_fused(job: Job, redo: Callable[[int, int, Workspace], float]) -> list[float]:
-    """The float64 sum of each long block's unweighted losses (`Job.fused_rows`), by the fused kernel.
+def run_fused(job: Job, redo: Callable[[int, int, Workspace], tuple[float, float]],
+              sums: Callable[[int, int], tuple[float, float, bool]] | None = None,
+              ) -> list[tuple[float, float]]:
+    """Each long block's float64 sums (`Job.fused_rows`) of its losses and of its weights, fused.
 
-    `run_blocks` for the kernels that read their blocks in place, without
-    its machinery (a workspace and numpy's error state for each thread, the
-    evaluation's checks): ~70 us less a call on the cold caches a large pass
-    leaves, 4 % of a 1e7-element MSE. A block the kernel declines, or that
-    holds TensorFlow's scalar log tail, gets them: ``redo(start, stop,
-    workspace)`` computes it (a block of `block_rows` at a time, where
-    numpy's kernel takes what the fused one declines).
+    ``sums(start, stop)`` gives rows start:stop's ``(losses, weights, ok)``
+    (default: the fused kernel's sum of the losses, and 0.0; with weights, a
+    `Fused.weighted` kernel's). `run_blocks` for the kernels that read
+    their blocks in place, without its machinery (a workspace and numpy's
+    error state for each thread, the evaluation's checks): ~70 us less a
+    call on the cold caches a large pass leaves, 4 % of a 1e7-element MSE.
+    A block the kernel declines, or that holds TensorFlow's scalar log
+    tail, gets them: ``redo(start, stop, workspace)`` computes it (a block
+    of `block_rows` at a time, where numpy's kernel takes what the fused one
+    declines).
     """
     rows = job.fused_rows
     assert job.fused is not None and rows is not None
-    fused, y_true, y_pred = job.fused, job.y_true, job.y_pred
+    if sums is None:
+        fused, y_true, y_pred, none = job.fused, job.y_true, job.y_pred, np.empty(0, job.dtype)
+
+        def sums(start: int, stop: int) -> tuple[float, float, bool]:
+            total, ok = fused(y_true[start:stop], y_pred[start:stop], none)
+            return total, 0.0, ok
+
     starts = range(0, job.n_rows, rows)
-    totals = [0.0] * len(starts)
+    parts = [(0.0, 0.0)] * len(starts)
     taken = iter(range(len(starts)))  # (next() is atomic: the GIL)
-    none = np.empty(0, job.dtype)
 
     def worker() -> None:
         workspace = None
@@ -377,20 +387,21 @@ def run_fused(job: Job, redo: Callable[[int, int, Workspace], float]) -> list[fl
             stop = min(start + rows, job.n_rows)
             ok = not job.holds_log_tail(stop * job.width)
             if ok:
-                totals[i], ok = fused(y_true[start:stop], y_pred[start:stop], none)
+                total, weight_total, ok = sums(start, stop)
+                parts[i] = (total, weight_total)
             if not ok:
                 if workspace is None:
                     settle_allocator()
                     workspace = Workspace(job)
                 with np.errstate(all="ignore"):
-                    totals[i] = redo(start, stop, workspace)
+                    parts[i] = redo(start, stop, workspace)
 
     try:
         run_on_threads(worker, _threads(job) if len(starts) > 1 else 1)
     except RejectedBlock:
         _report(job)
         raise  # pragma: no cover - report raises
-    return totals
+    return parts
 
 
 class RejectedBlock(Exception):
@@ -939,13 +950,27 @@ def stream_reduce(job: Job, sample_weight: Any, reduction: str) -> float | None:
         weighted = np.multiply(values, weights, out=ws.array("weighted", values.shape))
         return sum_values(weighted), float(np.sum(weights, dtype=np.float64))
 
-    if weight is None and not masked and job.fused_rows is not None:
-        def redo(start: int, stop: int, ws: Workspace) -> float:
-            # a declined long block: numpy's kernel (or the fused one) a `block_rows` at a time
-            return _exact_sum([work(first, min(first + job.block_rows, stop), ws)[0]
-                               for first in range(start, stop, job.block_rows)])
+    def redo(start: int, stop: int, ws: Workspace) -> tuple[float, float]:
+        # a declined long block: numpy's kernel (or the fused one) a `block_rows` at a time
+        sums = [work(first, min(first + job.block_rows, stop), ws)
+                for first in range(start, stop, job.block_rows)]
+        return _exact_sum([part[0] for part in sums]), _exact_sum([part[1] for part in sums])
 
-        parts = [(total, 0.0) for total in run_fused(job, redo)]
+    weighted = None
+    if (weight is not None and not masked and job.fused_rows is not None
+            and job.kernel.fused is not None and weight.shape == anchor.shape
+            and flat_weight.dtype == dtype and flat_weight.flags.c_contiguous):
+        weighted = job.kernel.fused.weighted(job)  # (one weight a loss, read in place)
+    if masked or job.fused_rows is None:
+        parts = run(job, work)
+    elif weight is None:
+        parts = run_fused(job, redo)
+    elif weighted is not None:
+        def weighted_sums_of(start: int, stop: int) -> tuple[float, float, bool]:
+            return weighted(job.y_true[start:stop], job.y_pred[start:stop],
+                            flat_weight[start:stop])
+
+        parts = run_fused(job, redo, weighted_sums_of)
     else:
         parts = run(job, work)
     total = _in_dtype(_exact_sum([part[0] for part in parts]), job)

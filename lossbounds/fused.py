@@ -60,7 +60,8 @@ import numpy as np
 __all__ = ["CACHE_LINE", "CHUNK_ROWS", "MIN_ELEMENTS", "PREFETCH_AHEAD", "Fused", "accelerates",
            "accelerator", "accelerator_enabled", "available", "compile", "elementwise_mean",
            "float64_sum", "prefetch", "row_adder", "row_max", "row_sum", "set_accelerator",
-           "tensorflow_exp_log1p", "tensorflow_log", "waiters", "weighted_sums"]
+           "tensorflow_exp_log1p", "tensorflow_log", "waiters", "weighted_rows", "weighted_sums",
+           "WEIGHTED_ELEMENTS"]
 
 #: Values of LOSSBOUNDS_ACCELERATOR that switch the accelerator off.
 _OFF = frozenset({"0", "off", "false", "no", "numpy"})
@@ -339,7 +340,7 @@ class Fused:
 
     def __init__(self, make: Callable[[np.dtype], Callable[..., tuple[float, bool]]],
                  constants: tuple[float, ...] = (),
-                 kernels: dict[np.dtype, Callable[..., tuple[float, bool]]] | None = None, *,
+                 kernels: dict[Any, Callable[..., Any]] | None = None, *,
                  options: Callable[[Any], tuple[float, ...] | None] | None = None):
         self._make, self.constants, self.options = make, constants, options
         self._kernels = {} if kernels is None else kernels
@@ -350,26 +351,65 @@ class Fused:
 
     def bind(self, job: Any) -> Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[float, bool]] | None:
         """The kernel for `job` (its dtype, width, constants), or None: numpy's kernel runs."""
-        constants = self.constants if self.options is None else self.options(job)
-        if (constants is None or job.dtype not in (np.float32, np.float64)
-                or not accelerates(job.n_rows * job.width)):
+        prepared = self._prepare(job)
+        if prepared is None:
             return None
-        kernel = self._kernels.get(job.dtype)
-        if kernel is None:
-            with _lock:  # compile once, even when two threads ask
-                kernel = self._kernels.get(job.dtype)
-                if kernel is None:
-                    kernel = self._kernels[job.dtype] = self._make(job.dtype)
-        if max(map(abs, constants), default=0.0) <= job.max:
-            values = np.asarray([*constants, job.width], job.dtype)
-        else:  # an option beyond the dtype's range is inf, as in Keras (an errstate costs
-            with np.errstate(over="ignore"):  # ~10 us on the cold caches a large pass leaves)
-                values = np.asarray([*constants, job.width], job.dtype)
+        kernel, values = prepared
 
         def bound(y_true: np.ndarray, y_pred: np.ndarray, out: np.ndarray) -> tuple[float, bool]:
             return kernel(y_true, y_pred, values, out)
 
         return bound
+
+    def weighted(self, job: Any) -> Callable[[np.ndarray, np.ndarray, np.ndarray],
+                                             tuple[float, float, bool]] | None:
+        """The kernel for `job` that sums its weighted losses and its weights, or None.
+
+        ``weighted(y_true, y_pred, weights) -> (total, weight_total, ok)``
+        (`weighted_rows`, compiled on first use): weights of the job's dtype,
+        one a row. For a kernel that is compiled, or a Python function whose
+        ``stored()`` gives the compiled kernel it calls to store values (None otherwise).
+        """
+        prepared = self._prepare(job)
+        if prepared is None:
+            return None
+        kernel, values = prepared
+        stored = getattr(kernel, "stored", None)
+        storing = kernel if stored is None else stored()
+        if not hasattr(storing, "py_func"):  # (not compiled: no compiled function can call it)
+            return None
+        driver = self._compiled((job.dtype, "weighted"), lambda: weighted_rows(storing))
+        tiny = job.tiny
+
+        def bound(y_true: np.ndarray, y_pred: np.ndarray, weights: np.ndarray,
+                  ) -> tuple[float, float, bool]:
+            return driver(y_true, y_pred, values, weights, tiny)
+
+        return bound
+
+    def _prepare(self, job: Any) -> tuple[Callable[..., tuple[float, bool]], np.ndarray] | None:
+        """The compiled kernel for the job's dtype and the job's constants, or None."""
+        constants = self.constants if self.options is None else self.options(job)
+        if (constants is None or job.dtype not in (np.float32, np.float64)
+                or not accelerates(job.n_rows * job.width)):
+            return None
+        kernel = self._compiled(job.dtype, lambda: self._make(job.dtype))
+        if max(map(abs, constants), default=0.0) <= job.max:
+            values = np.asarray([*constants, job.width], job.dtype)
+        else:  # an option beyond the dtype's range is inf, as in Keras (an errstate costs
+            with np.errstate(over="ignore"):  # ~10 us on the cold caches a large pass leaves)
+                values = np.asarray([*constants, job.width], job.dtype)
+        return kernel, values
+
+    def _compiled(self, key: Any, make: Callable[[], Any]) -> Any:
+        """The compiled function under `key`, made once (even when two threads ask)."""
+        compiled = self._kernels.get(key)
+        if compiled is None:
+            with _lock:
+                compiled = self._kernels.get(key)
+                if compiled is None:
+                    compiled = self._kernels[key] = make()
+        return compiled
 
 
 #: Terms per buffer in `elementwise_mean`: 2 KiB of float32, in L1 cache.
@@ -465,6 +505,44 @@ def _weighted_sums(values: np.ndarray, weights: np.ndarray, tiny: Any) -> tuple[
         total += products[k]
         weight_total += weight_sums[k]
     return total, weight_total
+
+
+#: Elements of the rows `weighted_rows` computes before it adds their losses with their
+#: weights: the losses (at most 256 KiB of float32, one a row) stay in cache.
+WEIGHTED_ELEMENTS = 1 << 16
+
+
+def weighted_rows(kernel: Callable[..., tuple[float, bool]]) -> Callable[..., tuple[float, float, bool]]:
+    """Compiled ``weighted(y_true, y_pred, constants, weights, tiny) -> (total, weight_total, ok)``.
+
+    `weighted_sums` of the rows' losses that `kernel` (a `Fused` kernel)
+    computes, and of their weights: a chunk of rows at a time (about
+    `WEIGHTED_ELEMENTS` elements), its losses stored in a buffer in cache
+    and summed with their weights at once. One pass over the inputs and the
+    weights, where a block's losses went to memory and back, with Python
+    between. ``ok`` is False where the kernel declines a chunk; the sums are
+    then those of the chunks before it.
+    """
+    sums = weighted_sums()
+    elements = WEIGHTED_ELEMENTS
+
+    def weighted(y_true: np.ndarray, y_pred: np.ndarray, constants: np.ndarray,
+                 weights: np.ndarray, tiny: Any) -> tuple[float, float, bool]:
+        rows, width = y_pred.shape
+        step = max(1, elements // max(width, 1))
+        out = np.empty(min(step, rows), y_pred.dtype)
+        total = weight_total = 0.0
+        for start in range(0, rows, step):
+            stop = min(start + step, rows)
+            losses = out[: stop - start]
+            if not kernel(y_true[start:stop], y_pred[start:stop], constants, losses)[1]:
+                return total, weight_total, False
+            chunk_total, chunk_weights = sums(losses, weights[start:stop], tiny)
+            total += chunk_total
+            weight_total += chunk_weights
+        return total, weight_total, True
+
+    return compile(weighted)
 
 
 @functools.cache

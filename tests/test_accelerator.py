@@ -682,16 +682,20 @@ def test_reduced_means_divide_as_float32(total, divisor):
 
 
 @pytest.mark.parametrize(("name", "options", "weighted"), [
-    ("mse", {}, True), ("sparse_cce", {"ignore_class": 2}, False),
+    ("mse", {}, True), ("bce", {}, True), ("sparse_cce", {"ignore_class": 2}, False),
     ("sparse_cce", {"ignore_class": 2, "from_logits": True}, True)])
 def test_weighted_and_masked_losses_take_one_pass(name, options, weighted):
     # A weighted (or ignore_class-masked) reduced loss on the accelerator: the fused kernel's
     # values, then one compiled pass over them and the weights (not numpy's flush, multiply
-    # and sums)
+    # and sums). Weights read in place go with the inputs to the weighted kernel, which
+    # computes a chunk of values in cache and sums them with their weights (`Fused.weighted`);
+    # masked losses store a block's values and then sum them (`engine.weighted_sums`).
     rng = np.random.default_rng(0)
     n = 5000
     if name == "mse":
         y, p = rng.random((n, 1), np.float32), rng.random((n, 1), np.float32)
+    elif name == "bce":  # (its kernel is Python choosing a compiled one: `stored` gives it)
+        y, p = rng.integers(0, 2, (n, 1)).astype(np.float32), rng.random((n, 1), np.float32)
     else:
         y, p = rng.integers(0, 5, n), rng.random((n, 5), np.float32)
     weight = rng.random(n).astype(np.float32) if weighted else None
@@ -704,12 +708,28 @@ def test_weighted_and_masked_losses_take_one_pass(name, options, weighted):
         calls.append(args[0].size)
         return compiled(*args)
 
-    with mock.patch.object(engine, "weighted_sums", lambda: counted):  # (numpy's never calls it)
+    driven = []
+    make_weighted = fused.Fused.weighted
+
+    def weighted_kernel(self, job):
+        kernel = make_weighted(self, job)
+        if kernel is None:
+            return None
+
+        def counted_rows(y_true, y_pred, weights):
+            driven.append(weights.size)
+            return kernel(y_true, y_pred, weights)
+
+        return counted_rows
+
+    with mock.patch.object(engine, "weighted_sums", lambda: counted), \
+            mock.patch.object(fused.Fused, "weighted", weighted_kernel):  # (numpy's calls neither)
         for reduction in ("sum_over_batch_size", "sum", "mean_with_sample_weight"):
             numpy_loss, fused_loss = _both(lossbounds.loss, name, y, p, sample_weight=weight,
                                            reduction=reduction, **options)
             assert fused_loss == pytest.approx(numpy_loss, rel=2e-7)
-    assert sum(calls) == 3 * n
+    in_place = weighted and "ignore_class" not in options
+    assert (sum(driven), sum(calls)) == ((3 * n, 0) if in_place else (0, 3 * n))
 
 
 @pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])  # (NumPy's are JAX's)

@@ -827,6 +827,7 @@ def _log_products(by_term: Callable[[np.dtype], Callable[..., tuple[float, bool]
                 return values()(y_true, y_pred, constants, out)
             return sums(y_true, y_pred, constants)
 
+        kernel.stored = values  # type: ignore[attr-defined]  # (`Fused.weighted`)
         return kernel
 
     return make
