@@ -248,7 +248,7 @@ class Job:
         return self.packet > 1 and end > self.scalar_log_from
 
     def _fused_rows(self, unit: int) -> int | None:
-        """Rows per block where the fused kernel sums unweighted losses (`run_fused`), or None.
+        """Rows per block where a fused kernel sums losses straight from the inputs (`run_fused`), or None.
 
         About `_FUSED_BLOCK_ELEMENTS`, in a multiple of `_THREADS` blocks of
         equal size (so two threads share the work evenly), where every block

@@ -57,11 +57,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CACHE_LINE", "CHUNK_ROWS", "MIN_ELEMENTS", "PREFETCH_AHEAD", "Fused", "accelerates",
-           "accelerator", "accelerator_enabled", "available", "compile", "elementwise_mean",
-           "float64_sum", "prefetch", "row_adder", "row_max", "row_sum", "set_accelerator",
-           "tensorflow_exp_log1p", "tensorflow_log", "waiters", "weighted_rows", "weighted_sums",
-           "WEIGHTED_ELEMENTS"]
+__all__ = ["CACHE_LINE", "CHUNK_ROWS", "MIN_ELEMENTS", "PREFETCH_AHEAD", "WEIGHTED_ELEMENTS",
+           "Fused", "accelerates", "accelerator", "accelerator_enabled", "available", "compile",
+           "elementwise_mean", "float64_sum", "prefetch", "row_adder", "row_max", "row_sum",
+           "set_accelerator", "tensorflow_exp_log1p", "tensorflow_log", "waiters", "weighted_rows",
+           "weighted_sums"]
 
 #: Values of LOSSBOUNDS_ACCELERATOR that switch the accelerator off.
 _OFF = frozenset({"0", "off", "false", "no", "numpy"})
