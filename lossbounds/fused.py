@@ -59,9 +59,9 @@ import numpy as np
 
 __all__ = ["CACHE_LINE", "CHUNK_ROWS", "MIN_ELEMENTS", "PREFETCH_AHEAD", "WEIGHTED_ELEMENTS",
            "Fused", "accelerates", "accelerator", "accelerator_enabled", "available", "compile",
-           "elementwise_mean", "float64_sum", "prefetch", "row_adder", "row_max", "row_sum",
-           "set_accelerator", "tensorflow_exp_log1p", "tensorflow_log", "waiters", "weighted_rows",
-           "weighted_sums"]
+           "elementwise_mean", "float64_sum", "prefetch", "prefetch_steps", "row_adder",
+           "row_max", "row_sum", "set_accelerator", "tensorflow_exp_log1p", "tensorflow_log",
+           "waiters", "weighted_rows", "weighted_sums"]
 
 #: Values of LOSSBOUNDS_ACCELERATOR that switch the accelerator off.
 _OFF = frozenset({"0", "off", "false", "no", "numpy"})
@@ -845,6 +845,13 @@ _LANES = 64
 PREFETCH_AHEAD = 4096
 #: The cache line the prefetches step by, in bytes (x86's; elsewhere at worst a line twice).
 CACHE_LINE = 64
+
+
+def prefetch_steps(dtype: np.dtype) -> tuple[int, int]:
+    """`PREFETCH_AHEAD` and `CACHE_LINE` in elements of `dtype`: how far ahead to `prefetch`, and its step."""
+    size = np.dtype(dtype).itemsize
+    return PREFETCH_AHEAD // size, CACHE_LINE // size
+
 #: Options an elementwise term may read (`elementwise_mean`).
 _OPTIONS = 8
 
@@ -913,8 +920,7 @@ def elementwise_mean(scalar: Callable[..., Any], *, scaled: bool = False, averag
         lanes, chunk_size = _LANES, _CHUNK
         straight = not (per_dtype or staged)
         fetch = prefetch()
-        ahead = PREFETCH_AHEAD // np.dtype(dtype).itemsize
-        line_size = CACHE_LINE // np.dtype(dtype).itemsize
+        ahead, line_size = prefetch_steps(dtype)
 
         def kernel(y_true: np.ndarray, y_pred: np.ndarray, constants: np.ndarray,
                    out: np.ndarray) -> tuple[float, bool]:

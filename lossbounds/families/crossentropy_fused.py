@@ -55,14 +55,13 @@ import numpy as np
 from .._tfmath import flush_subnormals
 from ..backends import Backend
 from ..fused import (
-    CACHE_LINE,
     CHUNK_ROWS,
-    PREFETCH_AHEAD,
     Fused,
     compile,
     elementwise_mean,
     float64_sum,
     prefetch,
+    prefetch_steps,
     row_max,
     row_sum,
     tensorflow_exp_log1p,
@@ -757,8 +756,7 @@ def _log_products(by_term: Callable[[np.dtype], Callable[..., tuple[float, bool]
         smallest, group = _SMALLEST_PRODUCT, _FACTORS
         step = width
         fetch = prefetch()
-        ahead = PREFETCH_AHEAD // np.dtype(dtype).itemsize
-        line_size = CACHE_LINE // np.dtype(dtype).itemsize
+        ahead, line_size = prefetch_steps(dtype)
 
         def summed(y_true: np.ndarray, y_pred: np.ndarray, constants: np.ndarray,
                    ) -> tuple[float, bool]:
@@ -1137,7 +1135,7 @@ def _logits_kernel(dtype: np.dtype, one_hot: bool, finite: bool = False,
     exp = fast_exp(dtype)
     zero = np.dtype(dtype).type(0)
     smallest, largest = _UNSHIFTED[np.dtype(dtype)]
-    fetch, line_size = prefetch(), CACHE_LINE // np.dtype(dtype).itemsize
+    fetch, (_, line_size) = prefetch(), prefetch_steps(dtype)
 
     def kernel(y_true: np.ndarray, y_pred: np.ndarray, constants: np.ndarray,
                out: np.ndarray) -> tuple[float, bool]:

@@ -21,16 +21,7 @@ from .. import _tfmath
 from ..backends import Backend
 from ..checks import EPSILON, check_axis
 from ..engine import Plan, broadcast_shape, cast, rows_job, same_rank, vectors_last
-from ..fused import (
-    CACHE_LINE,
-    CHUNK_ROWS,
-    PREFETCH_AHEAD,
-    Fused,
-    compile,
-    float64_sum,
-    prefetch,
-    row_adder,
-)
+from ..fused import CHUNK_ROWS, Fused, compile, float64_sum, prefetch, prefetch_steps, row_adder
 from ..options import AXIS, SAMPLE_WEIGHT, Y_TRUE
 from ..registry import LossDefinition, Setting, register
 from ..text import PRINT_ATOL, Note, loss_value, number
@@ -209,7 +200,7 @@ def _cosine_kernel(dtype: np.dtype) -> Any:
     lane_sum, add_row = float64_sum(), row_adder()
     any_order = np.dtype(dtype) == np.float32
     fetch = prefetch()
-    ahead, line_size = PREFETCH_AHEAD // np.dtype(dtype).itemsize, CACHE_LINE // np.dtype(dtype).itemsize
+    ahead, line_size = prefetch_steps(dtype)
 
     def products_in_lanes(y: np.ndarray, p: np.ndarray, inverse_y: Any, inverse_p: Any,
                           terms: np.ndarray) -> float:
