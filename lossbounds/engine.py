@@ -247,6 +247,10 @@ class Job:
         """
         return self.packet > 1 and end > self.scalar_log_from
 
+    def in_place(self, array: Any) -> bool:
+        """Can a fused kernel read `array`'s blocks as they are: C-contiguous, in the job's dtype?"""
+        return isinstance(array, np.ndarray) and array.dtype == self.dtype and array.flags.c_contiguous
+
     def _fused_rows(self, unit: int) -> int | None:
         """Rows per block where a fused kernel sums losses straight from the inputs (`run_fused`), or None.
 
@@ -255,11 +259,8 @@ class Job:
         reads its inputs in place: C-contiguous arrays in the job's dtype, and
         labels the kernel reads unread (`LabelReader.unread`). Otherwise None.
         """
-        def in_place(array: Any) -> bool:
-            return isinstance(array, np.ndarray) and array.dtype == self.dtype and array.flags.c_contiguous
-
-        if self.fused is None or self.segmented or not in_place(self.y_pred) or not (
-                self.unread_labels or (self.labels is None and in_place(self.y_true))):
+        if self.fused is None or self.segmented or not self.in_place(self.y_pred) or not (
+                self.unread_labels or (self.labels is None and self.in_place(self.y_true))):
             return None
         blocks = -(-self.n_rows * self.width // _FUSED_BLOCK_ELEMENTS)
         blocks = -(-blocks // _THREADS) * _THREADS
@@ -960,7 +961,7 @@ def stream_reduce(job: Job, sample_weight: Any, reduction: str) -> float | None:
     weighted = None
     if (weight is not None and not masked and job.fused_rows is not None
             and job.kernel.fused is not None and weight.shape == anchor.shape
-            and flat_weight.dtype == dtype and flat_weight.flags.c_contiguous):
+            and job.in_place(flat_weight)):
         weighted = job.kernel.fused.weighted(job)  # (one weight a loss, read in place)
     if masked or job.fused_rows is None:
         parts = run(job, work)
