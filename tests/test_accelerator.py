@@ -1228,3 +1228,39 @@ def test_a_quick_term_changes_no_bit(dtype, rows, width, targets, weighted, seed
         if full_ok:
             assert quick_total == full_total
             np.testing.assert_array_equal(values[1].view(np.uint8), values[0].view(np.uint8))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("odd", [None, -0.0, 0.5, -1.0, 1 - 2**-24, 1e-45, 2.0, np.inf, np.nan])
+@pytest.mark.parametrize("where", [0, 63, 64, 999])
+def test_hinge_labels_scanned_in_one_compiled_pass(monkeypatch, dtype, odd, where):
+    # Keras converts 0/1 labels to -1/+1 only where every label of the batch is 0 or 1, and
+    # lossbounds refuses labels outside [-1, 1]. With the accelerator one compiled pass (here
+    # in pieces of 64 labels, on two threads) decides, as numpy's search does; numpy's search
+    # runs only to name a label outside [-1, 1] (or NaN).
+    from lossbounds.families import hinge
+
+    monkeypatch.setattr(hinge, "_SCAN_PIECE", 64)
+    y = (np.random.default_rng(where).random((1000, 1)) < 0.5).astype(dtype)
+    if odd is not None:
+        y[where, 0] = odd
+    searches = []
+    search = hinge.first_where
+    monkeypatch.setattr(hinge, "first_where", lambda *args: searches.append(1) or search(*args))
+    outcomes = []
+    for on in (False, True):
+        searches.clear()
+        with accelerator(on):
+            try:
+                outcomes.append(hinge._checked_binary_labels(y, np.dtype(dtype), "hinge"))
+            except ValueError as error:
+                outcomes.append(str(error))
+    assert outcomes[0] == outcomes[1]
+    named = odd is not None and not abs(odd) <= 1  # (NaN too)
+    if odd is None or odd == 0:
+        assert outcomes[1] is True
+    elif not named or np.isnan(odd):
+        assert outcomes[1] is False
+    else:
+        assert ("got 2." if odd == 2 else "got inf.") in outcomes[1]
+    assert bool(searches) == named

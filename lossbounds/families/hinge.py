@@ -30,8 +30,9 @@ References
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -41,10 +42,11 @@ from .. import _tfmath
 from ..backends import Backend
 from ..checks import EPSILON, first_where, plain, require_nonempty, to_array
 from ..engine import Plan, broadcast_shape, cast, require_rank, row_wise_plan, same_rank
-from ..fused import CHUNK_ROWS, Fused, compile, elementwise_mean, row_adder, row_max
+from ..fused import CHUNK_ROWS, Fused, accelerates, compile, elementwise_mean, row_adder, row_max
 from ..options import COUNTS, N_CLASSES, PRED_RANGE, SAMPLE_WEIGHT, Y_TRUE, Option
 from ..registry import LossDefinition, Setting, register
 from ..text import FLOAT32_RTOL, PRINT_ATOL, Note, loss_value, number, percent
+from ..threads import run_pieces
 
 # The per-sample functions: lossbounds exports them.
 __all__ = ["hinge", "squared_hinge", "categorical_hinge"]
@@ -207,14 +209,64 @@ def _checked_binary_labels(y: np.ndarray, dtype: np.dtype, loss: str) -> bool:
 
     The labels before the first that is not 0 or 1 lie in [-1, 1]: only the
     rest need the second check (a pass over all of them for -1/+1 labels,
-    none for 0/1; two passes before, 1.5 ms each on 10**7 labels).
+    none for 0/1; two passes before, 1.5 ms each on 10**7 labels). With the
+    accelerator, one compiled pass answers first (`_scanned_labels`).
     """
+    scanned = _scanned_labels(y, dtype)
+    if scanned is not None:
+        return scanned
     first = _first_not_binary(y, dtype)
     if first is None:
         return True
     rest = y.reshape(-1)[np.ravel_multi_index(first, y.shape):] if y.flags.c_contiguous else y
     _check_labels(rest, dtype, loss, _HINGE_LABELS, _HINGE_HINT)
     return False
+
+
+#: Labels a thread scans at a time in `_scanned_labels` (each takes the next piece).
+_SCAN_PIECE = 1 << 21
+
+
+def _scanned_labels(y: np.ndarray, dtype: np.dtype) -> bool | None:
+    """With the accelerator, `_checked_binary_labels`' answer from one compiled read, or None.
+
+    Labels already in the float `dtype`, C-contiguous, and enough of them
+    for the accelerator (`lossbounds.fused.accelerates`) are read once, on
+    two threads, for whether each is 0 or 1 and whether each lies in [-1, 1].
+    None where that does not settle it (a label outside [-1, 1], or NaN):
+    numpy's search then finds the first one and names it. 10**7 float32
+    labels of 0 and 1, two threads: 4.0 -> 1.1 ms (numpy's search compares
+    each label twice, into temporary arrays).
+    """
+    if (y.dtype != dtype or dtype not in (np.float32, np.float64) or not y.flags.c_contiguous
+            or not accelerates(y.size)):
+        return None
+    scan, flat = _label_scan(), y.reshape(-1)
+    answers: list[tuple[bool, bool]] = []  # (a list's append is atomic: two threads add)
+
+    def work(piece: int, _: None) -> bool:
+        answer = scan(flat[piece * _SCAN_PIECE : (piece + 1) * _SCAN_PIECE])
+        answers.append(answer)
+        return not answer[1]  # (a label outside [-1, 1]: stop, numpy's search names it)
+
+    run_pieces(-(-flat.size // _SCAN_PIECE), work)
+    if not all(within for _, within in answers):
+        return None
+    return all(binary for binary, _ in answers)
+
+
+@functools.cache
+def _label_scan() -> Callable[[np.ndarray], tuple[bool, bool]]:
+    """Compiled ``(every value is 0 or 1, every value lies in [-1, 1])`` of a flat array (NaN: neither)."""
+    def scan(values: np.ndarray) -> tuple[bool, bool]:
+        other = outside = False  # (bools: the compiler vectorises the loop)
+        for i in range(values.size):
+            v = values[i]
+            other |= (v != 0) & (v != 1)
+            outside |= not abs(v) <= 1
+        return not other, not outside
+
+    return compile(scan)
 
 
 def _convert_labels(y: np.ndarray, convert: bool) -> np.ndarray:
