@@ -1264,3 +1264,34 @@ def test_hinge_labels_scanned_in_one_compiled_pass(monkeypatch, dtype, odd, wher
     else:
         assert ("got 2." if odd == 2 else "got inf.") in outcomes[1]
     assert bool(searches) == named
+
+
+@pytest.mark.parametrize("odd", [None, 0.5, -1.0, 1e-45, 2.0, -np.inf, np.nan])
+@pytest.mark.parametrize("where", [0, 63, 64, 999])
+def test_categorical_hinge_labels_scanned_in_one_compiled_pass(monkeypatch, odd, where):
+    # As hinge's: lossbounds refuses one-hot labels outside [-1, 1], found by one compiled pass
+    # with the accelerator and named by numpy's search, which runs only then.
+    from lossbounds.families import hinge
+
+    monkeypatch.setattr(hinge, "_SCAN_PIECE", 64)
+    rng = np.random.default_rng(where)
+    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 100)]
+    if odd is not None:
+        y.reshape(-1)[where] = odd
+    p = rng.random((100, 10), np.float32)
+    searches = []
+    search = hinge.first_where
+    monkeypatch.setattr(hinge, "first_where", lambda *args: searches.append(1) or search(*args))
+    errors = []
+    for on in (False, True):
+        searches.clear()
+        with accelerator(on):
+            try:
+                lossbounds.loss("categorical_hinge", y, p)
+                errors.append(None)
+            except ValueError as error:
+                errors.append(str(error))
+    named = odd is not None and not abs(odd) <= 1  # (NaN too)
+    assert errors[0] == errors[1]
+    assert (errors[1] is not None) == (named and not np.isnan(odd))
+    assert bool(searches) == named

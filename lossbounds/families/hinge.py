@@ -213,8 +213,8 @@ def _checked_binary_labels(y: np.ndarray, dtype: np.dtype, loss: str) -> bool:
     accelerator, one compiled pass answers first (`_scanned_labels`).
     """
     scanned = _scanned_labels(y, dtype)
-    if scanned is not None:
-        return scanned
+    if scanned is not None and scanned[1]:
+        return scanned[0]
     first = _first_not_binary(y, dtype)
     if first is None:
         return True
@@ -227,14 +227,14 @@ def _checked_binary_labels(y: np.ndarray, dtype: np.dtype, loss: str) -> bool:
 _SCAN_PIECE = 1 << 21
 
 
-def _scanned_labels(y: np.ndarray, dtype: np.dtype) -> bool | None:
-    """With the accelerator, `_checked_binary_labels`' answer from one compiled read, or None.
+def _scanned_labels(y: np.ndarray, dtype: np.dtype) -> tuple[bool, bool] | None:
+    """With the accelerator, ``(every label is 0 or 1, every label lies in [-1, 1])`` from one read.
 
     Labels already in the float `dtype`, C-contiguous, and enough of them
-    for the accelerator (`lossbounds.fused.accelerates`) are read once, on
-    two threads, for whether each is 0 or 1 and whether each lies in [-1, 1].
-    None where that does not settle it (a label outside [-1, 1], or NaN):
-    numpy's search then finds the first one and names it. 10**7 float32
+    for the accelerator (`lossbounds.fused.accelerates`) are read once, in
+    a compiled pass on two threads; others give None. Where a label lies
+    outside [-1, 1] (or is NaN), numpy's search finds the first and names it
+    (and the first answer may be False for labels not read). 10**7 float32
     labels of 0 and 1, two threads: 4.0 -> 1.1 ms (numpy's search compares
     each label twice, into temporary arrays).
     """
@@ -250,9 +250,7 @@ def _scanned_labels(y: np.ndarray, dtype: np.dtype) -> bool | None:
         return not answer[1]  # (a label outside [-1, 1]: stop, numpy's search names it)
 
     run_pieces(-(-flat.size // _SCAN_PIECE), work)
-    if not all(within for _, within in answers):
-        return None
-    return all(binary for binary, _ in answers)
+    return all(binary for binary, _ in answers), all(within for _, within in answers)
 
 
 @functools.cache
@@ -331,7 +329,9 @@ def _categorical_plan(y_true: np.ndarray, y_pred: np.ndarray, dtype: np.dtype) -
             "'Cannot compute the max of an empty tensor'; lossbounds raises too. Hint: skip "
             "empty batches."
         )
-    _check_labels(y_true, dtype, loss, _CATEGORICAL_LABELS, _CATEGORICAL_HINT)
+    scanned = _scanned_labels(y_true, dtype)
+    if scanned is None or not scanned[1]:
+        _check_labels(y_true, dtype, loss, _CATEGORICAL_LABELS, _CATEGORICAL_HINT)
 
     def formula(labels: np.ndarray, p: np.ndarray) -> np.ndarray:
         with np.errstate(over="ignore", invalid="ignore"):
