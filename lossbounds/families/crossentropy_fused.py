@@ -2055,9 +2055,13 @@ def _categorical_focal(from_logits: bool, square: bool,
         power = _power(dtype, square)
         lanes_max, summed = row_max(), lanes_sum()
         target_of, narrow_sum, hot_sum = _one_hot_target(), _narrow_sum(), _narrow_hot_sum()
+        vector_sum, hot_position = _vector_row_sum(), _vector_hot_position()
+        # (from probabilities: from logits, a row's exps come before its sum)
+        vector_row = 0 if from_logits or np.dtype(dtype) != np.float32 else _VECTOR_ROW
         chunk_sum = _chunk_sum()
         info = np.finfo(dtype)
         one, largest, smallest = kind(1), kind(info.max), kind(np.sqrt(info.tiny))
+        fetch, (ahead, _) = prefetch(), prefetch_steps(dtype)
 
         def kernel(y_true: np.ndarray, y_pred: np.ndarray, constants: np.ndarray,
                    out: np.ndarray) -> tuple[float, bool]:
@@ -2078,7 +2082,22 @@ def _categorical_focal(from_logits: bool, square: bool,
             for part in range((rows + chunk - 1) // chunk):
                 start = part * chunk
                 n = min(chunk, rows - start)
-                for r in range(n):  # each row's target and sum
+                # narrow rows, each in one vector, as `_rescaled_probabilities` reads them (1e6
+                # rows of 10 classes: 20.6 -> 4.4 ns a row in cache; from memory, two threads,
+                # 18-19 -> 4.2-4.4 ms)
+                for r in range(n if width <= vector_row else 0):
+                    first = (start + r) * width
+                    fetch(flat_y, first + ahead)
+                    fetch(flat_z, first + ahead)
+                    position = hot_position(flat_y, first, width)
+                    if position < 0:
+                        return 0.0, False  # not one-hot
+                    totals[r] = vector_sum(flat_z, first, width)  # (float32: within 4 ulp)
+                    size = abs(totals[r])
+                    if not smallest <= size <= largest:
+                        return 0.0, False
+                    weights[r], targets[r] = flat_y[first + position], flat_z[first + position]
+                for r in range(0 if width <= vector_row else n):  # each row's target and sum
                     i = start + r
                     z = flat_z[i * width : (i + 1) * width]
                     z_sum = 0.0  # (narrow rows: the sum of z, read with the target)
