@@ -1295,3 +1295,31 @@ def test_categorical_hinge_labels_scanned_in_one_compiled_pass(monkeypatch, odd,
     assert errors[0] == errors[1]
     assert (errors[1] is not None) == (named and not np.isnan(odd))
     assert bool(searches) == named
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("odd", [None, 0.0, 1.0, 1e-45, -0.0, np.nan, -1e-45, 1 + 2**-23, 2.0,
+                                 np.inf])
+@pytest.mark.parametrize("where", [0, 63, 64, 999])
+def test_probabilities_checked_in_one_compiled_pass(monkeypatch, dtype, odd, where):
+    # Probabilities must lie in [0, 1] (NaN passes, as in Keras): with the accelerator one
+    # compiled pass over their bits (here in pieces of 64, on two threads) clears them, and
+    # numpy's search runs where the bits lie above 1's (-0.0 and NaN too), to name the value.
+    from lossbounds import checks
+
+    monkeypatch.setattr(checks, "_SCAN_PIECE", 64)
+    p = np.random.default_rng(where).random(1000).astype(dtype)
+    if odd is not None:
+        p[where] = odd
+    searches = []
+    search = checks.first_where
+    monkeypatch.setattr(checks, "first_where", lambda *args: searches.append(1) or search(*args))
+    found = []
+    for on in (False, True):
+        searches.clear()
+        with accelerator(on):
+            found.append(checks.first_outside_unit(p))
+    outside = odd is not None and (odd < 0 or odd > 1)
+    assert found[1] == (odd if outside else None)
+    assert found[0] == found[1]
+    assert bool(searches) == (odd is not None and (outside or np.signbit(odd) or np.isnan(odd)))
