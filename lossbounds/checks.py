@@ -40,6 +40,7 @@ __all__ = [
     "check_reduction",
     "plain",
     "require_nonempty",
+    "scan_pieces",
     "to_array",
 ]
 
@@ -306,28 +307,40 @@ _UNIT_BITS = {np.dtype(np.float32): (np.uint32, np.uint32(0x3F800000)),
               np.dtype(np.float64): (np.uint64, np.uint64(0x3FF0000000000000))}
 
 
-#: Values a thread reads at a time in `_at_most`'s compiled pass (each takes the next piece).
+#: Values a thread reads at a time in `scan_pieces` (each thread takes the next piece).
 _SCAN_PIECE = 1 << 21
+
+
+def scan_pieces(values: np.ndarray, scan: Callable[..., Any], stop: Callable[[Any], bool],
+                *args: Any) -> list[Any]:
+    """``scan(piece, *args)`` of each piece of the flat `values`, on two threads: the answers.
+
+    For compiled checks of a whole input (`lossbounds.fused.compile`), which
+    read it once where numpy's would compare into temporary arrays. Each
+    thread takes the next piece not yet taken and stops at an answer for
+    which ``stop(answer)``: the answers then miss pieces not read.
+    """
+    answers: list[Any] = []  # (a list's append is atomic: two threads add)
+
+    def work(piece: int, _: None) -> bool:
+        answer = scan(values[piece * _SCAN_PIECE : (piece + 1) * _SCAN_PIECE], *args)
+        answers.append(answer)
+        return stop(answer)
+
+    run_pieces(-(-values.size // _SCAN_PIECE), work)
+    return answers
 
 
 def _at_most(values: np.ndarray, bound: Any) -> bool:
     """Is every one of `values` (flat, unsigned integers) at most `bound`? One read.
 
     With the accelerator, a compiled pass on two threads (10**7 float32
-    probabilities: 2.2 -> 0.9 ms); otherwise numpy's max.
+    probabilities: 1.4 -> 0.8 ms); otherwise numpy's max.
     """
     if not accelerates(values.size):
         return bool(values.max() <= bound)
-    scan = _bounded()
-    answers: list[bool] = []  # (a list's append is atomic: two threads add)
-
-    def work(piece: int, _: None) -> bool:
-        answer = scan(values[piece * _SCAN_PIECE : (piece + 1) * _SCAN_PIECE], bound)
-        answers.append(answer)
-        return not answer  # (a value above: the search that names it follows)
-
-    run_pieces(-(-values.size // _SCAN_PIECE), work)
-    return all(answers)
+    # (a value above: numpy's search, which names it, follows)
+    return all(scan_pieces(values, _bounded(), lambda below: not below, bound))
 
 
 @functools.cache

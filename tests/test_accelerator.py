@@ -1230,31 +1230,45 @@ def test_a_quick_term_changes_no_bit(dtype, rows, width, targets, weighted, seed
             np.testing.assert_array_equal(values[1].view(np.uint8), values[0].view(np.uint8))
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("odd", [None, -0.0, 0.5, -1.0, 1 - 2**-24, 1e-45, 2.0, np.inf, np.nan])
-@pytest.mark.parametrize("where", [0, 63, 64, 999])
-def test_hinge_labels_scanned_in_one_compiled_pass(monkeypatch, dtype, odd, where):
-    # Keras converts 0/1 labels to -1/+1 only where every label of the batch is 0 or 1, and
-    # lossbounds refuses labels outside [-1, 1]. With the accelerator one compiled pass (here
-    # in pieces of 64 labels, on two threads) decides, as numpy's search does; numpy's search
-    # runs only to name a label outside [-1, 1] (or NaN).
-    from lossbounds.families import hinge
 
-    monkeypatch.setattr(hinge, "_SCAN_PIECE", 64)
-    y = (np.random.default_rng(where).random((1000, 1)) < 0.5).astype(dtype)
-    if odd is not None:
-        y[where, 0] = odd
+def _off_and_on(monkeypatch, module, call):
+    """``call()`` with the accelerator off, then on, in pieces of 64 (`checks.scan_pieces`).
+
+    Each outcome is its value or its ValueError's message; also whether numpy's
+    search (``module.first_where``) ran with the accelerator on.
+    """
+    from lossbounds import checks
+
+    monkeypatch.setattr(checks, "_SCAN_PIECE", 64)
     searches = []
-    search = hinge.first_where
-    monkeypatch.setattr(hinge, "first_where", lambda *args: searches.append(1) or search(*args))
+    search = module.first_where
+    monkeypatch.setattr(module, "first_where", lambda *args: searches.append(1) or search(*args))
     outcomes = []
     for on in (False, True):
         searches.clear()
         with accelerator(on):
             try:
-                outcomes.append(hinge._checked_binary_labels(y, np.dtype(dtype), "hinge"))
+                outcomes.append(call())
             except ValueError as error:
                 outcomes.append(str(error))
+    return outcomes, bool(searches)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("odd", [None, -0.0, 0.5, -1.0, 1 - 2**-24, 1e-45, 2.0, np.inf, np.nan])
+@pytest.mark.parametrize("where", [0, 63, 64, 999])
+def test_hinge_labels_scanned_in_one_compiled_pass(monkeypatch, dtype, odd, where):
+    # Keras converts 0/1 labels to -1/+1 only where every label of the batch is 0 or 1, and
+    # lossbounds refuses labels outside [-1, 1]. With the accelerator one compiled pass (on
+    # two threads) decides, as numpy's search does; numpy's search runs only to name a label
+    # outside [-1, 1] (or NaN).
+    from lossbounds.families import hinge
+
+    y = (np.random.default_rng(where).random((1000, 1)) < 0.5).astype(dtype)
+    if odd is not None:
+        y[where, 0] = odd
+    outcomes, searched = _off_and_on(
+        monkeypatch, hinge, lambda: hinge._checked_binary_labels(y, np.dtype(dtype), "hinge"))
     assert outcomes[0] == outcomes[1]
     named = odd is not None and not abs(odd) <= 1  # (NaN too)
     if odd is None or odd == 0:
@@ -1263,7 +1277,7 @@ def test_hinge_labels_scanned_in_one_compiled_pass(monkeypatch, dtype, odd, wher
         assert outcomes[1] is False
     else:
         assert ("got 2." if odd == 2 else "got inf.") in outcomes[1]
-    assert bool(searches) == named
+    assert searched == named
 
 
 @pytest.mark.parametrize("odd", [None, 0.5, -1.0, 1e-45, 2.0, -np.inf, np.nan])
@@ -1273,28 +1287,20 @@ def test_categorical_hinge_labels_scanned_in_one_compiled_pass(monkeypatch, odd,
     # with the accelerator and named by numpy's search, which runs only then.
     from lossbounds.families import hinge
 
-    monkeypatch.setattr(hinge, "_SCAN_PIECE", 64)
     rng = np.random.default_rng(where)
     y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 100)]
     if odd is not None:
         y.reshape(-1)[where] = odd
     p = rng.random((100, 10), np.float32)
-    searches = []
-    search = hinge.first_where
-    monkeypatch.setattr(hinge, "first_where", lambda *args: searches.append(1) or search(*args))
-    errors = []
-    for on in (False, True):
-        searches.clear()
-        with accelerator(on):
-            try:
-                lossbounds.loss("categorical_hinge", y, p)
-                errors.append(None)
-            except ValueError as error:
-                errors.append(str(error))
+
+    def refused():  # (the values differ in their last bits: the kernels add in other orders)
+        lossbounds.loss("categorical_hinge", y, p)
+
+    outcomes, searched = _off_and_on(monkeypatch, hinge, refused)
     named = odd is not None and not abs(odd) <= 1  # (NaN too)
-    assert errors[0] == errors[1]
-    assert (errors[1] is not None) == (named and not np.isnan(odd))
-    assert bool(searches) == named
+    assert outcomes[0] == outcomes[1]
+    assert isinstance(outcomes[1], str) == (named and not np.isnan(odd))
+    assert searched == named
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -1303,23 +1309,15 @@ def test_categorical_hinge_labels_scanned_in_one_compiled_pass(monkeypatch, odd,
 @pytest.mark.parametrize("where", [0, 63, 64, 999])
 def test_probabilities_checked_in_one_compiled_pass(monkeypatch, dtype, odd, where):
     # Probabilities must lie in [0, 1] (NaN passes, as in Keras): with the accelerator one
-    # compiled pass over their bits (here in pieces of 64, on two threads) clears them, and
-    # numpy's search runs where the bits lie above 1's (-0.0 and NaN too), to name the value.
+    # compiled pass over their bits (on two threads) clears them, and numpy's search runs
+    # where the bits lie above 1's (-0.0 and NaN too), to name the value.
     from lossbounds import checks
 
-    monkeypatch.setattr(checks, "_SCAN_PIECE", 64)
     p = np.random.default_rng(where).random(1000).astype(dtype)
     if odd is not None:
         p[where] = odd
-    searches = []
-    search = checks.first_where
-    monkeypatch.setattr(checks, "first_where", lambda *args: searches.append(1) or search(*args))
-    found = []
-    for on in (False, True):
-        searches.clear()
-        with accelerator(on):
-            found.append(checks.first_outside_unit(p))
+    found, searched = _off_and_on(monkeypatch, checks, lambda: checks.first_outside_unit(p))
     outside = odd is not None and (odd < 0 or odd > 1)
     assert found[1] == (odd if outside else None)
     assert found[0] == found[1]
-    assert bool(searches) == (odd is not None and (outside or np.signbit(odd) or np.isnan(odd)))
+    assert searched == (odd is not None and (outside or np.signbit(odd) or np.isnan(odd)))

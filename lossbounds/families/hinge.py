@@ -40,13 +40,12 @@ from numpy.typing import ArrayLike
 
 from .. import _tfmath
 from ..backends import Backend
-from ..checks import EPSILON, first_where, plain, require_nonempty, to_array
+from ..checks import EPSILON, first_where, plain, require_nonempty, scan_pieces, to_array
 from ..engine import Plan, broadcast_shape, cast, require_rank, row_wise_plan, same_rank
 from ..fused import CHUNK_ROWS, Fused, accelerates, compile, elementwise_mean, row_adder, row_max
 from ..options import COUNTS, N_CLASSES, PRED_RANGE, SAMPLE_WEIGHT, Y_TRUE, Option
 from ..registry import LossDefinition, Setting, register
 from ..text import FLOAT32_RTOL, PRINT_ATOL, Note, loss_value, number, percent
-from ..threads import run_pieces
 
 # The per-sample functions: lossbounds exports them.
 __all__ = ["hinge", "squared_hinge", "categorical_hinge"]
@@ -223,10 +222,6 @@ def _checked_binary_labels(y: np.ndarray, dtype: np.dtype, loss: str) -> bool:
     return False
 
 
-#: Labels a thread scans at a time in `_scanned_labels` (each takes the next piece).
-_SCAN_PIECE = 1 << 21
-
-
 def _scanned_labels(y: np.ndarray, dtype: np.dtype) -> tuple[bool, bool] | None:
     """With the accelerator, ``(every label is 0 or 1, every label lies in [-1, 1])`` from one read.
 
@@ -241,15 +236,8 @@ def _scanned_labels(y: np.ndarray, dtype: np.dtype) -> tuple[bool, bool] | None:
     if (y.dtype != dtype or dtype not in (np.float32, np.float64) or not y.flags.c_contiguous
             or not accelerates(y.size)):
         return None
-    scan, flat = _label_scan(), y.reshape(-1)
-    answers: list[tuple[bool, bool]] = []  # (a list's append is atomic: two threads add)
-
-    def work(piece: int, _: None) -> bool:
-        answer = scan(flat[piece * _SCAN_PIECE : (piece + 1) * _SCAN_PIECE])
-        answers.append(answer)
-        return not answer[1]  # (a label outside [-1, 1]: stop, numpy's search names it)
-
-    run_pieces(-(-flat.size // _SCAN_PIECE), work)
+    # (a label outside [-1, 1]: stop, numpy's search names it)
+    answers = scan_pieces(y.reshape(-1), _label_scan(), lambda answer: not answer[1])
     return all(binary for binary, _ in answers), all(within for _, within in answers)
 
 
