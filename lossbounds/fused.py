@@ -857,6 +857,7 @@ def prefetch_steps(dtype: np.dtype) -> tuple[int, int]:
     size = np.dtype(dtype).itemsize
     return PREFETCH_AHEAD // size, CACHE_LINE // size
 
+
 #: Options an elementwise term may read (`elementwise_mean`).
 _OPTIONS = 8
 
