@@ -97,12 +97,13 @@ _CHUNK = 4096
 #: 17.0 -> 13.1 ms; 100 classes 17.9 -> 14.6); rows of 32768 logits or more, one a chunk.
 _EXP_CHUNK = 32768
 #: Elements a map computes between its requests for the lines `PREFETCH_AHEAD` ahead
-#: (`_log_products`' parts, `_logits_kernel`'s narrow one-hot exps). Requests for a whole
-#: chunk's lines at once (as these kernels made them before) stall the map until most
-#: lines arrive; a few lines every 128 elements keep the memory and the exps busy together.
-#: Two threads on an Intel Xeon (AVX-512, 2026): binary cross-entropy from logits on 1e7
-#: values 5.1-5.4 -> 3.3-3.5 ms (64 elements alike, 32 and 256 3.7-3.9, 512 4.0-4.3), one-hot
-#: CCE from logits on 1e6 x 10 5.2-5.5 -> 4.1-4.4 ms.
+#: (`_log_products`' parts, `_logits_kernel`'s one-hot exps on rows of `_VECTOR_ROW` to 127
+#: classes). Requests for a whole chunk's lines at once (as these kernels made them before)
+#: stall the map until most lines arrive; a few lines every 128 elements keep the memory and
+#: the exps busy together. Two threads on an Intel Xeon (AVX-512, 2026): binary
+#: cross-entropy from logits on 1e7 values 5.1-5.4 -> 3.3-3.5 ms (64 elements alike, 32 and
+#: 256 3.7-3.9, 512 4.0-4.3). (`_logits_kernel`'s narrower rows ask for the next chunk's
+#: rows one at a time, with their sums.)
 _FETCHED = 128
 
 
@@ -1170,9 +1171,11 @@ def _logits_kernel(dtype: np.dtype, one_hot: bool, finite: bool = False,
             start = part * chunk
             n = min(chunk, rows - start)
             block = flat[start * width : (start + n) * width]
-            # the exps first (wide rows in order: the prefetcher then keeps up)
+            # the exps first (wide rows in order: the prefetcher then keeps up). Rows of at most
+            # `_VECTOR_ROW` ask for the next chunk's lines with their sums, a row at a time;
+            # wider one-hot rows, in the exp map (labels: 1.1x slower).
             infinite = False
-            if one_hot and not wide:  # (labels: 1.1x slower)
+            if one_hot and vector_row < width and not wide:
                 for begin in range(0, n * width, _FETCHED):
                     for line in range(0, _FETCHED, line_size):
                         fetch(flat, start * width + begin + ahead + line)
@@ -1212,6 +1215,9 @@ def _logits_kernel(dtype: np.dtype, one_hot: bool, finite: bool = False,
                     # took 3-10 % longer on 10 classes)
                     hot_block = hot[start * width : (start + n) * width]
                     for r in range(n):
+                        # (the next chunk's row: 1e6 rows of 10 classes, 4.3-4.6 -> 4.0-4.4 ms)
+                        fetch(flat, (start + n + r) * width)
+                        fetch(hot, (start + n + r) * width)
                         position = hot_position(hot_block, r * width, width)
                         if position < 0:
                             return 0.0, False  # a row that is not one-hot
@@ -1229,6 +1235,10 @@ def _logits_kernel(dtype: np.dtype, one_hot: bool, finite: bool = False,
                         target[r] = block[r * width + position]
                 elif width <= vector_row:
                     for r in range(n):
+                        # (the next chunk's row and label: 1e6 rows of 10 classes, 4.0-4.1 ->
+                        # 3.3-3.7 ms; wider rows' loops, asking for each line, took 5-20 % longer)
+                        fetch(flat, (start + n + r) * width)
+                        fetch(y_true, start + n + r)
                         sums[r] = vector_sum(terms, r * width, width)
                 elif width >= _WINDOWED_BELOW:
                     for r in range(n):
