@@ -340,6 +340,33 @@ def test_categorical_hinge_rows_narrow_and_wide_bit_for_bit(dtype, width):
     assert np.isnan(fused_values[[4, 5, 7, 8]]).all() and np.isfinite(fused_values[:4]).all()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("width", [1, 2, 3, 8, 10, 16, 31])
+def test_categorical_hinge_one_hot_rows_bit_for_bit(dtype, width):
+    # Rows below 32 classes with at most one nonzero label x score take it as their sum (zeros
+    # add exactly in any order); rows with more take Eigen's order, which products b, 1, -b
+    # at 0, 1 and 4 show (b = 2 / eps): Eigen adds lanes 0 and 4 first, (b - b) + 1 = 1, so
+    # the margin is 0 - 1 + 1 = 0; in order, b + 1 rounds to b and the margin would be 1.
+    # One-hot rows (scaled), rows of zeros, and a target score of NaN, inf or -0.0.
+    rng = np.random.default_rng(width)
+    rows = 300
+    y = np.eye(width, dtype=dtype)[rng.integers(0, width, rows)]
+    y *= rng.uniform(-1, 1, (rows, 1)).astype(dtype)
+    p = (10 * rng.standard_normal((rows, width))).astype(dtype)
+    y[10] = 0
+    y[11] = rng.uniform(-1, 1, width)
+    for row, score in zip((12, 13, 14), (np.nan, np.inf, -0.0)):
+        p[row, np.flatnonzero(y[row])] = score
+    if width >= 8:  # (two packets of float64, one of float32)
+        big = 2 / np.finfo(dtype).eps
+        y[15], p[15] = 0, 0
+        y[15, [0, 1, 4]], p[15, [0, 1, 4]] = 1, [big, 1, -big]
+    numpy_values, fused_values = _both(lossbounds.categorical_hinge, y, p)
+    np.testing.assert_array_equal(fused_values, numpy_values)
+    assert np.isnan(fused_values[12]) and not np.isnan(fused_values[[10, 11, 14]]).any()
+    assert width < 8 or fused_values[15] == 0
+
+
 @pytest.mark.filterwarnings("ignore:categorical_crossentropy with a single class")
 @pytest.mark.parametrize("width", [1, 2, 3, 7, 8, 10, 15, 16, 17])
 @pytest.mark.parametrize("scale", [6.0, 6e3])
