@@ -57,6 +57,7 @@ from ..backends import Backend
 from ..fused import (
     CHUNK_ROWS,
     Fused,
+    chunk_adder,
     compile,
     elementwise_mean,
     float64_sum,
@@ -1021,23 +1022,6 @@ _DOMINATED = 2.0**-10
 
 
 @functools.cache
-def _chunk_sum() -> Callable[..., float]:
-    """Compiled ``chunk_sum(values, n, out, start, rows)``: a chunk of n row values' float64 sum.
-
-    The values are stored in ``out[start:start + n]`` too, where ``out``
-    holds one value per row of the block (``rows`` of them).
-    """
-    lane_sum = float64_sum()
-
-    def chunk_sum(values: np.ndarray, n: int, out: np.ndarray, start: int, rows: int) -> float:
-        if out.size == rows:
-            out[start : start + n] = values[:n]
-        return lane_sum(values, n)
-
-    return compile(chunk_sum, inline=True)
-
-
-@functools.cache
 def _outside() -> Callable[[np.ndarray, int], bool]:
     """Compiled: whether any label lies outside [0, k) (kernels take labels unread, see `_row_targets`)."""
     def outside(labels: np.ndarray, k: int) -> bool:
@@ -1138,7 +1122,7 @@ def _logits_kernel(dtype: np.dtype, one_hot: bool, finite: bool = False,
     log, log64 = _logs(dtype), float64_log()
     row_exp = _row_exp(dtype)
     lanes_max, tree_sum, row_sums = row_max(), _tree_sum(), _row_sums()
-    chunk_sum = _chunk_sum()
+    add_chunk = chunk_adder()
     targets_of, narrow_sum, hot_sum = _row_targets(one_hot), _narrow_sum(), _narrow_hot_sum()
     vector_sum, hot_position = _vector_row_sum(), _vector_hot_position()
     vector_row = _VECTOR_ROW if np.dtype(dtype) == np.float32 else 0
@@ -1265,7 +1249,7 @@ def _logits_kernel(dtype: np.dtype, one_hot: bool, finite: bool = False,
                         gaps[r] = exact if gaps[r] < _DOMINATED else gaps[r]
                 for r in range(n):
                     values[r] = weight[r] * kind(gaps[r])
-            total += chunk_sum(values, n, out, start, rows)
+            total += add_chunk(values, n, out, start, rows)
         return total, True
 
     return compile(kernel)
@@ -1338,7 +1322,7 @@ def _rescaled_probabilities(dtype: np.dtype, one_hot: bool, reciprocal: bool = F
     kind = np.dtype(dtype).type
     one = kind(1)
     log = _logs(dtype)
-    lane_sum, chunk_sum = float64_sum(), _chunk_sum()
+    lane_sum, add_chunk = float64_sum(), chunk_adder()
     info = np.finfo(dtype)
     largest, smallest = kind(info.max), kind(np.sqrt(info.tiny))
 
@@ -1450,7 +1434,7 @@ def _rescaled_probabilities(dtype: np.dtype, one_hot: bool, reciprocal: bool = F
                 ratio = low if ratio < low else ratio  # (never NaN here)
                 ratio = high if ratio > high else ratio
                 values[r] = -(weight[r] * log(ratio))
-            total += chunk_sum(values, n, out, start, rows)
+            total += add_chunk(values, n, out, start, rows)
         return total, True
 
     return compile(kernel)
@@ -1562,7 +1546,7 @@ def _sparse_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
     """
     kind = np.dtype(dtype).type
     log = _logs(dtype)
-    chunk_sum, outside, clipped_sum = _chunk_sum(), _outside(), _clipped_sum()
+    add_chunk, outside, clipped_sum = chunk_adder(), _outside(), _clipped_sum()
     vector_sum = _vector_clipped_sum()
     vector_row = _VECTOR_ROW if np.dtype(dtype) == np.float32 else 0
     fetch, (ahead, _) = prefetch(), prefetch_steps(dtype)
@@ -1601,7 +1585,7 @@ def _sparse_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
                 values[r] = log(kind(ratio[r]) / target[r])
             if not usable:
                 return 0.0, False  # TensorFlow's own formula: the numpy kernel's
-            total += chunk_sum(values, n, out, start, rows)
+            total += add_chunk(values, n, out, start, rows)
         return total, True
 
     return compile(kernel)
@@ -1627,7 +1611,7 @@ def _wide_sparse_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bo
     """
     kind = np.dtype(dtype).type
     tf_log, exp = tensorflow_log(dtype), fast_exp(dtype)
-    lane_sum, chunk_sum, outside = float64_sum(), _chunk_sum(), _outside()
+    lane_sum, add_chunk, outside = float64_sum(), chunk_adder(), _outside()
     lanes_max = row_max()
 
     def shifted_exps(row: np.ndarray, low: Any, high: Any, top: Any, lanes: int,
@@ -1668,7 +1652,7 @@ def _wide_sparse_probabilities(dtype: np.dtype) -> Callable[..., tuple[float, bo
                 v = low if v < low else v
                 target = tf_log(high if v > high else v) - top
                 values[r] = np.log(kind(row_exps(row, low, high, top, lanes, acc))) - target
-            total += chunk_sum(values, n, out, start, rows)
+            total += add_chunk(values, n, out, start, rows)
         return total, True
 
     return compile(kernel)
@@ -2091,7 +2075,7 @@ def _categorical_focal(from_logits: bool, square: bool,
         hot_row = _hot_vector_row(dtype)
         # (from probabilities: from logits, a row's exps come before its sum)
         vector_row = 0 if from_logits or np.dtype(dtype) != np.float32 else _VECTOR_ROW
-        chunk_sum = _chunk_sum()
+        add_chunk = chunk_adder()
         info = np.finfo(dtype)
         one, largest, smallest = kind(1), kind(info.max), kind(np.sqrt(info.tiny))
 
@@ -2165,7 +2149,7 @@ def _categorical_focal(from_logits: bool, square: bool,
                     output = high if output > high else output
                     cross_entropy = -weights[r] * log(output)
                     values[r] = (power(one - output, gamma) * alpha) * cross_entropy
-                total_loss += chunk_sum(values, n, out, start, rows)
+                total_loss += add_chunk(values, n, out, start, rows)
             return total_loss, True
 
         return compile(kernel)

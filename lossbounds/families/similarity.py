@@ -21,7 +21,7 @@ from .. import _tfmath
 from ..backends import Backend
 from ..checks import EPSILON, check_axis
 from ..engine import Plan, broadcast_shape, cast, rows_job, same_rank, vectors_last
-from ..fused import CHUNK_ROWS, Fused, compile, float64_sum, prefetch, prefetch_steps, row_adder
+from ..fused import CHUNK_ROWS, Fused, chunk_adder, compile, float64_sum, prefetch, prefetch_steps
 from ..options import AXIS, SAMPLE_WEIGHT, Y_TRUE
 from ..registry import LossDefinition, Setting, register
 from ..text import PRINT_ATOL, Note, loss_value, number
@@ -197,7 +197,7 @@ def _cosine_kernel(dtype: np.dtype) -> Any:
     rows, whose sums the order would move at their own precision, in
     eight lanes, `_CHUNK` terms at a time.
     """
-    lane_sum, add_row = float64_sum(), row_adder()
+    lane_sum, add_chunk = float64_sum(), chunk_adder()
     any_order = np.dtype(dtype) == np.float32
     fetch = prefetch()
     ahead, line_size = prefetch_steps(dtype)
@@ -224,9 +224,10 @@ def _cosine_kernel(dtype: np.dtype) -> Any:
         cap, zero_is_one = constants[0], constants[1] != 0
         rounded = np.empty(4, y_pred.dtype)  # rounds float64 to the dtype
         terms = np.empty(min(width, _CHUNK), y_pred.dtype)  # float64 terms, a chunk at a time
-        values = np.empty(CHUNK_ROWS, y_pred.dtype)  # (`row_adder`)
+        values = np.empty(CHUNK_ROWS, y_pred.dtype)  # a chunk's row values
         total = 0.0
         for i in range(rows):
+            r = i % CHUNK_ROWS
             for line in range(0, width, line_size):  # (the row 4 KiB ahead)
                 fetch(y_true, i * width + ahead + line)
                 fetch(y_pred, i * width + ahead + line)
@@ -247,7 +248,9 @@ def _cosine_kernel(dtype: np.dtype) -> Any:
                 rounded[0] = products(y, p, inverse_y, inverse_p)
             else:
                 rounded[0] = chunked_sum(y, p, inverse_y, inverse_p, terms)
-            total += add_row(-rounded[0], i, rows, out, values)
+            values[r] = -rounded[0]
+            if r == CHUNK_ROWS - 1 or i == rows - 1:  # (not a store a row: `chunk_adder`)
+                total += add_chunk(values, r + 1, out, i - r, rows)
         return total, True
 
     return compile(kernel)
