@@ -1272,7 +1272,6 @@ def _finite_sparse_logits(dtype: np.dtype) -> Callable[..., tuple[float, bool]]:
 # -y_c log clip(p_c / sum_k p_k).
 
 
-
 @functools.cache
 def _hot_vector_row(dtype: np.dtype) -> Callable[[np.ndarray, np.ndarray, int, int], tuple[int, Any]]:
     """Compiled ``hot_vector_row(flat_y, flat_p, first, width)``: a narrow one-hot row's target
