@@ -98,13 +98,13 @@ _CHUNK = 4096
 #: 17.0 -> 13.1 ms; 100 classes 17.9 -> 14.6); rows of 32768 logits or more, one a chunk.
 _EXP_CHUNK = 32768
 #: Elements a map computes between its requests for the lines `PREFETCH_AHEAD` ahead
-#: (`_log_products`' parts, `_logits_kernel`'s one-hot exps on rows of `_VECTOR_ROW` to 127
-#: classes). Requests for a whole chunk's lines at once (as these kernels made them before)
-#: stall the map until most lines arrive; a few lines every 128 elements keep the memory and
-#: the exps busy together. Two threads on an Intel Xeon (AVX-512, 2026): binary
-#: cross-entropy from logits on 1e7 values 5.1-5.4 -> 3.3-3.5 ms (64 elements alike, 32 and
-#: 256 3.7-3.9, 512 4.0-4.3). (`_logits_kernel`'s narrower rows ask for the next chunk's
-#: rows one at a time, with their sums.)
+#: (`_log_products`' parts; `_logits_kernel`'s exps on one-hot rows wider than `_VECTOR_ROW`,
+#: and on its wide rows, 2 * lanes classes or more). Requests for a whole chunk's lines at
+#: once (as these kernels made them before) stall the map until most lines arrive; a few
+#: lines every 128 elements keep the memory and the exps busy together. Two threads on an
+#: Intel Xeon (AVX-512, 2026): binary cross-entropy from logits on 1e7 values 5.1-5.4 ->
+#: 3.3-3.5 ms (64 elements alike, 32 and 256 3.7-3.9, 512 4.0-4.3). (`_logits_kernel`'s
+#: narrower rows ask for the next chunk's rows one at a time, with their sums.)
 _FETCHED = 128
 
 
@@ -1155,15 +1155,19 @@ def _logits_kernel(dtype: np.dtype, one_hot: bool, finite: bool = False,
             start = part * chunk
             n = min(chunk, rows - start)
             block = flat[start * width : (start + n) * width]
-            # the exps first (wide rows in order: the prefetcher then keeps up). Rows of at most
-            # `_VECTOR_ROW` ask for the next chunk's lines with their sums, a row at a time;
-            # wider one-hot rows, in the exp map (labels: 1.1x slower).
+            # the exps first. Rows of at most `_VECTOR_ROW` ask for the next chunk's lines with
+            # their sums, a row at a time; wider one-hot rows, and rows of 2 * lanes or more, in
+            # the exp map (narrower rows with labels: 1.1x slower so). On an AMD EPYC (2026) the
+            # hardware prefetcher alone left wide rows waiting on memory: sparse CCE from logits,
+            # two threads, 1e5 x 1000 25.8-27.8 -> 21.9-22.7 ms, 1e4 x 32000 77-79 -> 66-68
+            # (one-hot 35.2-35.6 -> 32.8-34.4, 100-103 -> 86-89); in cache, the same time.
             infinite = False
-            if one_hot and vector_row < width and not wide:
+            if vector_row < width and (one_hot or wide):
                 for begin in range(0, n * width, _FETCHED):
                     for line in range(0, _FETCHED, line_size):
                         fetch(flat, start * width + begin + ahead + line)
-                        fetch(hot, start * width + begin + ahead + line)
+                        if one_hot:
+                            fetch(hot, start * width + begin + ahead + line)
                     end = min(begin + _FETCHED, n * width)
                     infinite |= row_exp(block[begin:end], zero, terms[begin:end])
             else:
