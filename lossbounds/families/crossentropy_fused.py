@@ -1157,10 +1157,10 @@ def _logits_kernel(dtype: np.dtype, one_hot: bool, finite: bool = False,
             block = flat[start * width : (start + n) * width]
             # the exps first. Rows of at most `_VECTOR_ROW` ask for the next chunk's lines with
             # their sums, a row at a time; wider one-hot rows, and rows of 2 * lanes or more, in
-            # the exp map (narrower rows with labels: 1.1x slower so). On an AMD EPYC (2026) the
-            # hardware prefetcher alone left wide rows waiting on memory: sparse CCE from logits,
-            # two threads, 1e5 x 1000 25.8-27.8 -> 21.9-22.7 ms, 1e4 x 32000 77-79 -> 66-68
-            # (one-hot 35.2-35.6 -> 32.8-34.4, 100-103 -> 86-89); in cache, the same time.
+            # the exp map (narrower rows with labels took 1.1x as long so). On an AMD EPYC (2026)
+            # the hardware prefetcher alone left wide rows waiting on memory: sparse CCE from
+            # logits, two threads, 1e5 x 1000 25.8-27.8 -> 21.9-22.7 ms, 1e4 x 32000 77-79 ->
+            # 66-68 (one-hot 35.2-35.6 -> 32.8-34.4, 100-103 -> 86-89); in cache, the same time.
             infinite = False
             if vector_row < width and (one_hot or wide):
                 for begin in range(0, n * width, _FETCHED):
