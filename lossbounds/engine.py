@@ -165,11 +165,13 @@ _BLOCK_ELEMENTS = 1 << 19
 _THREADS = THREADS
 #: Below this many elements a second thread costs more than it saves.
 _THREAD_MIN_ELEMENTS = 1 << 20
-#: Elements per block where a fused kernel sums losses straight from the inputs
-#: (`Job.fused_rows`): it keeps no block-sized buffers, so long blocks only cut
-#: the overhead between blocks, where both threads want the GIL at once (MSE on
-#: 1e7 values in 2 blocks, not 4: median 1.60-1.62 -> 1.58-1.59 ms).
+#: Elements per block, at most, where a fused kernel sums losses straight from
+#: the inputs (`Job.fused_blocks`): it keeps no block-sized buffers, so long
+#: blocks only cut the overhead between blocks, where both threads want the GIL
+#: at once (MSE on 1e7 values in 2 blocks, not 4: median 1.60-1.62 -> 1.58-1.59 ms).
 _FUSED_BLOCK_ELEMENTS = 1 << 23
+#: ...and at least, as the blocks shrink toward the end of a pass (`Job.fused_blocks`).
+_FUSED_TAIL_ELEMENTS = 1 << 19
 #: Columns of a wide row of terms computed at a time (`Kernel.row_terms`): an
 #: elementwise block's elements, a multiple of any packet.
 _SEGMENT = _BLOCK_ELEMENTS // 2
@@ -238,7 +240,7 @@ class Job:
         self.segmented = self.kernel.row_terms is not None and self.width > _SEGMENT
         self.unread_labels = (self.fused is not None and self.labels is not None
                               and self.labels.unread(self))
-        self.fused_rows = self._fused_rows(unit)
+        self.fused_blocks = self._fused_blocks()
 
     def holds_log_tail(self, end: int) -> bool:
         """Does a piece of the input ending at flat index `end` hold TensorFlow's scalar log tail?
@@ -251,21 +253,35 @@ class Job:
         """Can a fused kernel read `array`'s blocks as they are: C-contiguous, in the job's dtype?"""
         return isinstance(array, np.ndarray) and array.dtype == self.dtype and array.flags.c_contiguous
 
-    def _fused_rows(self, unit: int) -> int | None:
-        """Rows per block where a fused kernel sums losses straight from the inputs (`run_fused`), or None.
+    def _fused_blocks(self) -> list[int] | None:
+        """The first row of each block where a fused kernel sums losses straight from the inputs
+        (`run_fused`), then the number of rows; or None.
 
-        About `_FUSED_BLOCK_ELEMENTS`, in a multiple of `_THREADS` blocks of
-        equal size (so two threads share the work evenly), where every block
-        reads its inputs in place: C-contiguous arrays in the job's dtype, and
-        labels the kernel reads unread (`LabelReader.unread`). Otherwise None.
+        Each block takes a ``1 / (2 * threads)`` share of the rows left (a
+        quarter on two threads: OpenMP's guided schedule), of
+        `_FUSED_TAIL_ELEMENTS` to `_FUSED_BLOCK_ELEMENTS` elements, in whole
+        `block_rows`. So a thread that starts late or runs slow takes fewer
+        blocks, and the threads end within a short block of each other. In
+        equal halves they did not: MSE on 1e7 values, on an AMD EPYC virtual
+        machine (2026), had one thread end a median 40-760 us after the other
+        (90th percentile 220-1580, in six runs), of a 2-3.4 ms call; in these
+        blocks 50-80 (110-170), and the call's median was lower in five runs
+        of six (alternating).
+        Only where every block reads its inputs in place: C-contiguous arrays
+        in the job's dtype, and labels the kernel reads unread
+        (`LabelReader.unread`). Otherwise None.
         """
         if self.fused is None or self.segmented or not self.in_place(self.y_pred) or not (
                 self.unread_labels or (self.labels is None and self.in_place(self.y_true))):
             return None
-        blocks = -(-self.n_rows * self.width // _FUSED_BLOCK_ELEMENTS)
-        blocks = -(-blocks // _THREADS) * _THREADS
-        rows = -(-self.n_rows // blocks)
-        return max(self.block_rows, rows + (-rows) % unit)
+        most = max(self.block_rows, _FUSED_BLOCK_ELEMENTS // self.width)
+        least = min(_FUSED_TAIL_ELEMENTS // self.width, most)
+        starts = [0]
+        while starts[-1] < self.n_rows:
+            rows = min(max(least, (self.n_rows - starts[-1]) // (2 * _THREADS)), most)
+            rows += -rows % self.block_rows  # (whole packets: `block_rows` holds them)
+            starts.append(min(starts[-1] + max(rows, self.block_rows), self.n_rows))
+        return starts
 
 
 @functools.cache
@@ -356,7 +372,7 @@ def _threads(job: Job) -> int:
 def run_fused(job: Job, redo: Callable[[int, int, Workspace], tuple[float, float]],
               sums: Callable[[int, int], tuple[float, float, bool]] | None = None,
               ) -> list[tuple[float, float]]:
-    """Each long block's float64 sums (`Job.fused_rows`) of its losses and of its weights, fused.
+    """Each long block's float64 sums (`Job.fused_blocks`) of its losses and of its weights, fused.
 
     ``sums(start, stop)`` gives rows start:stop's ``(losses, weights, ok)``
     (default: the fused kernel's sum of the losses, and 0.0; with weights, a
@@ -369,8 +385,8 @@ def run_fused(job: Job, redo: Callable[[int, int, Workspace], tuple[float, float
     of `block_rows` at a time, where numpy's kernel takes what the fused one
     declines).
     """
-    rows = job.fused_rows
-    assert job.fused is not None and rows is not None
+    starts = job.fused_blocks
+    assert job.fused is not None and starts is not None
     if sums is None:
         fused, y_true, y_pred, none = job.fused, job.y_true, job.y_pred, np.empty(0, job.dtype)
 
@@ -378,15 +394,13 @@ def run_fused(job: Job, redo: Callable[[int, int, Workspace], tuple[float, float
             total, ok = fused(y_true[start:stop], y_pred[start:stop], none)
             return total, 0.0, ok
 
-    starts = range(0, job.n_rows, rows)
-    parts = [(0.0, 0.0)] * len(starts)
-    taken = iter(range(len(starts)))  # (next() is atomic: the GIL)
+    parts = [(0.0, 0.0)] * (len(starts) - 1)
+    taken = iter(range(len(parts)))  # (next() is atomic: the GIL)
 
     def worker() -> None:
         workspace = None
         for i in taken:
-            start = starts[i]
-            stop = min(start + rows, job.n_rows)
+            start, stop = starts[i], starts[i + 1]
             ok = not job.holds_log_tail(stop * job.width)
             if ok:
                 total, weight_total, ok = sums(start, stop)
@@ -399,7 +413,7 @@ def run_fused(job: Job, redo: Callable[[int, int, Workspace], tuple[float, float
                     parts[i] = redo(start, stop, workspace)
 
     try:
-        run_on_threads(worker, _threads(job) if len(starts) > 1 else 1)
+        run_on_threads(worker, _threads(job) if len(parts) > 1 else 1)
     except RejectedBlock:
         _report(job)
         raise  # pragma: no cover - report raises
@@ -959,11 +973,11 @@ def stream_reduce(job: Job, sample_weight: Any, reduction: str) -> float | None:
         return _exact_sum([part[0] for part in sums]), _exact_sum([part[1] for part in sums])
 
     weighted = None
-    if (weight is not None and not masked and job.fused_rows is not None
+    if (weight is not None and not masked and job.fused_blocks is not None
             and job.kernel.fused is not None and weight.shape == anchor.shape
             and job.in_place(flat_weight)):
         weighted = job.kernel.fused.weighted(job)  # (one weight a loss, read in place)
-    if masked or job.fused_rows is None:
+    if masked or job.fused_blocks is None:
         parts = run(job, work)
     elif weight is None:
         parts = run_fused(job, redo)

@@ -12,6 +12,7 @@ does, for the comparison.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -843,25 +844,81 @@ def _mse_accepted(rng):
     ("mean_squared_error", _mse_accepted, False),
 ])
 def test_long_fused_blocks_and_their_fallback(name, make, declined):
-    # An unweighted loss() runs the fused kernel on long blocks (`Job.fused_rows`,
+    # An unweighted loss() runs the fused kernel on long blocks (`Job.fused_blocks`,
     # `engine.run_fused`); a block it declines is redone a block of `block_rows` at a time
     # (`_evaluate`, which runs for nothing else there). Small blocks here, so that a
     # test-sized input makes several long blocks.
     y, p, options = make(np.random.default_rng(7))
     with accelerator(False):
         expected = lossbounds.loss(name, y, p, **options)
-    with accelerator(True), mock.patch.object(engine, "_BLOCK_ELEMENTS", 2**10), \
-            mock.patch.object(engine, "_FUSED_BLOCK_ELEMENTS", 2**13), \
+    with accelerator(True), _small_fused_blocks(), \
             mock.patch.object(engine, "run_fused", wraps=engine.run_fused) as run_fused, \
             mock.patch.object(engine, "_evaluate", wraps=engine._evaluate) as evaluate:
         value = lossbounds.loss(name, y, p, **options)
-    (job, _), = [call.args for call in run_fused.call_args_list]
-    blocks = -(-job.n_rows // job.fused_rows)
-    assert blocks >= 4 and blocks % 2 == 0  # an even split for two threads
+        (job, _), = [call.args for call in run_fused.call_args_list]
+        sizes = _fused_block_sizes(job)
+    assert len(sizes) >= 4
     redone = [call.args[2] - call.args[1] for call in evaluate.call_args_list]
     assert bool(redone) == declined
-    assert all(0 < span <= job.block_rows < job.fused_rows for span in redone)
+    assert all(0 < span <= job.block_rows < sizes[0] for span in redone)
     assert_close(value, np.asarray(expected, np.float32), context=name)
+
+
+def _small_fused_blocks():
+    """Blocks of at most 2**13 elements for the fused kernels, shrinking to 2**11 (numpy's: 2**10)."""
+    patches = (mock.patch.object(engine, "_BLOCK_ELEMENTS", 2**10),
+               mock.patch.object(engine, "_FUSED_BLOCK_ELEMENTS", 2**13),
+               mock.patch.object(engine, "_FUSED_TAIL_ELEMENTS", 2**11))
+    stack = contextlib.ExitStack()
+    for patch in patches:
+        stack.enter_context(patch)
+    return stack
+
+
+def _fused_block_sizes(job):
+    """A job's fused blocks' sizes, checked: guided (OpenMP's schedule) for `engine._THREADS`.
+
+    Call it under the patches that made the job (it reads the engine's block sizes)."""
+    starts = job.fused_blocks
+    sizes = np.diff(starts)
+    assert starts[0] == 0 and starts[-1] == job.n_rows and np.all(sizes > 0)
+    # whole blocks of `block_rows` (so whole packets), but the last
+    assert np.all(sizes[:-1] % job.block_rows == 0)
+    least = -(-max(engine._FUSED_TAIL_ELEMENTS // job.width, 1) // job.block_rows) * job.block_rows
+    most = max(job.block_rows, engine._FUSED_BLOCK_ELEMENTS // job.width)
+    most += -most % job.block_rows
+    for start, size in zip(starts, sizes):
+        left = job.n_rows - start
+        # a 1 / (2 * threads) share of the rows left, rounded up to `block_rows`...
+        share = -(-(left // (2 * engine._THREADS)) // job.block_rows) * job.block_rows
+        # ...within the bounds: the threads end within a short block of each other
+        assert size == min(left, max(least, min(share, most))), (start, size, left)
+    return sizes
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@settings(max_examples=60, deadline=None)
+@given(rows=st.integers(1, 20_000), width=st.sampled_from([1, 3, 7, 16, 100, 1000, 5000]))
+def test_fused_blocks_shrink_toward_the_end(threads, rows, width):
+    # A thread that starts late, or runs slow, takes fewer blocks; the last are short. In
+    # equal halves, on a virtual machine, one thread of an MSE on 1e7 values ended up to
+    # 1.6 ms after the other.
+    rng = np.random.default_rng(rows)
+    y = rng.standard_normal((rows, width)).astype(np.float32)
+    p = rng.standard_normal((rows, width)).astype(np.float32)
+    with accelerator(True), _small_fused_blocks(), mock.patch.object(engine, "_THREADS", threads), \
+            mock.patch.object(engine, "run_fused", wraps=engine.run_fused) as run_fused:
+        value = lossbounds.loss("mean_squared_error", y, p)
+        (job, _), = [call.args for call in run_fused.call_args_list]
+        sizes = _fused_block_sizes(job)
+        if rows * width >= 4 * threads * engine._FUSED_BLOCK_ELEMENTS and width <= 16:
+            # long blocks first, then shorter, down to about `_FUSED_TAIL_ELEMENTS`
+            most, least = (engine._FUSED_BLOCK_ELEMENTS // width,
+                           engine._FUSED_TAIL_ELEMENTS // width)
+            assert most <= sizes[0] < most + job.block_rows  # (in whole `block_rows`)
+            assert least <= sizes[-2] <= least + job.block_rows
+    expected = math.fsum(((y.astype(np.float64) - p) ** 2).mean(axis=1).tolist()) / rows
+    assert value == pytest.approx(expected, rel=2e-6)
 
 
 def _ctc_inputs(rng, n, frames, k, width, special):
