@@ -12,7 +12,6 @@ does, for the comparison.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
@@ -866,13 +865,8 @@ def test_long_fused_blocks_and_their_fallback(name, make, declined):
 
 def _small_fused_blocks():
     """Blocks of at most 2**13 elements for the fused kernels, shrinking to 2**11 (numpy's: 2**10)."""
-    patches = (mock.patch.object(engine, "_BLOCK_ELEMENTS", 2**10),
-               mock.patch.object(engine, "_FUSED_BLOCK_ELEMENTS", 2**13),
-               mock.patch.object(engine, "_FUSED_TAIL_ELEMENTS", 2**11))
-    stack = contextlib.ExitStack()
-    for patch in patches:
-        stack.enter_context(patch)
-    return stack
+    return mock.patch.multiple(engine, _BLOCK_ELEMENTS=2**10, _FUSED_BLOCK_ELEMENTS=2**13,
+                               _FUSED_TAIL_ELEMENTS=2**11)
 
 
 def _fused_block_sizes(job):
