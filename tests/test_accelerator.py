@@ -372,20 +372,27 @@ def test_categorical_hinge_one_hot_rows_bit_for_bit(dtype, width):
 @pytest.mark.parametrize("scale", [6.0, 6e3])
 @pytest.mark.parametrize("one_hot", [False, True])
 def test_narrow_float32_logits_rows_against_float64(width, scale, one_hot):
-    # Float32 rows of up to 16 classes sum their exps in one masked vector register (and
-    # one-hot rows find their target in another). Rows end the array and each chunk of
-    # rows, so a load that read past a row would add the next row's exps (or see a second
-    # target). Against log-sum-exp in float64 (u = 2**-24): logits of a few units
-    # take the unshifted sum (exps 1 ulp, the sum's tree 4 u: log(sum) within 6 u, then
-    # the value's rounding); large ones are shifted by the row's max as TensorFlow shifts
-    # them (the float32 shift rounds z_c - max, and TensorFlow's log of the sum in [1, K]
-    # is within 4.3 ulp).
+    # Float32 rows of up to 16 classes sum their exps in one masked vector register, 16
+    # rows at a time and the last rows of a chunk one by one (and one-hot rows find their
+    # target in another). Rows end the array and each chunk of rows, so a load that read
+    # past a row would add the next row's exps (or see a second target), and a group's
+    # sums stored to the wrong rows would move every value. Against log-sum-exp in float64
+    # (u = 2**-24): logits of a few units take the unshifted sum (exps 1 ulp, the sum's
+    # tree 4 u: log(sum) within 6 u, then the value's rounding), a third of the rows with
+    # their target 8-30 above the rest, so most chunks mix rows whose target's exp is
+    # nearly their sum with others; large ones are shifted by the row's max as TensorFlow
+    # shifts them (the float32 shift rounds z_c - max, and TensorFlow's log of the sum in
+    # [1, K] is within 4.3 ulp). The reduced loss adds the unrounded values, one log for
+    # four rows of unshifted sums: within the mean of the bounds.
     from scipy.special import logsumexp
 
     rng = np.random.default_rng(width)
     rows = 3 * 4096 // width + 5
     z = (rng.standard_normal((rows, width)) * scale).astype(np.float32)
     labels = rng.integers(0, width, rows)
+    if scale < 100:
+        boosted = rng.random(rows) < 1 / 3
+        z[boosted, labels[boosted]] += rng.uniform(8, 30, np.count_nonzero(boosted)).astype(np.float32)
     wide = z.astype(np.float64)
     target = wide[np.arange(rows), labels]
     exact = logsumexp(wide, axis=1) - target
@@ -401,6 +408,34 @@ def test_narrow_float32_logits_rows_against_float64(width, scale, one_hot):
         bound = 8 * u + 9 * u * np.log(width) + u * np.abs(target - wide.max(axis=1)) \
             + u * np.abs(exact)
     assert np.all(np.abs(fused_values - exact) <= bound), np.max(np.abs(fused_values - exact) / bound)
+    _, fused_loss = _both(lossbounds.loss, name, y_true, z, from_logits=True)
+    assert abs(fused_loss - exact.mean()) <= bound.mean() + u * exact.mean()
+
+
+@pytest.mark.parametrize("width", range(1, 17))
+def test_sixteen_narrow_rows_sum_as_one_row_does(width):
+    # `_vector_rows_sums` adds 16 rows' lanes in one tree of shuffles: each row's sum is
+    # the one `_vector_row_sum` takes, bit for bit (exps of logits 10 apart, whose sums
+    # round differently in any other order), wherever the 16 rows start.
+    rows_sums, row_sum = crossentropy_fused._vector_rows_sums(), crossentropy_fused._vector_row_sum()
+
+    def both(values, start, width, grouped, single):
+        rows_sums(values, start, width, grouped, 0)
+        for r in range(16):
+            single[r] = row_sum(values, start + r * width, width)
+
+    both = fused.compile(both)
+    rng = np.random.default_rng(width)
+    values = np.exp(rng.standard_normal(16 * width + 7) * 10).astype(np.float32)
+    values[rng.integers(0, values.size, 3)] = [np.inf, np.nan, 0.0]
+    for start in (0, 7):  # (as far into the array as the rows allow)
+        grouped, single = np.full(16, -1.0), np.full(16, -2.0)
+        both(values, start, width, grouped, single)
+        np.testing.assert_array_equal(grouped, single)
+        exact = values[start : start + 16 * width].astype(np.float64).reshape(16, width).sum(axis=1)
+        with np.errstate(invalid="ignore"):
+            assert np.all((np.abs(grouped - exact) <= 4 * 2.0**-24 * exact) | np.isnan(exact)
+                          | (np.isinf(exact) & (grouped == exact)))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
