@@ -248,6 +248,21 @@ def _masked_clipped_sum(typing_context: Any, values: Any, start: Any, width: Any
     return types.float64(values, types.intp, types.intp, values.dtype, values.dtype), codegen
 
 
+def _nonzero_lanes(builder: Any, row: Any, mask: Any) -> tuple[Any, Any, Any]:
+    """LLVM code: ``(nonzero, bits, one)`` of a row `_masked_row` loaded with its `mask`.
+
+    Its lanes that are nonzero (NaN counts, as ``y != 0`` does), as a vector
+    of booleans and as an integer of `_VECTOR_ROW` bits, and whether exactly
+    one is set.
+    """
+    from llvmlite import ir
+
+    zero = ir.Constant(row.type, [0.0] * _VECTOR_ROW)
+    nonzero = builder.and_(builder.fcmp_unordered("!=", row, zero), mask)
+    bits = builder.bitcast(nonzero, ir.IntType(_VECTOR_ROW))
+    return nonzero, bits, builder.icmp_unsigned("==", builder.ctpop(bits), ir.Constant(bits.type, 1))
+
+
 def _masked_hot_position(typing_context: Any, values: Any, start: Any, width: Any) -> Any:
     """The position in ``values[start : start + width]`` of its one nonzero value, or -1.
 
@@ -259,12 +274,8 @@ def _masked_hot_position(typing_context: Any, values: Any, start: Any, width: An
     from numba.core import types
 
     def codegen(context: Any, builder: Any, signature: Any, arguments: Any) -> Any:
-        row, mask = _masked_row(context, builder, signature, arguments)
-        zero = ir.Constant(row.type, [0.0] * _VECTOR_ROW)
-        nonzero = builder.and_(builder.fcmp_unordered("!=", row, zero), mask)
-        bits = builder.zext(builder.bitcast(nonzero, ir.IntType(_VECTOR_ROW)), ir.IntType(64))
-        one = builder.icmp_unsigned("==", builder.ctpop(bits), ir.Constant(ir.IntType(64), 1))
-        first = builder.cttz(bits, ir.Constant(ir.IntType(1), 0))
+        _, bits, one = _nonzero_lanes(builder, *_masked_row(context, builder, signature, arguments))
+        first = builder.cttz(builder.zext(bits, ir.IntType(64)), ir.Constant(ir.IntType(1), 0))
         return builder.select(one, first, ir.Constant(ir.IntType(64), -1))
 
     return types.intp(values, types.intp, types.intp), codegen
@@ -380,9 +391,7 @@ def _masked_rows_targets(typing_context: Any, hot: Any, logits: Any, start: Any,
         one_each = ir.Constant(ir.IntType(1), 1)
         weights, targets = [], []
         for (y, mask), (z, _) in zip(hot_rows, logit_rows, strict=True):
-            nonzero = builder.and_(builder.fcmp_unordered("!=", y, zero), mask)
-            bits = builder.bitcast(nonzero, ir.IntType(_VECTOR_ROW))
-            one = builder.icmp_unsigned("==", builder.ctpop(bits), ir.Constant(bits.type, 1))
+            nonzero, _, one = _nonzero_lanes(builder, y, mask)
             one_each = builder.and_(one_each, one)
             weights.append(builder.select(nonzero, y, zero))
             targets.append(builder.select(nonzero, z, zero))
